@@ -1,0 +1,1 @@
+"""Experiment orchestration on Ray Tune: specs, grids, trials, result store, CLI."""

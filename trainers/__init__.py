@@ -1,0 +1,1 @@
+"""Models, data, training stages and the active-learning loop (no Ray here)."""
