@@ -102,7 +102,9 @@ class CropSet:
             meta=dict(self.meta),
         )
 
-    def landmarks_to_original(self, crop_xy: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+    def landmarks_to_original(
+        self, crop_xy: np.ndarray, idx: np.ndarray | None = None
+    ) -> np.ndarray:
         """Map (n, L, 2) points from the M-crop frame to original-image coordinates."""
         a = self.to_original if idx is None else self.to_original[np.asarray(idx)]
         return np.einsum("nij,nlj->nli", a[:, :, :2], crop_xy) + a[:, None, :, 2]

@@ -1,0 +1,229 @@
+"""The supervised landmark stage: fit the ITL head (and SCAF's bottlenecks, and the encoder)
+on a labeled set, then predict heatmaps, landmarks and features.
+
+As the SCAF paper trains: Adam at 1e-3 for the head, 2e-5 for the encoder, jointly from the
+start, generator frozen, the auto-encoder's BatchNorm in eval mode (running statistics)
+while the head's own BatchNorm trains; L2 loss on Gaussian targets (x300, as 3FabRec).
+`schedule="two_step"` gives 3FabRec's original recipe: the head alone first, then the
+encoder joins.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from trainers.batches import augment, crops_to_tensor, network_input
+from trainers.datasets.cropset import CropSet
+from trainers.device import autocast_context, resolve_device
+from trainers.heatmaps import decode, gaussian_targets, grid_sigma
+from trainers.metrics import nme, summarize
+
+SCHEDULES = ("joint", "two_step")
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite (or exploded): the step and value are in the message."""
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """Settings of the supervised stage (one training run on one labeled set)."""
+
+    steps: int = 400
+    batch_size: int = 16
+    lr_head: float = 1e-3
+    lr_encoder: float = 2e-5
+    train_encoder: bool = True
+    schedule: str = "joint"
+    head_only_steps: int = 0
+    sigma: float = 7.0
+    loss_scale: float = 300.0
+    augment_level: int = 0
+    eval_batch_size: int = 64
+    subpixel: bool = False
+    amp: bool = True
+    max_loss: float = 1e6
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"trainer.steps must be >= 1, got {self.steps}")
+        if self.batch_size < 1:
+            raise ValueError(f"trainer.batch_size must be >= 1, got {self.batch_size}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"trainer.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.schedule == "two_step" and not 0 < self.head_only_steps < self.steps:
+            raise ValueError(
+                "trainer.head_only_steps must be in (0, steps) for schedule='two_step', "
+                f"got {self.head_only_steps} with steps={self.steps}"
+            )
+        for name in ("lr_head", "lr_encoder", "sigma", "loss_scale"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"trainer.{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.augment_level <= 7:
+            raise ValueError(f"trainer.augment_level must be in 0..7, got {self.augment_level}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _batch_indices(n: int, batch: int, steps: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
+    """Shuffled passes over range(n), cut into `steps` batches (a pass restarts as needed)."""
+    buf = torch.empty(0, dtype=torch.long)
+    for _ in range(steps):
+        while len(buf) < batch:
+            buf = torch.cat([buf, torch.randperm(n, generator=gen)])
+        yield buf[:batch]
+        buf = buf[batch:]
+
+
+def to_heatmap_coords(points: torch.Tensor, input_size: int, grid: int) -> torch.Tensor:
+    """S-frame pixel centres -> heatmap pixel centres."""
+    return (points + 0.5) * (grid / input_size) - 0.5
+
+
+def from_heatmap_coords(points: torch.Tensor, input_size: int, grid: int) -> torch.Tensor:
+    """Heatmap pixel centres -> S-frame pixel centres."""
+    return (points + 0.5) * (input_size / grid) - 0.5
+
+
+def fit(
+    model: torch.nn.Module,
+    data: CropSet,
+    labeled: np.ndarray,
+    config: TrainerConfig,
+    *,
+    seed: int,
+    device: torch.device | str = "cpu",
+    progress: Callable[[int, float], None] | None = None,
+) -> dict:
+    """Train `model` (in place) on the crops `data[labeled]`.
+
+    Returns:
+        {"train_seconds", "final_loss", "steps", "images_per_second"}.
+
+    Raises:
+        TrainingDivergedError: the loss became non-finite or exceeded `config.max_loss`.
+    """
+    device = resolve_device(device)
+    labeled = np.asarray(labeled, dtype=np.int64)
+    if len(labeled) == 0:
+        raise ValueError("fit() needs at least one labeled image")
+    gen = torch.Generator().manual_seed(seed)
+    model.to(device)
+    model.set_supervised_mode()
+    groups = [{"params": list(model.head_parameters()), "lr": config.lr_head}]
+    encoder_params = list(model.encoder_parameters())
+    if config.train_encoder:
+        groups.append({"params": encoder_params, "lr": config.lr_encoder})
+    opt = torch.optim.Adam(groups, betas=(0.9, 0.999))
+    flip_perm = torch.as_tensor(data.flip_perm, dtype=torch.long)
+    images = data.images[labeled]
+    points = torch.as_tensor(data.landmarks[labeled], dtype=torch.float32)
+    s = data.input_size
+    grid = s // 2
+    sigma = grid_sigma(config.sigma, grid)
+    head_only_until = config.head_only_steps if config.schedule == "two_step" else 0
+
+    start = time.perf_counter()
+    loss_sum = torch.zeros((), device=device)
+    check_every = 1 if device.type == "cpu" else 25
+    last = float("nan")
+    for step, idx in enumerate(_batch_indices(len(labeled), config.batch_size, config.steps, gen)):
+        enc_on = config.train_encoder and step >= head_only_until
+        for p in encoder_params:
+            p.requires_grad_(enc_on)
+        x = crops_to_tensor(images[idx.numpy()], device)
+        x, lms = augment(x, points[idx].to(device), config.augment_level, flip_perm, gen)
+        x, lms = network_input(x, lms, s)
+        target = gaussian_targets(to_heatmap_coords(lms, s, grid), grid, sigma)
+        with autocast_context(device, config.amp):
+            pred = model.heatmaps(x)
+        loss = F.mse_loss(pred.float(), target) * config.loss_scale
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.detach()
+        if (step + 1) % check_every == 0 or step + 1 == config.steps:
+            last = float(loss_sum) / check_every
+            loss_sum.zero_()
+            if not math.isfinite(last) or last > config.max_loss:
+                raise TrainingDivergedError(
+                    f"supervised loss became {last:.4g} at step {step + 1} of {config.steps} "
+                    f"(max_loss={config.max_loss:g}); lower trainer.lr_head / lr_encoder"
+                )
+            if progress is not None:
+                progress(step + 1, last)
+    for p in encoder_params:
+        p.requires_grad_(True)
+    secs = time.perf_counter() - start
+    return {
+        "train_seconds": secs,
+        "final_loss": last,
+        "steps": config.steps,
+        "images_per_second": config.steps * config.batch_size / max(secs, 1e-9),
+    }
+
+
+@torch.no_grad()
+def predict(
+    model: torch.nn.Module,
+    data: CropSet,
+    indices: np.ndarray | None = None,
+    *,
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+    amp: bool = True,
+    subpixel: bool = False,
+) -> Iterator[dict]:
+    """Stream predictions in chunks: never holds more than one chunk of heatmaps.
+
+    Yields dicts with "indices" (the CropSet rows), "heatmaps" (B, L, H, H) on the model's
+    device, "features" (B, 99) latent codes and "landmarks" (B, L, 2) in the M-crop frame.
+    """
+    device = resolve_device(device)
+    model.to(device)
+    model.eval()
+    idx_all = np.arange(len(data)) if indices is None else np.asarray(indices, dtype=np.int64)
+    s = data.input_size
+    for start in range(0, len(idx_all), batch_size):
+        idx = idx_all[start : start + batch_size]
+        x = crops_to_tensor(data.images[idx], device)
+        x, _ = network_input(x, None, s)
+        with autocast_context(device, amp):
+            hm, z = model.heatmaps_and_features(x)
+        hm = hm.float()
+        grid = hm.shape[-1]
+        xy = from_heatmap_coords(decode(hm, subpixel=subpixel), s, grid) + (data.margin - s) // 2
+        yield {"indices": idx, "heatmaps": hm, "features": z.float(), "landmarks": xy}
+
+
+def evaluate(
+    model: torch.nn.Module,
+    data: CropSet,
+    *,
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+    amp: bool = True,
+    subpixel: bool = False,
+) -> dict:
+    """NME / FR@0.10 / AUC@0.10 (fractions) on a test CropSet, in original-image coordinates.
+
+    Returns the summary plus "errors" (per-image NME) and "predictions" (N, L, 2) in the
+    original-image frame.
+    """
+    preds = []
+    for chunk in predict(model, data, batch_size=batch_size, device=device, amp=amp,
+                         subpixel=subpixel):
+        preds.append(chunk["landmarks"].cpu().numpy())
+    pred_crop = np.concatenate(preds).astype(np.float64)
+    pred = data.landmarks_to_original(pred_crop)
+    gt = data.landmarks_to_original(data.landmarks.astype(np.float64))
+    errors = nme(pred, gt, eyes=data.eye_idx)
+    return {**summarize(errors), "errors": errors, "predictions": pred}
