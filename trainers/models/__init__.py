@@ -1,0 +1,31 @@
+"""3FabRec and SCAF networks, their checkpoints and device helpers.
+
+    from trainers.models import build_model, load_pretrained, save_checkpoint, ModelConfig
+    model = build_model("scaf", num_landmarks=68, input_size=256, width=1.0)
+    report = load_pretrained(model, "saae.mdl")
+"""
+
+from trainers.models.config import IMAGE_MEAN, ModelConfig
+from trainers.models.fabrec import FabRec
+
+
+def build_model(arch: str = "3fabrec", num_landmarks: int = 68, input_size: int = 256,
+                width: float = 1.0, with_discriminators: bool = False) -> FabRec:
+    """Build a freshly initialised 3FabRec or SCAF network.
+
+    Args:
+        arch: "3fabrec" or "scaf".
+        num_landmarks: heatmap channels L (68 300-W, 98 WFLW, 19 AFLW); 0 = auto-encoder only.
+        input_size: network input side S (64, 128 or 256; 256 is the published network).
+        width: channel multiplier (1.0 = published network).
+        with_discriminators: also build `D_z` and `D` (unsupervised stage).
+
+    Raises:
+        ValueError: an argument out of range (the message names it and what is allowed).
+    """
+    config = ModelConfig(arch=arch, num_landmarks=num_landmarks, input_size=input_size,
+                         width=float(width))
+    return FabRec(config, with_discriminators=with_discriminators)
+
+
+__all__ = ["IMAGE_MEAN", "FabRec", "ModelConfig", "build_model"]
