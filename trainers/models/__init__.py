@@ -5,6 +5,15 @@
     report = load_pretrained(model, "saae.mdl")
 """
 
+from trainers.models.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    LoadReport,
+    load_model,
+    load_pretrained,
+    read_checkpoint,
+    save_checkpoint,
+)
 from trainers.models.config import IMAGE_MEAN, ModelConfig
 from trainers.models.fabrec import FabRec
 
@@ -28,4 +37,16 @@ def build_model(arch: str = "3fabrec", num_landmarks: int = 68, input_size: int 
     return FabRec(config, with_discriminators=with_discriminators)
 
 
-__all__ = ["IMAGE_MEAN", "FabRec", "ModelConfig", "build_model"]
+__all__ = [
+    "IMAGE_MEAN",
+    "Checkpoint",
+    "CheckpointError",
+    "FabRec",
+    "LoadReport",
+    "ModelConfig",
+    "build_model",
+    "load_model",
+    "load_pretrained",
+    "read_checkpoint",
+    "save_checkpoint",
+]
