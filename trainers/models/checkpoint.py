@@ -28,6 +28,7 @@ CheckpointError naming the file and the keys.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,17 +128,28 @@ def _torch_load(path: Path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for bad files; all mean "unreadable"
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        text = str(e)
+        blocked = re.search(r"GLOBAL ([\w.]+)", text)
+        if blocked:  # torch names the class/function the pickle tried to import
             raise CheckpointError(
-                f"checkpoint {path}: refused, the file holds objects other than tensors and "
-                f"plain containers, so it is not a model checkpoint and is not unpickled "
-                f"(weights_only=True): {msg}"
+                f"checkpoint {path}: refused, it asks to import {blocked.group(1)}, which no "
+                "model checkpoint needs; it was not unpickled (weights_only=True)"
             ) from e
         raise CheckpointError(
-            f"checkpoint {path}: cannot be read (truncated or corrupt?): "
-            f"{type(e).__name__}: {msg}"
+            f"checkpoint {path}: cannot be read (truncated, corrupt, or not a torch "
+            f"checkpoint; read with weights_only=True): {type(e).__name__}: "
+            f"{_unpickler_reason(text)}"
         ) from e
+
+
+def _unpickler_reason(text: str) -> str:
+    """The informative line of a torch.load error (its messages run to a paragraph)."""
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        rest = text.split(marker, 1)[1].strip()
+        return rest.split("\n", 1)[0].strip()
+    lines = text.strip().splitlines()
+    return lines[0] if lines else "no details"
 
 
 def _tensor_dict(path: Path, sd: object) -> dict[str, torch.Tensor]:
