@@ -1,0 +1,120 @@
+"""The iBUG `.pts` landmark format (300-W and users' own folders).
+
+```
+version: 1
+n_points:  68
+{
+446.000 91.000
+...
+}
+```
+The header's spacing varies between releases, so fields are split on any whitespace.
+Coordinates are 1-based (MATLAB: the top-left pixel centre is (1, 1)); `read_pts`
+returns 0-based pixel centres and `write_pts` writes 1-based values.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from trainers.datasets.base import DatasetError
+
+
+def _parse_float(token: str, path: Path, line_no: int) -> float:
+    try:
+        return float(token)
+    except ValueError as e:
+        raise DatasetError(f"{path}: line {line_no}: {token!r} is not a number") from e
+
+
+def read_pts(path: Path, expected_points: int | None = None) -> np.ndarray:
+    """Read a `.pts` file.
+
+    Args:
+        path: the file.
+        expected_points: the landmark count the data set needs, or None for any.
+
+    Returns:
+        (L, 2) float64 0-based (x, y).
+
+    Raises:
+        DatasetError: naming the file and the problem: missing, no `n_points`, no braces,
+            fewer or more point lines than declared (truncated file), non-numeric or
+            non-finite values, or a count other than `expected_points`.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="strict")
+    except FileNotFoundError as e:
+        raise DatasetError(f"{path}: .pts file not found") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{path}: unreadable .pts file ({e})") from e
+
+    declared: int | None = None
+    opened = closed = False
+    points: list[tuple[float, float]] = []
+    for line_no, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if closed:
+            raise DatasetError(f"{path}: line {line_no}: text after the closing '}}'")
+        if not opened:
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            if key == "n_points":
+                try:
+                    declared = int(value.split()[0])
+                except (ValueError, IndexError) as e:
+                    raise DatasetError(
+                        f"{path}: line {line_no}: bad n_points value {value.strip()!r}"
+                    ) from e
+            elif line == "{":
+                opened = True
+            elif key != "version":
+                raise DatasetError(f"{path}: line {line_no}: unexpected header line {line!r}")
+            continue
+        if line == "}":
+            closed = True
+            continue
+        fields = line.split()
+        if len(fields) != 2:
+            raise DatasetError(
+                f"{path}: line {line_no}: expected 'x y', got {len(fields)} field(s): {line!r}"
+            )
+        x = _parse_float(fields[0], path, line_no)
+        y = _parse_float(fields[1], path, line_no)
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise DatasetError(f"{path}: line {line_no}: non-finite coordinate {line!r}")
+        points.append((x, y))
+
+    if declared is None:
+        raise DatasetError(f"{path}: no 'n_points:' header (empty or not a .pts file)")
+    if not opened:
+        raise DatasetError(f"{path}: no opening '{{' (truncated file?)")
+    if len(points) != declared:
+        raise DatasetError(
+            f"{path}: {len(points)} points, but the header declares n_points {declared}"
+            + ("" if closed else " (truncated file?)")
+        )
+    if not closed:
+        raise DatasetError(f"{path}: no closing '}}' (truncated file?)")
+    if expected_points is not None and declared != expected_points:
+        raise DatasetError(f"{path}: {declared} points, expected {expected_points}")
+    return np.asarray(points, dtype=np.float64).reshape(-1, 2) - 1.0
+
+
+def write_pts(path: Path, landmarks: np.ndarray, header_spaces: int = 2) -> None:
+    """Write 0-based (L, 2) landmarks as a 1-based `.pts` file.
+
+    Args:
+        header_spaces: spaces after `n_points:` (2 in the iBUG files, 1 in some 300W ones).
+    """
+    lms = np.asarray(landmarks, dtype=np.float64) + 1.0
+    lines = ["version: 1", f"n_points:{' ' * header_spaces}{len(lms)}", "{"]
+    lines += [f"{x:.3f} {y:.3f}" for x, y in lms]
+    lines.append("}")
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
