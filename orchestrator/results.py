@@ -1,0 +1,242 @@
+"""The result store: Parquet tables under `<experiment>/results/`, on any pyarrow filesystem.
+
+Tables (schema version 1):
+- `rounds`: one row per cell x round: key (`cell_id`, `round`), `n_labeled`, the cell's
+  config columns, `nme_<split>` / `fr_<split>` / `auc_<split>` (fractions) per test split,
+  `baseline_nme_<split>` (mean shape), timings, `selected_indices`, `labeled_indices`.
+- `selections`: one row per selected item: `cell_id`, `round`, `pool_index`, `score`, `rank`.
+
+Each write is its own file `part-<cell_id>-r<round>-<uuid>.parquet`, written under a `_tmp-`
+name and renamed, so readers never see half a file (discovery skips `_`/`.` prefixes). A
+re-run round writes a new file; readers keep the latest `written_at` per (`cell_id`,
+`round`), so retries and restores never show a duplicate key. Columns that appear in later
+files (new splits, new fields) read as nulls in earlier ones. No pickles, only Parquet.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = 1
+TABLES = ("rounds", "selections")
+
+BASE_ROUND_FIELDS = [
+    pa.field("schema_version", pa.int32()),
+    pa.field("experiment", pa.string()),
+    pa.field("cell_id", pa.string()),
+    pa.field("round", pa.int32()),
+    pa.field("n_labeled", pa.int32()),
+    pa.field("arch", pa.string()),
+    pa.field("dataset", pa.string()),
+    pa.field("acquisition", pa.string()),
+    pa.field("acq_label", pa.string()),
+    pa.field("acq_params_json", pa.string()),
+    pa.field("budget_final", pa.int32()),
+    pa.field("budget_sizes_json", pa.string()),
+    pa.field("seed", pa.int64()),
+    pa.field("input_size", pa.int32()),
+    pa.field("width", pa.float64()),
+    pa.field("config_json", pa.string()),
+    pa.field("train_seconds", pa.float64()),
+    pa.field("score_seconds", pa.float64()),
+    pa.field("final_loss", pa.float64()),
+    pa.field("reused_round0", pa.bool_()),
+    pa.field("selected_indices", pa.list_(pa.int64())),
+    pa.field("labeled_indices", pa.list_(pa.int64())),
+    pa.field("trial_id", pa.string()),
+    pa.field("host", pa.string()),
+    pa.field("written_at", pa.timestamp("us", tz="UTC")),
+]
+
+SELECTION_SCHEMA = pa.schema([
+    pa.field("schema_version", pa.int32()),
+    pa.field("experiment", pa.string()),
+    pa.field("cell_id", pa.string()),
+    pa.field("round", pa.int32()),
+    pa.field("pool_index", pa.int64()),
+    pa.field("score", pa.float64()),
+    pa.field("rank", pa.int32()),
+    pa.field("acq_label", pa.string()),
+    pa.field("seed", pa.int64()),
+    pa.field("arch", pa.string()),
+    pa.field("written_at", pa.timestamp("us", tz="UTC")),
+])
+
+METRIC_PREFIXES = ("nme_", "fr_", "auc_", "baseline_nme_")
+
+
+def rounds_schema(splits: list[str]) -> pa.Schema:
+    """The `rounds` schema for a data set with these test splits."""
+    extra = [pa.field(f"{m}_{s}", pa.float64()) for s in splits for m in ("nme", "fr", "auc")]
+    extra += [pa.field(f"baseline_nme_{s}", pa.float64()) for s in splits]
+    return pa.schema(BASE_ROUND_FIELDS + extra, metadata={"schema_version": str(SCHEMA_VERSION)})
+
+
+def _fs_and_path(root: str) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem and path for a local folder or a URI (s3://, gs://, file://)."""
+    if "://" in str(root):
+        return pafs.FileSystem.from_uri(str(root))
+    return pafs.LocalFileSystem(), str(root)
+
+
+def _atomic_write(table: pa.Table, fs: pafs.FileSystem, folder: str, name: str) -> str:
+    fs.create_dir(folder, recursive=True)
+    tmp = f"{folder}/_tmp-{uuid.uuid4().hex}.parquet"
+    final = f"{folder}/{name}"
+    try:
+        with fs.open_output_stream(tmp) as out:
+            pq.write_table(table, out)
+        fs.move(tmp, final)
+    except BaseException:
+        try:
+            fs.delete_file(tmp)
+        except (OSError, FileNotFoundError):
+            pass
+        raise
+    return final
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ResultWriter:
+    """Writes one round at a time for one cell (used inside the trial, next to the work)."""
+
+    def __init__(self, experiment_dir: str, experiment: str) -> None:
+        self.fs, self.root = _fs_and_path(experiment_dir)
+        self.experiment = experiment
+
+    def write_round(
+        self, cell: Any, result: Any, *, trial_id: str = "", splits: list[str] | None = None
+    ) -> None:
+        """Write the `rounds` row and the `selections` rows of one finished round."""
+        cell_id = cell.cell_id()
+        splits = splits or list(result.metrics)
+        now = _now()
+        row: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION, "experiment": self.experiment,
+            "cell_id": cell_id, "round": result.round, "n_labeled": result.n_labeled,
+            "arch": cell.arch, "dataset": cell.data.name,
+            "acquisition": cell.acquisition.name, "acq_label": cell.acquisition.label(),
+            "acq_params_json": json.dumps(cell.acquisition.params, sort_keys=True),
+            "budget_final": cell.budget.final,
+            "budget_sizes_json": json.dumps(list(cell.budget.sizes)),
+            "seed": cell.seed, "input_size": cell.model.input_size, "width": cell.model.width,
+            "config_json": json.dumps(cell.to_dict(), sort_keys=True),
+            "train_seconds": result.train_seconds, "score_seconds": result.score_seconds,
+            "final_loss": result.final_loss, "reused_round0": result.reused_round0,
+            "selected_indices": result.selected, "labeled_indices": result.labeled,
+            "trial_id": trial_id, "host": socket.gethostname(), "written_at": now,
+        }
+        for s in splits:
+            m = result.metrics.get(s, {})
+            for k in ("nme", "fr", "auc"):
+                row[f"{k}_{s}"] = m.get(k)
+            row[f"baseline_nme_{s}"] = result.baseline.get(s)
+        schema = rounds_schema(splits)
+        table = pa.Table.from_pylist([row], schema=schema)
+        name = f"part-{cell_id}-r{result.round:03d}-{uuid.uuid4().hex[:8]}.parquet"
+        # Selections first: a reader that sees the round row also sees what it picked.
+        sel_rows = [
+            {"schema_version": SCHEMA_VERSION, "experiment": self.experiment, "cell_id": cell_id,
+             "round": result.round, "pool_index": i, "score": s, "rank": r,
+             "acq_label": cell.acquisition.label(), "seed": cell.seed, "arch": cell.arch,
+             "written_at": now}
+            for i, s, r in zip(result.selected, result.selected_scores, result.selected_ranks,
+                               strict=True)
+        ]
+        sel = pa.Table.from_pylist(sel_rows, schema=SELECTION_SCHEMA)
+        _atomic_write(sel, self.fs, f"{self.root}/results/selections", name)
+        _atomic_write(table, self.fs, f"{self.root}/results/rounds", name)
+
+
+@dataclass
+class ReadReport:
+    """What a read found: the deduplicated table and the files it had to skip (and why)."""
+
+    table: pa.Table
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    duplicates_dropped: int = 0
+
+
+def read_table(experiment_dir: str, name: str) -> ReadReport:
+    """Read a result table, skipping unreadable files (reported, with a warning)."""
+    if name not in TABLES:
+        raise ValueError(f"unknown result table {name!r}; tables: {', '.join(TABLES)}")
+    fs, root = _fs_and_path(experiment_dir)
+    folder = f"{root}/results/{name}"
+    info = fs.get_file_info(folder)
+    empty_schema = rounds_schema([]) if name == "rounds" else SELECTION_SCHEMA
+    if info.type == pafs.FileType.NotFound:
+        return ReadReport(empty_schema.empty_table())
+    files = sorted(
+        f.path for f in fs.get_file_info(pafs.FileSelector(folder))
+        if f.type == pafs.FileType.File and f.base_name.endswith(".parquet")
+        and not f.base_name.startswith(("_", "."))
+    )
+    tables, skipped = [], []
+    for path in files:
+        try:
+            with fs.open_input_file(path) as fh:
+                tables.append(pq.read_table(fh))
+        except (OSError, pa.ArrowInvalid) as e:
+            skipped.append((path, str(e).splitlines()[0]))
+    for path, why in skipped:
+        warnings.warn(f"result file {path} is unreadable and was skipped: {why}", stacklevel=2)
+    if not tables:
+        return ReadReport(empty_schema.empty_table(), skipped)
+    schema = pa.unify_schemas([t.schema for t in tables], promote_options="permissive")
+    table = pa.concat_tables([t.cast(_widen(t.schema, schema)) for t in tables],
+                             promote_options="permissive")
+    n = table.num_rows
+    table = _latest_per_key(table, ["cell_id", "round"], unique=name == "rounds")
+    return ReadReport(table, skipped, n - table.num_rows)
+
+
+def _widen(have: pa.Schema, want: pa.Schema) -> pa.Schema:
+    """`have`'s own fields with the unified types (concat fills the missing columns)."""
+    return pa.schema([want.field(f.name) for f in have])
+
+
+def _latest_per_key(table: pa.Table, group: list[str], unique: bool) -> pa.Table:
+    """Keep, per `group` key, only the rows of the latest write (`written_at`); with
+    `unique`, also at most one row per key (the last one read)."""
+    if table.num_rows == 0:
+        return table
+    t = table.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
+    latest = t.group_by(group).aggregate([("written_at", "max")])
+    t = t.join(latest, keys=group)
+    t = t.filter(pc.equal(t["written_at"], t["written_at_max"])).drop_columns(["written_at_max"])
+    if unique:
+        last = t.group_by(group).aggregate([("__row", "max")])
+        t = t.join(last, keys=group)
+        t = t.filter(pc.equal(t["__row"], t["__row_max"])).drop_columns(["__row_max"])
+    order = [(k, "ascending") for k in group] + [("__row", "ascending")]
+    return t.sort_by(order).drop_columns(["__row"]).select(table.column_names)
+
+
+def read_rounds(experiment_dir: str) -> pa.Table:
+    """The `rounds` table, one row per (cell_id, round)."""
+    return read_table(experiment_dir, "rounds").table
+
+
+def read_selections(experiment_dir: str) -> pa.Table:
+    """The `selections` table, one row per (cell_id, round, pool_index)."""
+    return read_table(experiment_dir, "selections").table
+
+
+def metric_splits(table: pa.Table) -> list[str]:
+    """Test splits that have an NME column, in column order."""
+    return [c[len("nme_"):] for c in table.column_names if c.startswith("nme_")]
