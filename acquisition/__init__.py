@@ -24,7 +24,7 @@ from acquisition.registry import (
 )
 
 # Built-ins register themselves on import; import order does not matter.
-from acquisition import nnm, random  # noqa: E402, F401  isort: skip
+from acquisition import entropy, kcenter, nnm, random  # noqa: E402, F401  isort: skip
 
 __all__ = [
     "ENTRY_POINT_GROUP",
