@@ -15,6 +15,7 @@ files (new splits, new fields) read as nulls in earlier ones. No pickles, only P
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import uuid
@@ -99,10 +100,8 @@ def _atomic_write(table: pa.Table, fs: pafs.FileSystem, folder: str, name: str) 
             pq.write_table(table, out)
         fs.move(tmp, final)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             fs.delete_file(tmp)
-        except (OSError, FileNotFoundError):
-            pass
         raise
     return final
 
@@ -215,16 +214,16 @@ def _latest_per_key(table: pa.Table, group: list[str], unique: bool) -> pa.Table
     `unique`, also at most one row per key (the last one read)."""
     if table.num_rows == 0:
         return table
-    t = table.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
+    # Decide on a narrow table (joins cannot carry list columns), then take the rows.
+    t = table.select([*group, "written_at"]).append_column(
+        "__row", pa.array(range(table.num_rows), pa.int64()))
     latest = t.group_by(group).aggregate([("written_at", "max")])
     t = t.join(latest, keys=group)
-    t = t.filter(pc.equal(t["written_at"], t["written_at_max"])).drop_columns(["written_at_max"])
+    t = t.filter(pc.equal(t["written_at"], t["written_at_max"]))
     if unique:
-        last = t.group_by(group).aggregate([("__row", "max")])
-        t = t.join(last, keys=group)
-        t = t.filter(pc.equal(t["__row"], t["__row_max"])).drop_columns(["__row_max"])
-    order = [(k, "ascending") for k in group] + [("__row", "ascending")]
-    return t.sort_by(order).drop_columns(["__row"]).select(table.column_names)
+        t = t.group_by(group).aggregate([("__row", "max")]).rename_columns([*group, "__row"])
+    t = t.sort_by([(k, "ascending") for k in group] + [("__row", "ascending")])
+    return table.take(t["__row"])
 
 
 def read_rounds(experiment_dir: str) -> pa.Table:
