@@ -226,7 +226,11 @@ def open_folder(
                     f"{ann}: split {split!r} asked for, but no record has a 'split' field "
                     "(use split='all')"
                 )
-            records = [r for r in records if not isinstance(r, dict) or r.get("split") == split]
+            # Unparseable rows stay in, so they are reported whatever split they meant.
+            records = [
+                r for r in records
+                if not isinstance(r, dict) or "_error" in r or r.get("split") == split
+            ]
 
     sizes_cache: dict[Path, tuple[int, int] | str] = {}
     faces: list[tuple[str, Path, np.ndarray, np.ndarray | None, tuple[int, int] | None]] = []
@@ -295,7 +299,8 @@ def open_folder(
 
     skipped = bad.finish()
     if num_landmarks is None:
-        raise DatasetError(f"no usable faces in {name} {split} under {root}")
+        listed = "".join(f"\n  {p}: {r}" for p, r in skipped[:20])
+        raise DatasetError(f"no usable faces in {name} {split} under {root}{listed}")
     layout = make_layout(num_landmarks, flip_perm, eye_idx)
     n = len(faces)
     lms_arr = np.array([f[2] for f in faces]).reshape(n, num_landmarks, 2)
