@@ -48,8 +48,9 @@ class Acquisition(abc.ABC):
     @classmethod
     def description(cls) -> str:
         """One-line description: the first line of the class docstring."""
-        doc = inspect.getdoc(cls) or ""
-        return doc.strip().splitlines()[0].strip() if doc.strip() else ""
+        # The class's own docstring: inspect.getdoc would inherit the base class's.
+        doc = inspect.cleandoc(cls.__doc__ or "")
+        return doc.splitlines()[0].strip() if doc else ""
 
     @classmethod
     def parameter_defaults(cls) -> dict[str, Any]:

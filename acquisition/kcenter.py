@@ -20,6 +20,7 @@ __all__ = ["KCenterGreedy", "distances_to", "kcenter_greedy", "nearest_centre_di
 # Centres per cdist call when initialising from the labeled set: bounds the (n, block)
 # distance matrix at about 100 MB for a 100,000-item pool.
 _CENTRE_BLOCK = 256
+_DIRECT = "donot_use_mm_for_euclid_dist"
 
 
 def kcenter_greedy(
@@ -66,9 +67,7 @@ def kcenter_greedy(
 def distances_to(features: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
     """(n,) Euclidean distances from each row of ``features`` (n, d) to ``centre`` (d,)."""
     # Direct differences, fused in one pass over the features.
-    return torch.cdist(
-        features, centre[None, :], compute_mode="donot_use_mm_for_euclid_dist"
-    ).view(-1)
+    return torch.cdist(features, centre[None, :], compute_mode=_DIRECT).view(-1)
 
 
 def nearest_centre_distances(features: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
@@ -78,7 +77,7 @@ def nearest_centre_distances(features: torch.Tensor, centres: torch.Tensor) -> t
     )
     for start in range(0, centres.shape[0], _CENTRE_BLOCK):
         block = centres[start : start + _CENTRE_BLOCK]  # (b, d)
-        pairwise = torch.cdist(features, block, compute_mode="donot_use_mm_for_euclid_dist")
+        pairwise = torch.cdist(features, block, compute_mode=_DIRECT)  # (n, b)
         torch.minimum(nearest, pairwise.amin(dim=1), out=nearest)
     return nearest
 

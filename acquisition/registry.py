@@ -135,11 +135,15 @@ def load_plugins() -> None:
     # Set first: a plugin that looks up acquisitions while importing must not recurse.
     _plugins_loaded = True
     try:
-        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        for entry_point in _entry_points():
             _load_entry_point(entry_point)
     except BaseException:
         _plugins_loaded = False
         raise
+
+
+def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
 def _load_entry_point(entry_point: importlib.metadata.EntryPoint) -> None:
