@@ -295,8 +295,13 @@ def _select(ckpt: Checkpoint, model: FabRec, strict_head: bool
     if errors:
         raise CheckpointError(f"checkpoint {ckpt.path} does not match the model: "
                               + "; ".join(errors))
+    return to_load, _ordered(loaded), _ordered(fresh), set_aside
+
+
+def _ordered(groups: list[str]) -> list[str]:
+    """Groups in model order (encoder, generator, head, skips coarse to fine, discriminators)."""
     order = ["Q", "P", "LMH", *(f"LMH.{n}" for n in SKIP_NAMES), "D_z", "D"]
-    return to_load, [g for g in order if g in loaded], fresh, set_aside
+    return sorted(groups, key=lambda g: order.index(g) if g in order else len(order))
 
 
 def load_pretrained(model: FabRec, path: str | os.PathLike, *,
