@@ -10,6 +10,8 @@ over a 1e-4 grid divided by the threshold. `auc_3fabrec` and `nme_3fabrec` repro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from scipy.integrate import simpson
 
@@ -44,6 +46,9 @@ def _check_points(pred: np.ndarray, gt: np.ndarray, eyes: tuple[int, int]) -> No
         raise ValueError(
             f"eyes={eyes} must be two different indices in 0..{num_landmarks - 1}"
         )
+    if num_landmarks == 98 and (a, b) == (36, 45):
+        # The 68-point default would silently normalise WFLW by two eyebrow points.
+        raise ValueError("98-point landmarks need eyes=(60, 72) (outer eye corners), not (36, 45)")
     if not np.all(np.isfinite(gt)):
         bad = np.unique(np.argwhere(~np.isfinite(gt))[:, 0])
         raise ValueError(f"gt has non-finite coordinates in images {bad.tolist()[:10]}")
@@ -167,6 +172,33 @@ def summarize(errors: np.ndarray, threshold: float = 0.10) -> dict[str, float]:
         "auc_3fabrec": auc_3fabrec(errors, threshold),
         "n": int(errors.size),
     }
+
+
+def summarize_subsets(
+    errors: np.ndarray, masks: Mapping[str, np.ndarray], threshold: float = 0.10
+) -> dict[str, dict[str, float]]:
+    """`summarize` per named subset of the same images (subsets may overlap).
+
+    For WFLW, score the full test set once and pass its attribute flags, e.g.
+    `cs.meta["attributes"]` ({"pose": [0, 1, ...], ...}), to get the six subsets.
+
+    Args:
+        errors: (n,) per-image errors.
+        masks: name -> (n,) boolean (or 0/1) membership.
+
+    Returns:
+        name -> summary; an empty subset gives {"n": 0}.
+    """
+    errors = _errors_1d(errors)
+    out: dict[str, dict[str, float]] = {}
+    for name, mask in masks.items():
+        mask = np.asarray(mask).astype(bool).ravel()
+        if mask.shape != errors.shape:
+            raise ValueError(
+                f"subset {name!r}: mask has {mask.size} entries for {errors.size} errors"
+            )
+        out[name] = summarize(errors[mask], threshold) if mask.any() else {"n": 0}
+    return out
 
 
 def as_percent(summary: dict[str, float]) -> dict[str, float]:

@@ -122,6 +122,8 @@ def test_wflw_cropset(tmp_path):
         ds = open_dataset("wflw", tmp_path, "test")
     cs = build_cropset(ds, input_size=S, cache_dir=tmp_path / "cache")
     assert len(cs) == 3 and cs.num_landmarks == 98 and cs.eye_idx == (60, 72)
+    assert cs.meta["attributes"]["pose"] == [1, 0, 0]  # face k has flag k % 6
+    assert cs.meta["attributes"]["expression"] == [0, 1, 0]
     np.testing.assert_allclose(cs.landmarks_to_original(cs.landmarks.astype(float)),
                                ds.landmarks, atol=1e-3)
 

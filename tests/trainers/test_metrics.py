@@ -15,6 +15,7 @@ from trainers.metrics import (
     nme,
     nme_3fabrec,
     summarize,
+    summarize_subsets,
 )
 
 # Three points; the normalising pair (0, 1) is 10 px apart.
@@ -52,6 +53,14 @@ def test_nme_default_eyes_68():
     assert default_eyes(98) == (60, 72)
     with pytest.raises(ValueError, match="19 landmarks"):
         default_eyes(19)
+
+
+def test_nme_refuses_68_point_eyes_on_98_points():
+    gt = np.zeros((1, 98, 2))
+    gt[0, :, 0] = np.arange(98)
+    with pytest.raises(ValueError, match=r"eyes=\(60, 72\)"):
+        nme(gt, gt)
+    np.testing.assert_allclose(nme(gt + [0.0, 1.2], gt, eyes=(60, 72)), [0.1])
 
 
 def test_nme_non_finite_prediction_is_failure():
@@ -130,3 +139,13 @@ def test_summarize_and_percent():
         summarize(np.array([]))
     with pytest.raises(ValueError, match="NaN"):
         summarize(np.array([np.nan]))
+
+
+def test_summarize_subsets():
+    errors = np.array([0.02, 0.06, 0.2, 0.04])
+    out = summarize_subsets(errors, {"pose": [0, 0, 1, 1], "blur": [1, 1, 0, 0], "none": [0] * 4})
+    assert out["pose"]["nme"] == pytest.approx(0.12) and out["pose"]["fr"] == 0.5
+    assert out["blur"]["nme"] == pytest.approx(0.04) and out["blur"]["n"] == 2
+    assert out["none"] == {"n": 0}
+    with pytest.raises(ValueError, match="3 entries for 4 errors"):
+        summarize_subsets(errors, {"x": [1, 0, 1]})

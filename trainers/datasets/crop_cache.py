@@ -161,6 +161,10 @@ def _meta(ds, input_size, crop_source, kept, skipped, key) -> dict[str, Any]:
         "box_adjust": list(ds.box_adjust),
         "source_indices": [int(i) for i in kept],
         "skipped": [list(s) for s in list(ds.skipped) + list(skipped)],
+        # Per-crop flags (WFLW pose, expression, ...) for per-subset scores of one test set.
+        "attributes": {
+            k: [int(v[int(i)]) for i in kept] for k, v in getattr(ds, "attributes", {}).items()
+        },
         "cache_key": key,
         "cache_version": CACHE_VERSION,
     }
