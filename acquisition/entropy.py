@@ -39,39 +39,46 @@ def entropy_scores(heatmaps: torch.Tensor) -> torch.Tensor:
 
 
 def map_entropies(maps: torch.Tensor) -> torch.Tensor:
-    """Spatial entropy of each (H, W) map of an (M, H, W) tensor, in blocks of maps on CPU."""
+    """Spatial entropy of each (H, W) map of an (M, H, W) tensor.
+
+    Uses H(p) = ln S - (1/S) sum h ln h with S = sum h, so there is no division pass over the
+    pixels. On CPU the maps go through in small blocks whose work buffers stay in cache.
+    """
     n_maps, height, width = maps.shape
-    out_dtype = torch.float32 if maps.device.type == "mps" else torch.float64
-    out = torch.empty(n_maps, dtype=out_dtype, device=maps.device)
+    dtype = torch.float32 if maps.device.type == "mps" else torch.float64  # mps lacks float64
     block = n_maps if maps.device.type != "cpu" else max(1, _CPU_BLOCK_PIXELS // (height * width))
     clipped = torch.empty((min(block, n_maps), height, width), dtype=maps.dtype, device=maps.device)
     weighted = torch.empty_like(clipped)
+    mass = torch.empty(n_maps, dtype=maps.dtype, device=maps.device)  # S per map
+    h_ln_h = torch.empty_like(mass)  # sum h ln h per map
     for start in range(0, n_maps, block):
         stop = min(start + block, n_maps)
-        out[start:stop] = _block_entropies(maps[start:stop], clipped, weighted)
-    return out
-
-
-def _block_entropies(
-    maps: torch.Tensor, clipped: torch.Tensor, weighted: torch.Tensor
-) -> torch.Tensor:
-    # H(p) = ln S - (1/S) sum h ln h with S = sum h: no division pass over the pixels.
-    # Clipping at the smallest normal float instead of 0 keeps ln finite without a mask; it adds
-    # at most (H*W*tiny)/S to the mass, invisible unless S itself is tiny (handled exactly below).
-    tiny = torch.finfo(maps.dtype).tiny
-    count, height, width = maps.shape
-    h = torch.clamp_min(maps, tiny, out=clipped[:count])  # (B, H, W)
-    # Two-stage sums reduce each row serially: a map's sum is then the same whatever the block
-    # or chunk size, so chunked scoring equals whole-pool scoring bit for bit.
-    mass = h.sum(dim=2).sum(dim=1)  # (B,)
-    h_ln_h = torch.log(h, out=weighted[:count]).mul_(h).sum(dim=2).sum(dim=1)  # (B,)
-    dtype = torch.float32 if maps.device.type == "mps" else torch.float64
-    mass, h_ln_h = mass.to(dtype), h_ln_h.to(dtype)
-    entropy = torch.log(mass) - h_ln_h / mass
-    suspect = mass * 2.0**-40 < height * width * tiny  # clipping floor could matter here
+        _mass_and_h_ln_h(maps[start:stop], clipped, weighted, mass[start:stop], h_ln_h[start:stop])
+    mass_, h_ln_h_ = mass.to(dtype), h_ln_h.to(dtype)
+    entropy = torch.log(mass_) - h_ln_h_ / mass_
+    # The clipping floor adds at most H*W*tiny to S: only maps with almost no positive mass
+    # can notice, and those are recomputed from the definition.
+    suspect = mass_ * 2.0**-40 < height * width * torch.finfo(maps.dtype).tiny
     if bool(suspect.any()):
         entropy[suspect] = _exact_entropies(maps[suspect]).to(dtype)
     return entropy
+
+
+def _mass_and_h_ln_h(
+    maps: torch.Tensor,
+    clipped: torch.Tensor,
+    weighted: torch.Tensor,
+    mass: torch.Tensor,
+    h_ln_h: torch.Tensor,
+) -> None:
+    # Clipping at the smallest normal float instead of 0 keeps ln finite without a mask.
+    count = maps.shape[0]
+    h = torch.clamp_min(maps, torch.finfo(maps.dtype).tiny, out=clipped[:count])  # (B, H, W)
+    # Two-stage sums reduce each row serially, so a map's sums do not depend on the block or
+    # chunk it is in: chunked scoring equals whole-pool scoring bit for bit.
+    torch.sum(h.sum(dim=2), dim=1, out=mass)
+    products = torch.log(h, out=weighted[:count]).mul_(h)
+    torch.sum(products.sum(dim=2), dim=1, out=h_ln_h)
 
 
 def _exact_entropies(maps: torch.Tensor) -> torch.Tensor:

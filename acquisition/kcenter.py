@@ -1,9 +1,12 @@
 """k-center-greedy core-set selection (Sener & Savarese) on the encoder's latent features.
 
 Labeled items are the initial centres; each pick is the unlabeled item farthest (Euclidean)
-from its nearest centre, which then becomes a centre. Distances are computed directly from
-coordinate differences (not the Gram-matrix shortcut, whose rounding can reorder near ties
-and leaves duplicates at a small non-zero distance).
+from its nearest centre, which then becomes a centre.
+
+Distances are exact: every distance that can change a nearest-centre value is computed from
+coordinate differences. The Gram-matrix shortcut (|x|^2 + |c|^2 - 2 x.c, one matrix-vector
+product per pick) only screens out items the new centre cannot be nearer to, using a rigorous
+bound on its rounding error; that keeps a pick at about one read of the features.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ __all__ = ["KCenterGreedy", "distances_to", "kcenter_greedy", "nearest_centre_di
 # distance matrix at about 100 MB for a 100,000-item pool.
 _CENTRE_BLOCK = 256
 _DIRECT = "donot_use_mm_for_euclid_dist"
+# Unit roundoff of float32 matrix products under torch's matmul precision setting.
+_MATMUL_ROUNDOFF = {"highest": 2.0**-24, "high": 2.0**-11, "medium": 2.0**-8}
 
 
 def kcenter_greedy(
@@ -45,10 +50,7 @@ def kcenter_greedy(
         Sener & Savarese, "Active Learning for Convolutional Neural Networks: A Core-Set
         Approach", ICLR 2018, Algorithm 1.
     """
-    mask = torch.from_numpy(labeled).to(features.device)
-    # (n,) distance of each item to its nearest centre; -inf marks centres so they never win.
-    nearest = nearest_centre_distances(features, features[mask])
-    nearest[mask] = -torch.inf
+    state = _NearestCentres(features, torch.from_numpy(labeled).to(features.device))
     picks = np.empty(k, dtype=np.int64)
     dists = np.empty(k, dtype=np.float64)
     for step in range(k):
@@ -56,12 +58,53 @@ def kcenter_greedy(
             unlabeled = np.flatnonzero(~labeled)
             pick = int(unlabeled[checks.generator(rng, "kcenter_greedy").integers(unlabeled.size)])
         else:
-            pick = int(torch.argmax(nearest))  # first maximum: lowest index wins ties
-        picks[step], dists[step] = pick, float(nearest[pick])
-        if step + 1 < k:
-            torch.minimum(nearest, distances_to(features, features[pick]), out=nearest)
-        nearest[pick] = -torch.inf
+            pick = int(torch.argmax(state.nearest))  # first maximum: lowest index wins ties
+        picks[step], dists[step] = pick, float(state.nearest[pick])
+        state.add_centre(pick, update=step + 1 < k)
     return picks, dists
+
+
+class _NearestCentres:
+    """Each item's exact distance to its nearest centre, updated one new centre at a time."""
+
+    def __init__(self, features: torch.Tensor, centres: torch.Tensor) -> None:
+        self.features = features  # (n, d)
+        # (n,) distances; -inf marks centres so they never win the argmax.
+        self.nearest = nearest_centre_distances(features, features[centres])
+        self.nearest[centres] = -torch.inf
+        self.nearest_sq = self.nearest.to(torch.float64).square()  # (n,) screening threshold
+        self.nearest_sq[centres] = -torch.inf
+        sq_norms = torch.linalg.vector_norm(features, dim=1, dtype=torch.float64).square()
+        # Rounding of the Gram formula (dot product of d terms) and of the direct distance is
+        # below slack * (|x|^2 + |c|^2); lowering both squared norms by that much turns the
+        # formula into a lower bound on the squared distance.
+        self.shrink = 1.0 - 8.0 * (features.shape[1] + 4) * _dot_roundoff(features)
+        self.sq_norms = self.shrink * sq_norms  # (n,)
+
+    def add_centre(self, index: int, update: bool = True) -> None:
+        """Make item ``index`` a centre; with ``update``, lower the distances it is nearer to."""
+        if update:
+            centre = self.features[index]
+            dots = torch.mv(self.features, centre).to(torch.float64)  # (n,): one read pass
+            lower = torch.add(self.sq_norms, dots, alpha=-2.0).add_(self.sq_norms[index])
+            closer = torch.nonzero(lower < self.nearest_sq).flatten()  # all others stay
+            if closer.numel():
+                exact = distances_to(self.features[closer], centre)
+                nearest = torch.minimum(self.nearest[closer], exact)
+                self.nearest[closer] = nearest
+                self.nearest_sq[closer] = nearest.to(torch.float64).square()
+        self.nearest[index] = -torch.inf
+        self.nearest_sq[index] = -torch.inf
+
+
+def _dot_roundoff(features: torch.Tensor) -> float:
+    # Reduced-precision matmul settings (TF32, bfloat16) weaken the bound; respect them.
+    if features.dtype == torch.float64:
+        return 2.0**-53
+    precision = torch.get_float32_matmul_precision()
+    if features.device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32:
+        precision = "medium" if precision == "medium" else "high"
+    return _MATMUL_ROUNDOFF.get(precision, _MATMUL_ROUNDOFF["medium"])
 
 
 def distances_to(features: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:

@@ -41,10 +41,9 @@ def nnm_scores(heatmaps: torch.Tensor, *, window: int = 7) -> torch.Tensor:
 def first_argmax_2d(maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Row and column of each map's first maximum in row-major order.
 
-    A flat ``argmax`` costs several plain reads on CPU; a column-wise ``amax`` costs about
-    one. The first column holding the peak, then the first row within it, is the row-major
-    first maximum unless another column also holds the peak; those (rare) maps are resolved
-    with the exact flat argmax.
+    The first row holding the map's peak, then the first maximum within that row, is exactly
+    the row-major first maximum. Row maxima reduce along contiguous memory and cost about one
+    plain read of the maps; a flat ``argmax`` costs several on CPU.
 
     Args:
         maps: (M, H, W) float tensor.
@@ -52,17 +51,10 @@ def first_argmax_2d(maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     Returns:
         (rows, cols), each (M,) int64 on the maps' device.
     """
-    n_maps, _, width = maps.shape
-    col_max = maps.amax(dim=1)  # (M, W): the one full read of the data
-    peak = col_max.amax(dim=1, keepdim=True)  # (M, 1)
-    cols = col_max.argmax(dim=1)  # first column holding the peak
-    maps_idx = torch.arange(n_maps, device=maps.device)
-    rows = maps[maps_idx, :, cols].argmax(dim=1)  # (M,): first row in that column
-    tied = (col_max == peak).sum(dim=1) > 1  # peak in several columns: row order decides
-    if bool(tied.any()):
-        flat = maps[tied].flatten(1).argmax(dim=1)
-        rows[tied] = flat // width
-        cols[tied] = flat % width
+    row_max = maps.amax(dim=2)  # (M, H): the one full read of the data
+    rows = row_max.argmax(dim=1)  # first row holding the peak
+    maps_idx = torch.arange(maps.shape[0], device=maps.device)
+    cols = maps[maps_idx, rows].argmax(dim=1)  # (M,): first maximum within that row
     return rows, cols
 
 
@@ -87,11 +79,13 @@ def window_sums(
     r = rows[:, None] + offsets  # (M, s)
     c = cols[:, None] + offsets  # (M, s)
     inside = ((r >= 0) & (r < height))[:, :, None] & ((c >= 0) & (c < width))[:, None, :]
-    maps_idx = torch.arange(n_maps, device=maps.device)[:, None, None]
-    values = maps[maps_idx, r.clamp(0, height - 1)[:, :, None], c.clamp(0, width - 1)[:, None, :]]
+    # Flat indices of the (clamped) window pixels: one gather from the contiguous maps.
+    first_pixel = torch.arange(n_maps, device=maps.device)[:, None] * height
+    row_starts = (first_pixel + r.clamp(0, height - 1)) * width  # (M, s)
+    flat = row_starts[:, :, None] + c.clamp(0, width - 1)[:, None, :]  # (M, s, s)
     dtype = torch.float32 if maps.device.type == "mps" else torch.float64  # mps lacks float64
-    values = torch.where(inside, values.to(dtype), torch.zeros((), dtype=dtype, device=maps.device))
-    return values.sum(dim=(1, 2))
+    values = maps.reshape(-1).take(flat).to(dtype)
+    return values.masked_fill_(~inside, 0.0).sum(dim=(1, 2))
 
 
 @register("nnm")

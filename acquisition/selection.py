@@ -49,6 +49,9 @@ def rank_unlabeled(scores: np.ndarray, labeled: np.ndarray) -> np.ndarray:
 def take_top_k(scores: np.ndarray, labeled: np.ndarray, k: int, discard_top: float) -> np.ndarray:
     """Pick k unlabeled items: rank by score, drop the top ``floor(p * n_unlabeled)``, take k.
 
+    The result equals ``rank_unlabeled(scores, labeled)[n_drop : n_drop + k]``; only the items
+    that can reach the first ``n_drop + k`` places are sorted, so large pools cost O(n).
+
     Args:
         scores: (n_pool,) float64 scores without NaN among unlabeled items.
         labeled: (n_pool,) boolean mask.
@@ -61,12 +64,21 @@ def take_top_k(scores: np.ndarray, labeled: np.ndarray, k: int, discard_top: flo
     Raises:
         ValueError: if fewer than k unlabeled items remain after the discard.
     """
-    ranked = rank_unlabeled(scores, labeled)
-    n_drop = discard_count(discard_top, ranked.size)
-    if n_drop + k > ranked.size:
+    unlabeled = np.flatnonzero(~labeled)
+    n_drop = discard_count(discard_top, unlabeled.size)
+    needed = n_drop + k
+    if needed > unlabeled.size:
         raise ValueError(
-            f"k={k} exceeds the {ranked.size - n_drop} unlabeled item(s) left after "
-            f"discard_top={discard_top} drops the top {n_drop} of {ranked.size}; lower k or "
+            f"k={k} exceeds the {unlabeled.size - n_drop} unlabeled item(s) left after "
+            f"discard_top={discard_top} drops the top {n_drop} of {unlabeled.size}; lower k or "
             "discard_top"
         )
-    return ranked[n_drop : n_drop + k].copy()
+    values = scores[unlabeled]
+    if needed < unlabeled.size:
+        # Everything in the first `needed` places scores at least the needed-th largest value;
+        # keeping every item tied with it lets the index order settle the ties below.
+        threshold = np.partition(values, unlabeled.size - needed)[unlabeled.size - needed]
+        keep = np.flatnonzero(values >= threshold)
+        unlabeled, values = unlabeled[keep], values[keep]
+    order = np.argsort(-values, kind="stable")  # stable: equal scores stay in index order
+    return unlabeled[order[n_drop:needed]].astype(np.int64)

@@ -119,3 +119,31 @@ def test_many_labeled_centres_span_blocks() -> None:
     nearest = np.sqrt(((features[unlabeled, None, :] - centres[None]) ** 2).sum(-1)).min(1)
     expected = unlabeled[np.argmax(nearest)]
     assert select(features, labeled, 1).tolist() == [expected]
+
+
+@pytest.mark.parametrize(("dtype", "offset"), [(np.float32, 1e3), (np.float64, 1e6)])
+def test_exact_when_gram_formula_cancels_badly(dtype: type, offset: float) -> None:
+    """Far from the origin |x|^2 + |c|^2 - 2 x.c loses most digits; picks must not change."""
+    rng = np.random.default_rng(12)
+    features = (offset + rng.normal(size=(200, 16))).astype(dtype)
+    labeled = np.zeros(200, dtype=bool)
+    labeled[[1, 50, 120]] = True
+    acq = acquisition.get("kcenter_greedy")
+    picked = acq.select(25, labeled=labeled, features=features, rng=np.random.default_rng(0))
+    picks, dists = brute_force(features.astype(np.float64), labeled, 25)
+    assert picked.tolist() == picks
+    np.testing.assert_allclose(acq.last_selection["score"], dists, rtol=1e-5)
+
+
+def test_exact_under_reduced_matmul_precision() -> None:
+    rng = np.random.default_rng(13)
+    features = torch.from_numpy(rng.normal(size=(150, 32)).astype(np.float32))
+    labeled = np.zeros(150, dtype=bool)
+    labeled[:2] = True
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")
+        picked = select(features, labeled, 15)
+    finally:
+        torch.set_float32_matmul_precision(before)
+    assert picked.tolist() == brute_force(features.double().numpy(), labeled, 15)[0]

@@ -60,3 +60,15 @@ def test_discard_on_large_pool_matches_sorted_order() -> None:
     n_drop = int(0.1 * 100 * unlabeled.size) // 100
     got = take_top_k(scores, labeled, 40, 0.10)
     np.testing.assert_array_equal(got, expected[n_drop : n_drop + 40])
+
+
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5])
+@pytest.mark.parametrize("k", [1, 3, 20])
+def test_take_top_k_equals_full_ranking_slice(p: float, k: int) -> None:
+    rng = np.random.default_rng(k)
+    scores = rng.integers(0, 6, size=300).astype(float)  # heavy ties at every threshold
+    scores[::7] = -0.0
+    labeled = rng.random(300) < 0.2
+    ranked = rank_unlabeled(scores, labeled)
+    n_drop = discard_count(p, ranked.size)
+    np.testing.assert_array_equal(take_top_k(scores, labeled, k, p), ranked[n_drop : n_drop + k])

@@ -1,0 +1,268 @@
+"""Acquisition speed against same-run baselines: a plain read of the same data.
+
+Ratios rather than absolute times, so a result is comparable across machines: NNM must cost at
+most 2x a sum over the same heatmaps, entropy at most 6x, and one k-center-greedy pick at most
+2x one read pass over the feature matrix. The SCAF paper's 12 ms (NNM) and 42 ms (entropy)
+per image are recorded next to ours for comparison (different hardware: a rough guide only).
+
+Run: ``python -m benchmarks.acquisition [--quick]`` or through ``scaf-al bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+import acquisition
+from acquisition.selection import take_top_k
+
+__all__ = ["run"]
+
+N_LANDMARKS, MAP_SIZE, FEATURE_DIM = 98, 128, 99
+PAPER_MS = {"nnm": 12.0, "entropy": 42.0}
+TARGETS = {"nnm": 2.0, "entropy": 6.0, "kcenter_greedy": 2.0}
+
+
+def run(quick: bool = False, threads: int | None = 1) -> list[dict[str, Any]]:
+    """Time the built-in acquisitions; quick mode keeps the whole run under about a minute.
+
+    Args:
+        quick: Smaller inputs and fewer repeats.
+        threads: torch CPU threads during the run (restored afterwards); None keeps the
+            current setting. One thread by default: on a shared machine, multi-threaded small
+            kernels wait on descheduled threads, which swamps the ratios with noise.
+
+    Returns:
+        Records with keys name, value, unit, baseline_name, baseline_value, ratio,
+        target_ratio, meets_target, plus context (device, shape, threads, repeats, and for
+        the heatmap scores paper_ms and vs_paper).
+    """
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        records = heatmap_records(device, n_images=8 if quick else 32, repeats=5 if quick else 9)
+        records.append(kcenter_record(device, 100_000, picks=200 if quick else 1000, repeats=3))
+        records += kcenter_scaling_records(
+            device, sizes=(20_000, 80_000) if quick else (25_000, 100_000, 400_000), picks=100
+        )
+        records += ranking_scaling_records(
+            sizes=(10_000, 1_000_000) if quick else (10_000, 10**6, 10**7)
+        )
+    finally:
+        torch.set_num_threads(before)
+    return records
+
+
+def heatmap_records(device: torch.device, n_images: int, repeats: int) -> list[dict[str, Any]]:
+    """NNM and entropy ms per image on (n, 98, 128, 128) float32 vs a sum over the tensor."""
+    heatmaps = synthetic_heatmaps(n_images, device)
+    timings = interleaved(
+        {
+            "sum": lambda: heatmaps.sum(),
+            "nnm": lambda: acquisition.get("nnm").score(heatmaps),
+            "entropy": lambda: acquisition.get("entropy").score(heatmaps),
+        },
+        repeats,
+        device,
+    )
+    baseline_ms = 1e3 * timings["sum"] / n_images
+    records = []
+    for name in ("nnm", "entropy"):
+        value_ms = 1e3 * timings[name] / n_images
+        records.append(
+            record(
+                f"acquisition.{name}",
+                value_ms,
+                "ms/image",
+                "sum over the same heatmaps",
+                baseline_ms,
+                TARGETS[name],
+                device=str(device),
+                shape=list(heatmaps.shape),
+                threads=torch.get_num_threads(),
+                repeats=repeats,
+                paper_ms=PAPER_MS[name],
+                vs_paper=value_ms / PAPER_MS[name],
+            )
+        )
+    return records
+
+
+def kcenter_record(device: torch.device, n_pool: int, picks: int, repeats: int) -> dict[str, Any]:
+    """Per-pick k-center-greedy time on (n_pool, 99) float32 vs one read pass over it."""
+    per_pick, read, context = kcenter_timing(device, n_pool, picks, repeats)
+    return record(
+        "acquisition.kcenter_greedy",
+        1e3 * per_pick,
+        "ms/pick",
+        "one read pass over the features",
+        1e3 * read,
+        TARGETS["kcenter_greedy"],
+        **context,
+    )
+
+
+def kcenter_scaling_records(
+    device: torch.device, sizes: tuple[int, ...], picks: int
+) -> list[dict[str, Any]]:
+    """Per-pick cost per pool item at each size vs the smallest size (linear => ratio ~1)."""
+    per_item = {}
+    for n_pool in sizes:
+        per_pick, _, _ = kcenter_timing(device, n_pool, picks, repeats=2)
+        per_item[n_pool] = per_pick / n_pool
+    smallest = sizes[0]
+    return [
+        record(
+            f"acquisition.scaling.kcenter_greedy.n={n_pool}",
+            1e9 * per_item[n_pool],
+            "ns/pick/item",
+            f"same at n={smallest}",
+            1e9 * per_item[smallest],
+            2.0,
+            device=str(device),
+            picks=picks,
+        )
+        for n_pool in sizes[1:]
+    ]
+
+
+def ranking_scaling_records(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Take-K with discard_top (sort of the unlabeled scores) per item vs the smallest size."""
+    per_item = {}
+    for n_pool in sizes:
+        rng = np.random.default_rng(0)
+        scores = rng.normal(size=n_pool)
+        labeled = rng.random(n_pool) < 0.1
+        seconds = interleaved(
+            {"rank": lambda s=scores, m=labeled: take_top_k(s, m, 100, 0.1)}, 3, None
+        )["rank"]
+        per_item[n_pool] = seconds / n_pool
+    smallest = sizes[0]
+    return [
+        record(
+            f"acquisition.scaling.take_top_k.n={n_pool}",
+            1e9 * per_item[n_pool],
+            "ns/item",
+            f"same at n={smallest}",
+            1e9 * per_item[smallest],
+            2.0,  # linear: only the items that can be selected are sorted
+        )
+        for n_pool in sizes[1:]
+    ]
+
+
+def kcenter_timing(
+    device: torch.device, n_pool: int, picks: int, repeats: int
+) -> tuple[float, float, dict[str, Any]]:
+    """(seconds per pick, seconds per read pass, context) for greedy picks from n_pool items."""
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(n_pool, FEATURE_DIM, generator=generator).to(device)
+    labeled = np.zeros(n_pool, dtype=bool)
+    labeled[np.random.default_rng(0).choice(n_pool, size=100, replace=False)] = True
+    acq = acquisition.get("kcenter_greedy")
+
+    def select(k: int) -> Callable[[], object]:
+        return lambda: acq.select(k, labeled=labeled, features=features)
+
+    # Selecting 1 and `picks` items share the set-up (checks, distances to the labeled
+    # centres), so their difference is the cost of the extra picks alone.
+    timings = interleaved(
+        {"read": lambda: features.sum(), "one": select(1), "many": select(picks + 1)},
+        repeats,
+        device,
+    )
+    per_pick = (timings["many"] - timings["one"]) / picks
+    context = {
+        "device": str(device),
+        "shape": [n_pool, FEATURE_DIM],
+        "picks": picks,
+        "labeled": int(labeled.sum()),
+        "threads": torch.get_num_threads(),
+        "repeats": repeats,
+    }
+    return per_pick, timings["read"], context
+
+
+def synthetic_heatmaps(n_images: int, device: torch.device) -> torch.Tensor:
+    """(n, 98, 128, 128) float32: one Gaussian per map (random centre and width) plus noise."""
+    generator = torch.Generator().manual_seed(0)
+    shape = (n_images, N_LANDMARKS)
+    centre_y, centre_x = (torch.rand(shape, generator=generator) * 100 + 14 for _ in range(2))
+    sigma = torch.rand(shape, generator=generator) * 5 + 1
+    grid = torch.arange(MAP_SIZE, dtype=torch.float32)
+    gauss_y = torch.exp(-((grid - centre_y[..., None]) ** 2) / (2 * sigma[..., None] ** 2))
+    gauss_x = torch.exp(-((grid - centre_x[..., None]) ** 2) / (2 * sigma[..., None] ** 2))
+    maps = gauss_y[..., :, None] * gauss_x[..., None, :]  # (n, L, H, W)
+    maps += 0.02 * torch.randn(maps.shape, generator=generator)
+    return maps.to(device)
+
+
+def interleaved(
+    functions: dict[str, Callable[[], object]], repeats: int, device: torch.device | None
+) -> dict[str, float]:
+    """Fastest of ``repeats`` wall-clock runs of each function, runs interleaved.
+
+    Interleaving and taking the minimum keeps background load on a shared machine from
+    favouring one side of a ratio.
+    """
+    best = dict.fromkeys(functions, math.inf)
+    for function in functions.values():  # warm-up: allocator, kernels, caches
+        function()
+    for _ in range(repeats):
+        for name, function in functions.items():
+            synchronize(device)
+            start = time.perf_counter()
+            function()
+            synchronize(device)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def synchronize(device: torch.device | None) -> None:
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def record(
+    name: str,
+    value: float,
+    unit: str,
+    baseline_name: str,
+    baseline_value: float,
+    target_ratio: float,
+    **context: Any,
+) -> dict[str, Any]:
+    """One benchmark row; ratio = value / baseline_value, met when ratio <= target_ratio."""
+    ratio = value / baseline_value
+    return {
+        "name": name,
+        "value": value,
+        "unit": unit,
+        "baseline_name": baseline_name,
+        "baseline_value": baseline_value,
+        "ratio": ratio,
+        "target_ratio": target_ratio,
+        "meets_target": bool(ratio <= target_ratio),
+        **context,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller inputs, under a minute")
+    args = parser.parse_args()
+    for row in run(quick=args.quick):
+        print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
