@@ -90,3 +90,27 @@ def test_select_never_returns_labeled_over_rounds(name: str, pool: dict) -> None
         picked = acq.select(k, rng=rng, **inputs_for(acq, {**pool, "labeled": labeled}))
         assert not labeled[picked].any() and np.unique(picked).size == k
         labeled[picked] = True
+
+
+@pytest.mark.parametrize("name", SCORE_NAMES)
+def test_chunk_invariant_when_blocks_straddle_images(name: str) -> None:
+    """64 x 64 maps: CPU kernels work in blocks of maps that do not align with images."""
+    rng = np.random.default_rng(21)
+    heatmaps = rng.normal(0.05, 0.1, size=(6, 7, 64, 64)).astype(np.float32)
+    acq = acquisition.get(name)
+    whole = acq.score(heatmaps)
+    chunked = np.concatenate([acq.score(heatmaps[i : i + 1]) for i in range(6)])
+    np.testing.assert_array_equal(chunked, whole)
+
+
+@pytest.mark.parametrize("name", SCORE_NAMES)
+def test_score_accepts_views_and_grad_tensors(name: str, pool: dict) -> None:
+    acq = acquisition.get(name)
+    expected = acq.score(pool["heatmaps"])
+    flipped = np.ascontiguousarray(pool["heatmaps"][::-1])[::-1]  # negative strides
+    np.testing.assert_array_equal(acq.score(flipped), expected)
+    readonly = pool["heatmaps"].copy()
+    readonly.flags.writeable = False
+    np.testing.assert_array_equal(acq.score(readonly), expected)
+    tensor = torch.from_numpy(pool["heatmaps"].copy()).requires_grad_()
+    np.testing.assert_array_equal(acq.score(tensor), expected)

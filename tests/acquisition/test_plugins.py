@@ -42,9 +42,14 @@ print(json.dumps({
 """
 
 
-def test_installed_plugin_selects_by_name(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    name = install_example_plugin(site)
+@pytest.fixture(scope="module")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    site = tmp_path_factory.mktemp("plugin") / "site"
+    return site, install_example_plugin(site)
+
+
+def test_installed_plugin_selects_by_name(plugin_site: tuple[Path, str]) -> None:
+    site, name = plugin_site
     done = subprocess.run(
         [sys.executable, "-c", SELECT_WITH_PLUGIN, name],
         env=plugin_env(site),
@@ -66,6 +71,22 @@ def test_installed_plugin_selects_by_name(tmp_path: Path) -> None:
     np.testing.assert_allclose(result["scores"], expected, rtol=1e-12)
     ranked = [i for i in np.argsort(-expected, kind="stable") if i not in (0, 5)]
     assert result["picked"] == ranked[1:4]  # floor(0.1 * 10) = 1 discarded
+
+
+def test_contract_tests_cover_the_installed_plugin(plugin_site: tuple[Path, str]) -> None:
+    site, name = plugin_site
+    contract = Path(__file__).with_name("test_contract.py")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(contract), "-k", name],
+        cwd=contract.parents[2],
+        env=plugin_env(site),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert " passed" in done.stdout and " failed" not in done.stdout
 
 
 def test_plugin_is_not_visible_without_its_path() -> None:
