@@ -16,8 +16,8 @@ from acquisition.registry import register
 
 __all__ = ["Entropy", "entropy_scores", "map_entropies"]
 
-# Maps per block on CPU: two float32 work buffers of 8 x 128 x 128 stay in the L2 cache, which
-# makes the four element-wise passes per block cost about one pass over main memory.
+# Pixels per block on CPU (8 maps of 128 x 128): the two work buffers stay in the L2 cache, so
+# only the first of the element-wise passes reads main memory. On GPUs a chunk is one block.
 _CPU_BLOCK_PIXELS = 8 * 128 * 128
 
 
@@ -54,11 +54,11 @@ def map_entropies(maps: torch.Tensor) -> torch.Tensor:
     for start in range(0, n_maps, block):
         stop = min(start + block, n_maps)
         _mass_and_h_ln_h(maps[start:stop], clipped, weighted, mass[start:stop], h_ln_h[start:stop])
-    mass_, h_ln_h_ = mass.to(dtype), h_ln_h.to(dtype)
-    entropy = torch.log(mass_) - h_ln_h_ / mass_
+    total, weighted_log = mass.to(dtype), h_ln_h.to(dtype)
+    entropy = torch.log(total) - weighted_log / total
     # The clipping floor adds at most H*W*tiny to S: only maps with almost no positive mass
     # can notice, and those are recomputed from the definition.
-    suspect = mass_ * 2.0**-40 < height * width * torch.finfo(maps.dtype).tiny
+    suspect = total * 2.0**-40 < height * width * torch.finfo(maps.dtype).tiny
     if bool(suspect.any()):
         entropy[suspect] = _exact_entropies(maps[suspect]).to(dtype)
     return entropy

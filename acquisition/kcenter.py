@@ -75,9 +75,11 @@ class _NearestCentres:
         self.nearest_sq = self.nearest.to(torch.float64).square()  # (n,) screening threshold
         self.nearest_sq[centres] = -torch.inf
         sq_norms = torch.linalg.vector_norm(features, dim=1, dtype=torch.float64).square()
-        # Rounding of the Gram formula (dot product of d terms) and of the direct distance is
-        # below slack * (|x|^2 + |c|^2); lowering both squared norms by that much turns the
-        # formula into a lower bound on the squared distance.
+        # The rounding error of the Gram formula (a dot product of d terms) plus that of the
+        # direct distance stays below about 3 (d + 2) u (|x|^2 + |c|^2) for unit roundoff u.
+        # Scaling both squared norms down by more than that (8 (d + 4) u) turns the formula
+        # into a lower bound: an item whose bound is not below its current nearest distance
+        # cannot get a nearer centre, so its exact distance need not be computed.
         self.shrink = 1.0 - 8.0 * (features.shape[1] + 4) * _dot_roundoff(features)
         self.sq_norms = self.shrink * sq_norms  # (n,)
 
