@@ -1,0 +1,217 @@
+"""`scaf-al report`: numbers, layout, best markers and paired tests on a known result store
+written through the real writer."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from orchestrator.report import (
+    build_report,
+    cli_report,
+    load_report,
+    paired_test,
+    render_csv,
+    render_latex,
+    render_markdown,
+    render_terminal,
+)
+from orchestrator.results import ResultWriter, read_rounds
+from trainers.cell import AcquisitionConfig, BudgetSchedule, CellConfig, DataConfig
+from trainers.loop import RoundResult
+
+W300 = DataConfig(name="300w", root="/data/300w")
+
+
+def make_cell(acq: str = "random", seed: int = 0, params: dict | None = None,
+              data: DataConfig | None = None, sizes: tuple[int, ...] = (10, 20),
+              arch: str = "scaf") -> CellConfig:
+    return CellConfig(arch=arch, data=data or DataConfig(), seed=seed,
+                      acquisition=AcquisitionConfig(acq, params or {}),
+                      budget=BudgetSchedule(sizes))
+
+
+def write_round(exp: Path, cell: CellConfig, rnd: int, nme: dict[str, float],
+                selected: list[int] | None = None, scores: list[float] | None = None) -> None:
+    """One round through the real writer: NME per split (fractions), picks with ranks."""
+    selected = selected or []
+    res = RoundResult(
+        round=rnd, n_labeled=cell.budget.sizes[rnd], labeled=list(range(cell.budget.sizes[rnd])),
+        metrics={s: {"nme": v, "fr": 0.0, "auc": 0.5} for s, v in nme.items()},
+        baseline={s: 0.2 for s in nme}, train_seconds=1.0, score_seconds=0.5, final_loss=0.1,
+        selected=selected, selected_scores=scores or [float(-i) for i in range(len(selected))],
+        selected_ranks=list(range(len(selected))))
+    ResultWriter(str(exp), "test-exp").write_round(cell, res, splits=list(nme))
+
+
+def write_info(exp: Path, cells: list[CellConfig], name: str = "test-exp") -> None:
+    exp.mkdir(parents=True, exist_ok=True)
+    info = {"name": name, "created": "2026-01-01T00:00:00+00:00",
+            "cells": [{"cell_id": c.cell_id(), "config": c.to_dict()} for c in cells],
+            "rounds_per_cell": {c.cell_id(): len(c.budget.sizes) for c in cells}}
+    (exp / "experiment.json").write_text(json.dumps(info))
+
+
+# Synthetic store: random and nnm, 3 seeds, sizes 10 and 20 (NME fractions).
+RANDOM_NME = {0: (0.10, 0.08), 1: (0.12, 0.09), 2: (0.11, 0.07)}
+NNM_NME = {0: (0.09, 0.06), 1: (0.10, 0.07), 2: (0.10, 0.05)}
+
+
+@pytest.fixture
+def synth_store(tmp_path: Path) -> Path:
+    exp = tmp_path / "exp"
+    cells = []
+    for acq, table in (("random", RANDOM_NME), ("nnm", NNM_NME)):
+        for seed, values in table.items():
+            cell = make_cell(acq, seed)
+            cells.append(cell)
+            for rnd, v in enumerate(values):
+                write_round(exp, cell, rnd, {"test": v})
+    write_info(exp, cells)
+    return exp
+
+
+def _method(rep, acq):
+    return next(m for m in rep.methods if m.acq_label == acq)
+
+
+def test_means_stds_and_seed_counts(synth_store: Path) -> None:
+    rep = load_report(synth_store).datasets[0]
+    assert rep.dataset == "synthetic" and rep.sizes == [10, 20] and rep.splits == ["test"]
+    assert [m.acq_label for m in rep.methods] == ["random", "nnm"]  # random first
+    st = rep.stats(_method(rep, "random"), 10, "test")
+    vals = np.array([10.0, 12.0, 11.0])
+    assert st.n == 3
+    assert st.mean == pytest.approx(vals.mean())
+    assert st.std == pytest.approx(vals.std(ddof=1))
+    nnm20 = rep.stats(_method(rep, "nnm"), 20, "test")
+    assert nnm20.mean == pytest.approx(6.0) and nnm20.std == pytest.approx(1.0)
+
+
+def test_best_per_column_and_markdown_bold(synth_store: Path) -> None:
+    report = load_report(synth_store)
+    rep = report.datasets[0]
+    assert rep.best[(10, "test")] == {_method(rep, "nnm")}
+    md = render_markdown(report)
+    lines = md.splitlines()
+    header = next(line for line in lines if line.startswith("| architecture"))
+    assert [c.strip() for c in header.strip("|").split("|")] == [
+        "architecture / acquisition", "seeds", "10 · test", "20 · test"]
+    nnm_row = next(line for line in lines if line.startswith("| scaf / nnm "))
+    assert "**9.67 ± 0.58**" in nnm_row and "**6.00 ± 1.00**" in nnm_row
+    rnd_row = next(line for line in lines if line.startswith("| scaf / random "))
+    assert "11.00 ± 1.00" in rnd_row and "**" not in rnd_row
+    assert "| 3 |" in rnd_row  # seeds column
+
+
+def test_paired_comparison_matches_scipy(synth_store: Path) -> None:
+    rep = load_report(synth_store).datasets[0]
+    c = next(c for c in rep.comparisons if c.n_labeled == 20)
+    assert c.reference.acq_label == "random" and c.method.acq_label == "nnm"
+    a = np.array([6.0, 7.0, 5.0])
+    b = np.array([8.0, 9.0, 7.0])
+    # Every difference is -2: the t-test is degenerate (no variance) and said to be n/a.
+    assert c.n_pairs == 3 and c.mean_diff == pytest.approx(-2.0)
+    assert c.p_ttest is None
+    assert c.p_wilcoxon == pytest.approx(stats.wilcoxon(a, b).pvalue)
+    c10 = next(c for c in rep.comparisons if c.n_labeled == 10)
+    a, b = np.array([9.0, 10.0, 10.0]), np.array([10.0, 12.0, 11.0])
+    assert c10.mean_diff == pytest.approx((a - b).mean())
+    assert c10.std_diff == pytest.approx((a - b).std(ddof=1))
+    assert c10.p_ttest == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    assert c10.p_wilcoxon == pytest.approx(stats.wilcoxon(a, b).pvalue)
+
+
+def test_paired_test_matches_by_seed_and_says_na() -> None:
+    n, d, sd, pt, pw = paired_test({0: 1.0, 5: 3.0}, {5: 1.0, 7: 0.0})
+    assert (n, d, sd, pt, pw) == (1, 2.0, None, None, None)
+    a = {0: 5.0, 1: 4.0, 2: 6.5, 3: 3.0, 4: 7.0, 5: 2.0}
+    b = {5: 2.5, 4: 6.0, 3: 4.0, 2: 6.0, 1: 5.5, 0: 5.25}  # different order: paired by seed
+    n, d, sd, pt, pw = paired_test(a, b)
+    x, y = np.array([a[s] for s in range(6)]), np.array([b[s] for s in range(6)])
+    assert n == 6 and d == pytest.approx((x - y).mean())
+    assert pt == pytest.approx(stats.ttest_rel(x, y).pvalue)
+    assert pw == pytest.approx(stats.wilcoxon(x, y).pvalue)
+
+
+def test_significant_result_reads_better(tmp_path: Path) -> None:
+    exp = tmp_path / "sig"
+    rng = np.random.default_rng(3)
+    for seed in range(8):
+        base = 0.10 + 0.01 * rng.standard_normal()
+        write_round(exp, make_cell("random", seed, sizes=(10,)), 0, {"test": base})
+        write_round(exp, make_cell("entropy", seed, sizes=(10,)), 0,
+                    {"test": base - 0.02 + 0.002 * rng.standard_normal()})
+    report = load_report(exp)
+    c = report.datasets[0].comparisons[0]
+    assert c.p_ttest < 1e-4 and c.mean_diff == pytest.approx(-2.0, abs=0.3)
+    md = render_markdown(report)
+    assert "| better |" in md
+    assert "| 8 |" in md  # pairs
+
+
+def test_300w_layout_latex_and_csv(tmp_path: Path) -> None:
+    exp = tmp_path / "w300"
+    for seed in (0, 1):
+        for acq, off in (("random", 0.0), ("nnm", -0.005)):
+            cell = make_cell(acq, seed, data=W300, sizes=(10, 20))
+            for rnd in (0, 1):
+                v = 0.06 - 0.01 * rnd + off + 0.001 * seed
+                # Splits written in an unusual column order; the report puts them in the
+                # paper's order.
+                write_round(exp, cell, rnd,
+                            {"full": v, "challenging": v + 0.03, "common": v - 0.01})
+    report = load_report(exp)
+    rep = report.datasets[0]
+    assert rep.splits == ["common", "challenging", "full"]
+    tex = render_latex(report)
+    assert r"\multicolumn{3}{c}{10} & \multicolumn{3}{c}{20} \\" in tex
+    assert r"& Common & Challenging & Full & Common & Challenging & Full \\" in tex
+    assert r"\cmidrule(lr){2-4}\cmidrule(lr){5-7}" in tex
+    nnm_line = next(line for line in tex.splitlines() if line.startswith("scaf / nnm"))
+    assert nnm_line.count(r"\textbf{") == 6  # nnm is best in every column
+    assert r"\textbf{4.55}{\scriptsize$\pm$0.07}" in nnm_line  # common @10: 4.5 and 4.6
+    rows = list(csv.DictReader(io.StringIO(render_csv(report))))
+    assert len(rows) == 2 * 2 * 3
+    r = next(r for r in rows if r["acquisition"] == "nnm" and r["n_labeled"] == "20"
+             and r["split"] == "full")
+    assert float(r["nme_mean_pct"]) == pytest.approx(100 * np.mean([0.045, 0.046]))
+    assert r["best"] == "*" and r["ref_acquisition"] == "random" and r["n_pairs"] == "2"
+    assert float(r["diff_vs_random_pp"]) == pytest.approx(-0.5)
+    rr = next(r for r in rows if r["acquisition"] == "random" and r["n_labeled"] == "20"
+              and r["split"] == "full")
+    assert rr["best"] == "" and rr["p_ttest"] == ""
+
+
+def test_split_option_and_errors(synth_store: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--split 'common' is not in the results; splits: test"):
+        load_report(synth_store, split="common")
+    with pytest.raises(ValueError, match="no results yet"):
+        load_report(tmp_path)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_report(tmp_path / "missing")
+
+
+def test_fewer_seeds_marked_and_terminal(synth_store: Path, capsys) -> None:
+    # A fourth random seed only at size 10: the other cells show [k] for fewer seeds.
+    write_round(synth_store, make_cell("random", 3), 0, {"test": 0.13})
+    report = build_report(read_rounds(str(synth_store)))
+    md = render_markdown(report)
+    assert "9.67 ± 0.58 [3]" in md and "[k] = only k seeds (others have 4)" in md
+    from rich.console import Console
+
+    con = Console(width=200, record=True, file=io.StringIO())
+    con.print(render_terminal(report))
+    text = con.export_text()
+    assert "9.67 ± 0.58 [3] *" in text and "Against random" in text
+    args = argparse.Namespace(dir=str(synth_store), format="csv", plots=None, split=None)
+    assert cli_report(args) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("dataset,arch,acquisition")
