@@ -42,7 +42,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                               expose=args.expose, plain=args.plain))
     n = len(spec.cells())
     console.print(f"[bold]scaf-al[/] {spec.name}: {n} trials -> {out}")
-    outcome = run_experiment(spec, out, address=args.address, dashboard=True,
+    outcome = run_experiment(spec, out, address=args.address, dashboard=True, plain=args.plain,
                              expose=args.expose, log=lambda m: console.print(f"  {m}"))
     return _finish(outcome)
 
@@ -53,7 +53,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     exp = Path(args.dir)
     spec = read_spec(exp)
     console.print(f"[bold]scaf-al[/] resuming {spec.name} in {exp}")
-    outcome = run_experiment(spec, exp, address=args.address, resume=True,
+    outcome = run_experiment(spec, exp, address=args.address, resume=True, plain=args.plain,
                              expose=args.expose, log=lambda m: console.print(f"  {m}"))
     return _finish(outcome)
 

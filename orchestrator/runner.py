@@ -118,6 +118,7 @@ def run_experiment(
     address: str | None = None,
     resume: bool = False,
     dashboard: bool = True,
+    plain: bool = False,
     faults: dict | None = None,
     expose: bool = False,
     log: Any = print,
@@ -135,7 +136,7 @@ def run_experiment(
         prepare_folder(spec, exp_dir)
     if address is None:
         warm_caches(spec, cache, log=log)
-    callbacks = [Dashboard(str(exp_dir))] if dashboard else []
+    callbacks = [Dashboard(str(exp_dir), force_plain=plain)] if dashboard else []
     trainable = _trainable(spec)
     r = spec.resources
     with ray_session(address, num_cpus=r.num_cpus, num_gpus=r.num_gpus,

@@ -41,7 +41,9 @@ class DataConfig:
         if self.name not in DATASETS:
             raise ValueError(f"data.name must be one of {DATASETS}, got {self.name!r}")
         if self.name != "synthetic" and not self.root:
-            raise ValueError(f"data.root is required for data set {self.name!r} (the download folder)")
+            raise ValueError(
+                f"data.root is required for data set {self.name!r} (the download folder)"
+            )
         if self.train_split is None:
             object.__setattr__(self, "train_split", DEFAULT_TRAIN_SPLIT[self.name])
         if self.test_splits is None:
@@ -66,8 +68,10 @@ class ModelSettings:
     pretrain: dict[str, Any] = field(default_factory=lambda: {"steps": 600, "batch_size": 32})
 
     def __post_init__(self) -> None:
-        if self.input_size not in (32, 64, 128, 256):
-            raise ValueError(f"model.input_size must be one of 32, 64, 128, 256, got {self.input_size}")
+        if self.input_size not in (64, 128, 256):
+            raise ValueError(
+                f"model.input_size must be one of 64, 128, 256, got {self.input_size}"
+            )
         if not 0 < self.width <= 4:
             raise ValueError(f"model.width must be in (0, 4], got {self.width}")
 

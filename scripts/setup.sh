@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create .venv (if missing) and install scaf-al into it.
+# torch: a CPU build (torch==2.13.0) unless a torch is already importable in .venv; on a
+# GPU machine install your CUDA build of torch into .venv first and this keeps it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+. .venv/bin/activate
+python -m pip install -q --upgrade pip >/dev/null
+if ! python -c "import torch" >/dev/null 2>&1; then
+  python -m pip install -q "torch==2.13.0"
+fi
+python -m pip install -q -e ".[dev]"

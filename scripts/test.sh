@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up and run the test suite (slow fault-injection tests: add `-m slow`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+. .venv/bin/activate
+ruff check .
+exec python -m pytest -q "$@"

@@ -1,0 +1,126 @@
+"""One real experiment through `scaf-al run` -> Ray Tune -> Parquet, read back."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orchestrator.cli import main
+from orchestrator.results import read_rounds, read_selections
+
+SPEC = """
+[experiment]
+name = "e2e"
+seeds = [0, 1]
+cache_dir = "{cache}"
+
+[data]
+name = "synthetic"
+options = {{ n_pool = 40, n_test = 12 }}
+
+[model]
+input_size = 64
+width = 0.25
+pretrain = {{ steps = 4, batch_size = 8 }}
+
+[trainer]
+steps = 3
+batch_size = 4
+
+[[budgets]]
+sizes = [10, 14, 18]
+
+[[acquisitions]]
+name = "random"
+
+[[acquisitions]]
+name = "nnm"
+window = 3
+discard_top = 0.1
+
+[resources]
+cpus_per_trial = 1
+max_concurrent_trials = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    spec = tmp / "spec.toml"
+    spec.write_text(textwrap.dedent(SPEC.format(cache=tmp / "cache")))
+    out = tmp / "exp"
+    code = main(["run", str(spec), "--out", str(out), "--plain"])
+    return out, code, spec.read_text()
+
+
+def test_run_writes_one_row_per_cell_and_round(experiment: tuple[Path, int, str]) -> None:
+    out, code, _ = experiment
+    assert code == 0
+    rounds = read_rounds(str(out))
+    info = json.loads((out / "experiment.json").read_text())
+    assert len(info["cells"]) == 4
+    assert rounds.num_rows == 4 * 3
+    keys = set(zip(rounds["cell_id"].to_pylist(), rounds["round"].to_pylist(), strict=True))
+    assert len(keys) == rounds.num_rows
+    assert sorted(set(rounds["n_labeled"].to_pylist())) == [10, 14, 18]
+    nme = np.array(rounds["nme_test"].to_pylist(), dtype=float)
+    assert np.all(np.isfinite(nme)) and np.all(nme > 0)
+    assert set(rounds["acq_label"].to_pylist()) == {"random", "nnm(discard_top=0.1,window=3)"}
+
+
+def test_selections_extend_the_labeled_set(experiment: tuple[Path, int, str]) -> None:
+    out, _, _ = experiment
+    rounds = read_rounds(str(out)).to_pylist()
+    by_cell: dict[str, dict[int, dict]] = {}
+    for r in rounds:
+        by_cell.setdefault(r["cell_id"], {})[r["round"]] = r
+    for per in by_cell.values():
+        for r in (0, 1):
+            now, nxt = per[r], per[r + 1]
+            assert len(now["selected_indices"]) == 4
+            assert not set(now["selected_indices"]) & set(now["labeled_indices"])
+            assert nxt["labeled_indices"] == now["labeled_indices"] + now["selected_indices"]
+        assert per[2]["selected_indices"] == []
+    sel = read_selections(str(out))
+    assert sel.num_rows == 4 * 2 * 4
+    nnm_scores = [s for s, a in zip(sel["score"].to_pylist(), sel["acq_label"].to_pylist(),
+                                    strict=True) if a.startswith("nnm")]
+    assert all(np.isfinite(nnm_scores))
+
+
+def test_cells_that_differ_by_acquisition_share_round_zero(
+    experiment: tuple[Path, int, str],
+) -> None:
+    out, _, _ = experiment
+    rows = read_rounds(str(out)).to_pylist()
+    r0 = [r for r in rows if r["round"] == 0]
+    # Same seed -> same L0 and the same round-0 model (trained once, reused once).
+    for seed in (0, 1):
+        pair = [r for r in r0 if r["seed"] == seed]
+        assert len(pair) == 2
+        assert pair[0]["labeled_indices"] == pair[1]["labeled_indices"]
+        assert pair[0]["nme_test"] == pair[1]["nme_test"]
+        assert sorted(r["reused_round0"] for r in pair) == [False, True]
+
+
+def test_rerun_into_the_same_folder_refuses(experiment: tuple[Path, int, str],
+                                            tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out, _, spec_text = experiment
+    spec = tmp_path / "spec.toml"
+    spec.write_text(spec_text)
+    before = sorted(p.name for p in (out / "results" / "rounds").iterdir())
+    assert main(["run", str(spec), "--out", str(out)]) == 2
+    assert "already holds an experiment" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "results" / "rounds").iterdir()) == before
+
+
+def test_status_counts_rounds(experiment: tuple[Path, int, str],
+                              capsys: pytest.CaptureFixture) -> None:
+    out, _, _ = experiment
+    assert main(["status", str(out)]) == 0
+    assert "12/12 trial-rounds, 4/4 cells complete" in capsys.readouterr().out
