@@ -1,0 +1,90 @@
+"""The plain active-learning loop: budget schedule, resume from a state, determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trainers.cell import (
+    AcquisitionConfig,
+    BudgetSchedule,
+    CellConfig,
+    DataConfig,
+    ModelSettings,
+)
+from trainers.loop import LoopState, RoundResult, initial_state, run_cell
+from trainers.supervised import TrainerConfig
+
+
+def tiny_cell(acq: str = "nnm", **params: object) -> CellConfig:
+    return CellConfig(
+        arch="scaf",
+        data=DataConfig(options={"n_pool": 30, "n_test": 8}),
+        model=ModelSettings(input_size=64, width=0.25, pretrain={"steps": 3, "batch_size": 8}),
+        trainer=TrainerConfig(steps=2, batch_size=4),
+        acquisition=AcquisitionConfig(acq, dict(params)),
+        budget=BudgetSchedule((10, 13, 16)),
+        seed=5,
+    )
+
+
+def collect(cell: CellConfig, cache: Path, state: LoopState | None = None,
+            stop_after: int | None = None) -> tuple[list[RoundResult], list[LoopState]]:
+    results: list[RoundResult] = []
+    states: list[LoopState] = []
+
+    class Stop(Exception):
+        pass
+
+    def report(res: RoundResult, st: LoopState) -> None:
+        results.append(res)
+        states.append(st)
+        if stop_after is not None and res.round == stop_after:
+            raise Stop
+
+    try:
+        run_cell(cell, cache_dir=cache, report=report, state=state, device="cpu")
+    except Stop:
+        pass
+    return results, states
+
+
+def test_budget_schedule_from_final_and_step() -> None:
+    assert BudgetSchedule.from_final(50, 10).sizes == (10, 20, 30, 40, 50)
+    assert BudgetSchedule.from_final(315, 60).sizes == (10, 70, 130, 190, 250, 310, 315)
+    with pytest.raises(ValueError, match="increasing"):
+        BudgetSchedule((10, 10))
+
+
+def test_l0_depends_on_seed_only() -> None:
+    a = initial_state(tiny_cell("nnm", window=3), 30)
+    b = initial_state(tiny_cell("random"), 30)
+    assert a.labeled == b.labeled and len(set(a.labeled)) == 10
+    with pytest.raises(ValueError, match="larger than the pool"):
+        initial_state(tiny_cell(), 12)
+
+
+def test_resume_from_a_state_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    cell = tiny_cell("nnm", window=3)
+    full, _ = collect(cell, tmp_path)
+    assert [r.n_labeled for r in full] == [10, 13, 16]
+    assert [len(r.selected) for r in full] == [3, 3, 0]
+    part, states = collect(cell, tmp_path, stop_after=0)
+    assert len(part) == 1
+    state = LoopState.from_json(states[0].to_json())
+    rest, _ = collect(cell, tmp_path, state=state)
+    assert [r.round for r in rest] == [1, 2]
+    for a, b in zip(full[1:], rest, strict=True):
+        assert a.selected == b.selected
+        assert a.labeled == b.labeled
+        assert a.metrics == b.metrics
+    np.testing.assert_allclose(full[1].selected_scores, rest[0].selected_scores)
+
+
+def test_round_zero_is_shared_between_acquisitions(tmp_path: Path) -> None:
+    a, _ = collect(tiny_cell("random"), tmp_path, stop_after=0)
+    b, _ = collect(tiny_cell("nnm", window=3), tmp_path, stop_after=0)
+    assert not a[0].reused_round0 and b[0].reused_round0
+    assert a[0].metrics == b[0].metrics
