@@ -1,0 +1,119 @@
+"""`scaf-al watch`: snapshots built from the experiment folder (result store written through
+the real writer, experiment.json, Tune's experiment-state file in Tune's JSON layout)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from orchestrator.watch import cli_watch, render_plain, render_rich, take_snapshot
+from tests.orchestrator.test_report import make_cell, write_info, write_round
+
+CELLS = [make_cell("random", 0, sizes=(10, 20)), make_cell("nnm", 0, sizes=(10, 20))]
+
+
+@pytest.fixture
+def exp(tmp_path: Path) -> Path:
+    exp = tmp_path / "exp"
+    write_info(exp, CELLS)
+    write_round(exp, CELLS[0], 0, {"test": 0.12}, selected=list(range(10, 20)))
+    write_round(exp, CELLS[0], 1, {"test": 0.09})
+    write_round(exp, CELLS[1], 0, {"test": 0.11}, selected=list(range(20, 30)))
+    return exp
+
+
+def _plain(args: argparse.Namespace) -> str:
+    buf = io.StringIO()
+    assert cli_watch(args, console=Console(file=buf, width=200)) == 0
+    return buf.getvalue()
+
+
+def test_once_plain_snapshot(exp: Path) -> None:
+    out = _plain(argparse.Namespace(dir=str(exp), interval=1.0, once=True))
+    lines = out.splitlines()
+    assert lines[0].startswith("test-exp: 3/4 trial-rounds (75%), 1/2 cells complete, elapsed ")
+    assert "\x1b[" not in out  # not a terminal: no colour codes
+    rnd = next(line for line in lines if line.startswith("scaf/random/b20/s0"))
+    assert rnd.split()[1:5] == ["DONE", "2/2", "20", "9.00%"]
+    nnm = next(line for line in lines if line.startswith("scaf/nnm/b20/s0"))
+    # No Tune state: a cell with some rounds in the store is running.
+    assert nnm.split()[1:5] == ["RUNNING", "1/2", "10", "11.00%"]
+    assert len(lines) == 4
+
+
+def _tune_state(exp: Path, trials: list[dict]) -> None:
+    """Tune's experiment-state layout: trial_data = [[trial state json, run metadata json]]."""
+    data = []
+    for t in trials:
+        state = {"trial_id": t["id"], "status": t["status"], "relative_logdir": t["id"],
+                 "config": {"cell": t["cell"].to_dict(), "experiment": "test-exp"}}
+        meta = {"start_time": time.time() - 30, "num_failures": t.get("failures", 0),
+                "error_filename": "error.txt" if "error" in t else None,
+                "last_result": t.get("last_result"), "last_result_time": time.time() - 5}
+        data.append([json.dumps(state), json.dumps(meta)])
+        if "error" in t:
+            (exp / "tune" / t["id"]).mkdir(parents=True, exist_ok=True)
+            (exp / "tune" / t["id"] / "error.txt").write_text(t["error"])
+    (exp / "tune").mkdir(exist_ok=True)
+    (exp / "tune" / "experiment_state-2026-01-01_00-00-00.json").write_text(
+        json.dumps({"trial_data": data, "runner_data": {}, "stats": {}}))
+
+
+def test_tune_state_errors_and_retries(exp: Path) -> None:
+    tb = ("Failure # 1 (occurred at 2026-01-01_00-00-10)\nTraceback (most recent call last):\n"
+          '  File "x.py", line 1, in <module>\nValueError: boom at round 1\n')
+    _tune_state(exp, [
+        {"id": "a_00000", "status": "TERMINATED", "cell": CELLS[0]},
+        {"id": "a_00001", "status": "ERROR", "cell": CELLS[1], "failures": 3, "error": tb,
+         "last_result": {"cell_id": CELLS[1].cell_id(), "node_ip": "10.0.0.7"}},
+    ])
+    snap = take_snapshot(exp)
+    assert [c.state for c in snap.cells] == ["DONE", "ERROR"]
+    assert snap.ended and not snap.complete
+    text = render_plain(snap)
+    err = next(line for line in text.splitlines() if line.startswith("scaf/nnm"))
+    assert "ERROR" in err and "10.0.0.7" in err
+    assert err.endswith("! 3 failures: ValueError: boom at round 1")
+    assert "scaf-al resume DIR" in text
+    # A trial that failed and is running again is a retry.
+    _tune_state(exp, [{"id": "a_00001", "status": "RUNNING", "cell": CELLS[1], "failures": 1,
+                       "error": "Failure # 1\nThe actor died unexpectedly.\n"}])
+    snap = take_snapshot(exp)
+    assert snap.cells[1].state == "RETRY" and not snap.ended
+    con = Console(file=io.StringIO(), width=160, record=True)
+    con.print(render_rich(snap))
+    rich_text = con.export_text()
+    assert "trial-rounds" in rich_text and "3/4" in rich_text
+    assert "RETRY" in rich_text and "1 failure: The actor died unexpectedly." in rich_text
+
+
+def test_refreshes_until_complete(exp: Path) -> None:
+    def finish() -> None:
+        time.sleep(0.5)
+        write_round(exp, CELLS[1], 1, {"test": 0.08})
+
+    th = threading.Thread(target=finish)
+    th.start()
+    t0 = time.time()
+    out = _plain(argparse.Namespace(dir=str(exp), interval=0.05, once=False))
+    th.join()
+    assert time.time() - t0 < 30
+    blocks = [line for line in out.splitlines() if line.startswith("test-exp:")]
+    # Printed when something changed only: the first view and the finished one.
+    assert len(blocks) == 2
+    assert blocks[0].startswith("test-exp: 3/4") and blocks[1].startswith("test-exp: 4/4")
+    assert "ETA -" in blocks[1]
+
+
+def test_errors(tmp_path: Path, exp: Path) -> None:
+    with pytest.raises(ValueError, match="is not an experiment folder"):
+        take_snapshot(tmp_path / "nothing")
+    with pytest.raises(ValueError, match="--interval must be > 0"):
+        cli_watch(argparse.Namespace(dir=str(exp), interval=-1.0, once=True))
