@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 from scipy import stats
 
@@ -349,15 +350,16 @@ def render_terminal(report: Report) -> Group:
     """Rich tables (one per data set, then the comparisons with random)."""
     parts: list[Any] = []
     for rep in report.datasets:
-        t = Table(title=_title(rep), caption=_caption(rep, "* best (lowest mean) per column"))
-        t.add_column("architecture / acquisition")
+        t = Table(title=_title(rep),
+                  caption=escape(_caption(rep, "* best (lowest mean) per column")))
+        t.add_column("architecture / acquisition", no_wrap=True)
         t.add_column("seeds", justify="right")
         for n, s in _columns(rep):
             t.add_column(f"{n}\n{split_title(rep.dataset, s)}", justify="right")
         for m in rep.methods:
-            row = [m.name(), _seed_range(rep, m)]
+            row = [escape(m.name()), _seed_range(rep, m)]
             for n, s in _columns(rep):
-                text = _cell_text(rep, rep.stats(m, n, s))
+                text = escape(_cell_text(rep, rep.stats(m, n, s)))
                 if m in rep.best.get((n, s), set()):
                     text = f"[bold green]{text} *[/]"
                 row.append(text)
@@ -370,11 +372,11 @@ def render_terminal(report: Report) -> Group:
 
 def _caption(rep: DatasetReport, best_note: str) -> str:
     notes = [best_note]
-    if rep.max_seeds:
+    if any(c.n < rep.max_seeds for c in rep.cells.values()):
         notes.append(f"[k] = only k seeds (others have {rep.max_seeds})")
     if rep.baseline:
-        base = ", ".join(f"{split_title(rep.dataset, s)} {v:.2f}" for s, v in rep.baseline.items()
-                         if s in rep.splits)
+        base = ", ".join(f"{split_title(rep.dataset, s)} {v:.2f}%"
+                         for s, v in rep.baseline.items() if s in rep.splits)
         if base:
             notes.append(f"mean-shape baseline: {base}")
     return "; ".join(notes)
@@ -385,11 +387,12 @@ def _comparison_table(rep: DatasetReport) -> Table:
                     "paired by seed")
     for col in ("acquisition", "labeled", "split", "Δ mean ± sd", "pairs", "t-test p",
                 "Wilcoxon p", "verdict (t, 5%)"):
-        t.add_column(col, justify="left" if col in ("acquisition", "split") else "right")
+        t.add_column(col, justify="left" if col in ("acquisition", "split") else "right",
+                     no_wrap=col in ("acquisition", "Δ mean ± sd"))
     for c in rep.comparisons:
         v = _verdict(c)
         style = {"better": "green", "worse": "red"}.get(v)
-        t.add_row(c.method.name(), str(c.n_labeled), split_title(rep.dataset, c.split),
+        t.add_row(escape(c.method.name()), str(c.n_labeled), split_title(rep.dataset, c.split),
                   _fmt_diff(c), str(c.n_pairs), _fmt_p(c.p_ttest), _fmt_p(c.p_wilcoxon),
                   f"[{style}]{v}[/]" if style else v)
     return t
