@@ -37,7 +37,8 @@ def _style(m: Method, i: int) -> dict:
 def learning_curve_figure(rep: DatasetReport, title: str | None = None) -> plt.Figure:
     """A figure with one panel per split of a data set's report."""
     k = len(rep.splits)
-    fig, axes = plt.subplots(1, k, figsize=(4.6 * k + 0.4, 4.0), squeeze=False,
+    width = max(7.0, 4.6 * k + 0.4)  # a single panel still needs room for the legend
+    fig, axes = plt.subplots(1, k, figsize=(width, 4.0), squeeze=False,
                              constrained_layout=True)
     # One look per method across panels (random keeps its reference style).
     others = [m for m in rep.methods if m.acquisition != "random"]
@@ -76,7 +77,7 @@ def learning_curve_figure(rep: DatasetReport, title: str | None = None) -> plt.F
     handles, labels = axes[0][0].get_legend_handles_labels()
     # Below the panels, so it never hides a curve.
     fig.legend(handles, labels, fontsize=8, loc="outside lower center",
-               ncol=min(len(labels), 4), frameon=False)
+               ncol=max(1, min(len(labels), int(width // 2.6))), frameon=False)
     fig.suptitle(title or f"Learning curves on {DATASET_TITLES.get(rep.dataset, rep.dataset)}"
                  " (mean ± std over seeds)")
     return fig
