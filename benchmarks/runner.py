@@ -96,20 +96,20 @@ def _fmt(x: float | None) -> str:
 
 
 def records_table(records: list[dict[str, Any]], title: str = "") -> Table:
-    """The records as a rich Table: value, baseline, ratio and the target's verdict."""
+    """The records as a rich Table: value, baseline, ratio, target and whether it was met."""
     table = Table(title=title or None)
-    for col, justify in (("benchmark", "left"), ("value", "right"), ("unit", "left"),
-                         ("baseline", "right"), ("ratio", "right"), ("target", "right"),
-                         ("met", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    # Names wrap rather than being cut: they are what the README and JSON refer to.
+    table.add_column("benchmark", overflow="fold", ratio=3)
+    for col in ("value", "unit", "baseline", "ratio", "target"):
+        table.add_column(col, justify="left" if col == "unit" else "right", ratio=1)
     for r in records:
         target = r.get("target_ratio")
         sign = ">=" if r.get("better") == "higher" else "<="
         met = r.get("meets_target")
-        verdict = "" if met is None else ("[green]yes[/]" if met else "[red]no[/]")
+        verdict = "" if met is None else (" [green]met[/]" if met else " [red]missed[/]")
         table.add_row(
             r["name"], _fmt(r["value"]), r["unit"], _fmt(r["baseline_value"]),
-            _fmt(r["ratio"]), "" if target is None else f"{sign} {_fmt(target)}", verdict,
+            _fmt(r["ratio"]), "" if target is None else f"{sign} {_fmt(target)}{verdict}",
         )
     return table
 

@@ -58,7 +58,7 @@ def test_training_records_have_the_schema():
                                           "training.crop_cache.open_and_read"]
     for r in cache:
         check_schema(r)
-    assert "training.tiny" in str(records_table([rec, *cache]).columns[0]._cells)
+    assert records_table([rec, *cache]).row_count == 3
 
 
 MODULE = '''
