@@ -18,7 +18,7 @@ from typing import Any
 
 import tomli_w
 
-from orchestrator.spec import ExperimentSpec, SpecError, parse_spec
+from orchestrator.spec import ExperimentSpec, SpecError, check_paths, parse_spec
 
 TUNE_NAME = "tune"
 
@@ -132,6 +132,8 @@ def run_experiment(
     exp_dir = exp_dir.resolve()
     cache = default_cache_dir(spec)
     tune_dir = exp_dir / TUNE_NAME
+    if address is None:
+        check_paths(spec)
     if not resume:
         prepare_folder(spec, exp_dir)
     if address is None:

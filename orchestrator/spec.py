@@ -70,12 +70,20 @@ class ExperimentSpec:
         out = []
         for arch in self.architectures:
             for budget in self.budgets:
-                for acq in self.acquisitions:
+                for acq in self._acquisitions_for(budget):
                     for seed in self.seeds:
                         out.append(CellConfig(arch=arch, data=self.data, model=self.model,
                                               trainer=self.trainer, acquisition=acq,
                                               budget=budget, seed=seed))
         return out
+
+    def _acquisitions_for(self, budget: BudgetSchedule) -> tuple[AcquisitionConfig, ...]:
+        """A one-round schedule never acquires (its whole budget is L0, drawn at random), so
+        it runs once per seed, under "random" when listed, not once per acquisition."""
+        if len(budget.sizes) > 1:
+            return self.acquisitions
+        randoms = [a for a in self.acquisitions if a.name == "random"]
+        return (randoms[0] if randoms else self.acquisitions[0],)
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.raw)
@@ -116,6 +124,9 @@ def _budget(entry: Any, path: str) -> BudgetSchedule:
         initial = entry.get("initial", 10)
         if not isinstance(initial, int) or initial <= 0:
             raise SpecError(f"{path}.initial", f"must be a positive integer, got {initial!r}")
+        if entry["final"] > initial and entry["step"] > entry["final"] - initial:
+            raise SpecError(f"{path}.step", f"K = {entry['step']} is larger than the images to "
+                            f"acquire (final {entry['final']} - L0 {initial})")
         return BudgetSchedule.from_final(entry["final"], entry["step"], initial)
     except SpecError:
         raise
@@ -225,6 +236,16 @@ def _check_pool_size(data: DataConfig, budgets: tuple[BudgetSchedule, ...]) -> N
         if steps and max(steps) > pool - b.sizes[0]:
             raise SpecError(f"budgets[{i}].step",
                             f"K = {max(steps)} is larger than the unlabeled pool ({pool - b.sizes[0]})")
+
+
+def check_paths(spec: ExperimentSpec) -> None:
+    """The folders and files the spec names must exist (checked before a local run starts)."""
+    if spec.data.name != "synthetic" and not Path(str(spec.data.root)).expanduser().is_dir():
+        raise SpecError("data.root", f"no such folder {spec.data.root!r} (the {spec.data.name} "
+                        "download; see `scaf-al datasets check`)")
+    if spec.model.pretrained and not Path(spec.model.pretrained).expanduser().is_file():
+        raise SpecError("model.pretrained", f"no such file {spec.model.pretrained!r} (the "
+                        "official saae.mdl or a scaf-al checkpoint)")
 
 
 def load_spec(path: str | Path) -> ExperimentSpec:
