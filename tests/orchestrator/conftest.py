@@ -94,10 +94,63 @@ def expected_keys(spec: Any) -> list[tuple[str, int]]:
     return sorted((c.cell_id(), r) for c in spec.cells() for r in range(len(c.budget.sizes)))
 
 
-def kill_group(pid: int) -> None:
-    """SIGKILL a process group this test started (a driver and the Ray it spawned)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
+def reference_rows(spec: Any, cache_dir: Path) -> list[tuple[str, int, list[int]]]:
+    """(cell_id, round, selected) of an uninterrupted plain-loop run of every cell, run the
+    way a trial runs it (CPU, one thread, deterministic algorithms)."""
+    import torch
+
+    from trainers.loop import run_cell
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    rows: list[tuple[str, int, list[int]]] = []
+    try:
+        for cell in spec.cells():
+            run_cell(cell, cache_dir=cache_dir, device="cpu",
+                     report=lambda r, _s, c=cell: rows.append((c.cell_id(), r.round,
+                                                                list(r.selected))))
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(False)
+    return sorted(rows)
+
+
+def failures_logged(exp_dir: Path) -> dict[str, int]:
+    """Failures Tune recorded per trial folder (its error.txt has one block per failure)."""
+    import re
+
+    out = {}
+    for f in (exp_dir / "tune").glob("*/error.txt"):
+        out[f.parent.name] = len(re.findall(r"^Failure # \d+", f.read_text(), re.M))
+    return out
+
+
+def descendants(root: int) -> set[int]:
+    """Process ids below `root` (from /proc), e.g. the Ray processes a driver started."""
+    kids: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            kids.setdefault(ppid, []).append(int(d.name))
+    out: set[int] = set()
+    todo = [root]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            if k not in out:
+                out.add(k)
+                todo.append(k)
+    return out
+
+
+def kill_pids(pids: set[int]) -> None:
+    """SIGKILL processes this test started (never by name)."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture

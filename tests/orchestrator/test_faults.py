@@ -14,9 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
-from tests.orchestrator.conftest import expected_keys, rounds_key_table
+from tests.orchestrator.conftest import (
+    expected_keys,
+    failures_logged,
+    reference_rows,
+    rounds_key_table,
+)
 
 pytestmark = pytest.mark.usefixtures("no_ray_left")
 
@@ -33,33 +37,6 @@ def cluster() -> Iterator[Any]:
         "num_cpus": 2, "object_store_memory": 80 * 1024 * 1024, "include_dashboard": False})
     yield c
     c.shutdown()
-
-
-def reference_rows(spec: Any, cache_dir: Path) -> list[tuple[str, int, list[int]]]:
-    """(cell_id, round, selected) of an uninterrupted plain-loop run, as a trial runs it."""
-    from trainers.loop import run_cell
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    rows: list[tuple[str, int, list[int]]] = []
-    try:
-        for cell in spec.cells():
-            run_cell(cell, cache_dir=cache_dir, device="cpu",
-                     report=lambda r, _s, c=cell: rows.append((c.cell_id(), r.round,
-                                                                list(r.selected))))
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(False)
-    return sorted(rows)
-
-
-def failures_logged(exp_dir: Path) -> dict[str, int]:
-    """Failures Tune recorded per trial folder (its error.txt has one block per failure)."""
-    out = {}
-    for f in (exp_dir / "tune").glob("*/error.txt"):
-        out[f.parent.name] = len(re.findall(r"^Failure # \d+", f.read_text(), re.M))
-    return out
 
 
 def _two_cells(tiny_spec: Callable[..., Any], **over: Any) -> Any:
