@@ -190,7 +190,7 @@ def _add_optional_commands(sub: argparse._SubParsersAction) -> None:
     ds = sub.add_parser("datasets", help="data set tools")
     ds_sub = ds.add_subparsers(dest="datasets_command", required=True)
     chk = ds_sub.add_parser("check", help="what a downloaded data folder holds, per split")
-    chk.add_argument("name", choices=["300w", "wflw", "folder", "synthetic"])
+    chk.add_argument("name", choices=["300w", "wflw", "folder"])
     chk.add_argument("root")
     chk.add_argument("--strict", action="store_true")
     chk.set_defaults(func=_delegate("orchestrator.cli_data", "cli_datasets_check"))

@@ -72,9 +72,17 @@ class ExperimentSpec:
             for budget in self.budgets:
                 for acq in self._acquisitions_for(budget):
                     for seed in self.seeds:
-                        out.append(CellConfig(arch=arch, data=self.data, model=self.model,
-                                              trainer=self.trainer, acquisition=acq,
-                                              budget=budget, seed=seed))
+                        out.append(
+                            CellConfig(
+                                arch=arch,
+                                data=self.data,
+                                model=self.model,
+                                trainer=self.trainer,
+                                acquisition=acq,
+                                budget=budget,
+                                seed=seed,
+                            )
+                        )
         return out
 
     def _acquisitions_for(self, budget: BudgetSchedule) -> tuple[AcquisitionConfig, ...]:
@@ -92,8 +100,10 @@ class ExperimentSpec:
 def _check_keys(table: dict, allowed: set[str], path: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
-        raise SpecError(f"{path}.{unknown[0]}" if path else unknown[0],
-                        f"unknown field; allowed: {', '.join(sorted(allowed))}")
+        raise SpecError(
+            f"{path}.{unknown[0]}" if path else unknown[0],
+            f"unknown field; allowed: {', '.join(sorted(allowed))}",
+        )
 
 
 def _dataclass_from(cls: type, table: Any, path: str, **extra: Any) -> Any:
@@ -125,8 +135,11 @@ def _budget(entry: Any, path: str) -> BudgetSchedule:
         if not isinstance(initial, int) or initial <= 0:
             raise SpecError(f"{path}.initial", f"must be a positive integer, got {initial!r}")
         if entry["final"] > initial and entry["step"] > entry["final"] - initial:
-            raise SpecError(f"{path}.step", f"K = {entry['step']} is larger than the images to "
-                            f"acquire (final {entry['final']} - L0 {initial})")
+            raise SpecError(
+                f"{path}.step",
+                f"K = {entry['step']} is larger than the images to "
+                f"acquire (final {entry['final']} - L0 {initial})",
+            )
         return BudgetSchedule.from_final(entry["final"], entry["step"], initial)
     except SpecError:
         raise
@@ -140,7 +153,7 @@ def _acquisition(entry: Any, path: str) -> AcquisitionConfig:
     if isinstance(entry, str):
         entry = {"name": entry}
     if not isinstance(entry, dict) or "name" not in entry:
-        raise SpecError(path, f"must be a table with a name, e.g. {{name = \"nnm\"}}; got {entry!r}")
+        raise SpecError(path, f'must be a table with a name, e.g. {{name = "nnm"}}; got {entry!r}')
     params = {k: v for k, v in entry.items() if k != "name"}
     try:
         acquisition.get(entry["name"], **params)
@@ -172,47 +185,68 @@ def parse_spec(doc: dict[str, Any], source: str | None = None) -> ExperimentSpec
         _check_keys(exp, EXPERIMENT_KEYS, "experiment")
         name = exp.get("name", "experiment")
         if not isinstance(name, str) or not name or "/" in name:
-            raise SpecError("experiment.name", f"must be a non-empty name without '/', got {name!r}")
+            raise SpecError(
+                "experiment.name", f"must be a non-empty name without '/', got {name!r}"
+            )
         archs = exp.get("architectures", ["scaf"])
         if isinstance(archs, str):
             archs = [archs]
         for i, a in enumerate(archs):
             if a not in ARCHITECTURES:
-                raise SpecError(f"experiment.architectures[{i}]",
-                                f"{a!r} is not an architecture; allowed: {', '.join(ARCHITECTURES)}")
+                raise SpecError(
+                    f"experiment.architectures[{i}]",
+                    f"{a!r} is not an architecture; allowed: {', '.join(ARCHITECTURES)}",
+                )
         seeds = _int_list(exp.get("seeds", [0]), "experiment.seeds")
         data = _dataclass_from(DataConfig, doc.get("data", {}), "data")
         model = _dataclass_from(ModelSettings, doc.get("model", {}), "model")
         trainer = _dataclass_from(TrainerConfig, doc.get("trainer", {}), "trainer")
         resources = _dataclass_from(Resources, doc.get("resources", {}), "resources")
         if resources.cpus_per_trial <= 0:
-            raise SpecError("resources.cpus_per_trial", f"must be > 0, got {resources.cpus_per_trial}")
+            raise SpecError(
+                "resources.cpus_per_trial", f"must be > 0, got {resources.cpus_per_trial}"
+            )
         if resources.gpus_per_trial < 0 or (
-            resources.gpus_per_trial > 1 and resources.gpus_per_trial != int(resources.gpus_per_trial)
+            resources.gpus_per_trial > 1
+            and resources.gpus_per_trial != int(resources.gpus_per_trial)
         ):
-            raise SpecError("resources.gpus_per_trial",
-                            f"must be a fraction in [0, 1] or a whole number, got {resources.gpus_per_trial}")
+            raise SpecError(
+                "resources.gpus_per_trial",
+                f"must be a fraction in [0, 1] or a whole number, got {resources.gpus_per_trial}",
+            )
         budgets_raw = doc.get("budgets", [{"final": 40, "step": 10}])
         if not isinstance(budgets_raw, list) or not budgets_raw:
             raise SpecError("budgets", "must be a non-empty array of tables ([[budgets]])")
         budgets = tuple(_budget(b, f"budgets[{i}]") for i, b in enumerate(budgets_raw))
         acq_raw = doc.get("acquisitions", [{"name": "random"}])
         if not isinstance(acq_raw, list) or not acq_raw:
-            raise SpecError("acquisitions", "must be a non-empty array of tables ([[acquisitions]])")
+            raise SpecError(
+                "acquisitions", "must be a non-empty array of tables ([[acquisitions]])"
+            )
         acqs = tuple(_acquisition(a, f"acquisitions[{i}]") for i, a in enumerate(acq_raw))
         labels = [a.label() for a in acqs]
         for i, lab in enumerate(labels):
             if labels.index(lab) != i:
-                raise SpecError(f"acquisitions[{i}]", f"duplicates acquisitions[{labels.index(lab)}] ({lab})")
+                raise SpecError(
+                    f"acquisitions[{i}]", f"duplicates acquisitions[{labels.index(lab)}] ({lab})"
+                )
         _check_pool_size(data, budgets)
     except SpecError as e:
         if source and not str(e).startswith(source):
             raise SpecError(e.path, str(e).split(": ", 1)[1], source) from None
         raise
     return ExperimentSpec(
-        name=name, architectures=tuple(archs), seeds=seeds, budgets=budgets,
-        acquisitions=acqs, data=data, model=model, trainer=trainer, resources=resources,
-        cache_dir=exp.get("cache_dir"), raw=doc,
+        name=name,
+        architectures=tuple(archs),
+        seeds=seeds,
+        budgets=budgets,
+        acquisitions=acqs,
+        data=data,
+        model=model,
+        trainer=trainer,
+        resources=resources,
+        cache_dir=exp.get("cache_dir"),
+        raw=doc,
     )
 
 
@@ -231,21 +265,31 @@ def _check_pool_size(data: DataConfig, budgets: tuple[BudgetSchedule, ...]) -> N
         return
     for i, b in enumerate(budgets):
         if b.final > pool:
-            raise SpecError(f"budgets[{i}]", f"final size {b.final} is larger than the pool ({pool} images)")
+            raise SpecError(
+                f"budgets[{i}]", f"final size {b.final} is larger than the pool ({pool} images)"
+            )
         steps = [y - x for x, y in zip(b.sizes, b.sizes[1:], strict=False)]
         if steps and max(steps) > pool - b.sizes[0]:
-            raise SpecError(f"budgets[{i}].step",
-                            f"K = {max(steps)} is larger than the unlabeled pool ({pool - b.sizes[0]})")
+            raise SpecError(
+                f"budgets[{i}].step",
+                f"K = {max(steps)} is larger than the unlabeled pool ({pool - b.sizes[0]})",
+            )
 
 
 def check_paths(spec: ExperimentSpec) -> None:
     """The folders and files the spec names must exist (checked before a local run starts)."""
     if spec.data.name != "synthetic" and not Path(str(spec.data.root)).expanduser().is_dir():
-        raise SpecError("data.root", f"no such folder {spec.data.root!r} (the {spec.data.name} "
-                        "download; see `scaf-al datasets check`)")
+        raise SpecError(
+            "data.root",
+            f"no such folder {spec.data.root!r} (the {spec.data.name} "
+            "download; see `scaf-al datasets check`)",
+        )
     if spec.model.pretrained and not Path(spec.model.pretrained).expanduser().is_file():
-        raise SpecError("model.pretrained", f"no such file {spec.model.pretrained!r} (the "
-                        "official saae.mdl or a scaf-al checkpoint)")
+        raise SpecError(
+            "model.pretrained",
+            f"no such file {spec.model.pretrained!r} (the "
+            "official saae.mdl or a scaf-al checkpoint)",
+        )
 
 
 def load_spec(path: str | Path) -> ExperimentSpec:
@@ -269,5 +313,7 @@ def preset_names() -> list[str]:
 def preset_text(name: str = "quickstart") -> str:
     f = PRESET_DIR / f"{name}.toml"
     if not f.is_file():
-        raise SpecError("preset", f"unknown preset {name!r}; available: {', '.join(preset_names())}")
+        raise SpecError(
+            "preset", f"unknown preset {name!r}; available: {', '.join(preset_names())}"
+        )
     return f.read_text()

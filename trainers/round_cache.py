@@ -46,7 +46,11 @@ class RoundZeroCache:
             if weights.exists() and stats_file.exists():
                 load_pretrained(model, weights, strict_head=True)
                 stats = json.loads(stats_file.read_text())
-                return {**stats, "train_seconds": 0.0, "saved_seconds": stats["train_seconds"]}, True
+                return {
+                    **stats,
+                    "train_seconds": 0.0,
+                    "saved_seconds": stats["train_seconds"],
+                }, True
             stats = train()
             folder.mkdir(parents=True, exist_ok=True)
             save_checkpoint(model, weights)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +45,8 @@ def collect(cell: CellConfig, cache: Path, state: LoopState | None = None,
         if stop_after is not None and res.round == stop_after:
             raise Stop
 
-    try:
+    with contextlib.suppress(Stop):
         run_cell(cell, cache_dir=cache, report=report, state=state, device="cpu")
-    except Stop:
-        pass
     return results, states
 
 
