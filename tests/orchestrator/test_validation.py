@@ -23,6 +23,8 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("unknown acquisition parameter", {"acquisitions": [{"name": "nnm", "bogus_param": 1}]},
      "acquisitions[0]"),
     ("missing data root", {"data": {"name": "300w"}}, "data"),
+    ("missing pretrained file", {"model": {"pretrained": "/no/such/ae.pt"}},
+     "model.pretrained"),
     ("unknown field", {"trainer": {"bogus": 1}}, "trainer.bogus"),
     ("unknown top-level table", {"bogus": {"x": 1}}, "bogus"),
     ("bad trainer value", {"trainer": {"steps": 0}}, "trainer"),
@@ -212,3 +214,22 @@ def test_state_for_another_cell_is_refused(tiny_spec: Callable[..., Any], cache_
         run_cell(cell, cache_dir=cache_dir, device="cpu", state=alien,
                  report=lambda _r, _s: None)
 
+
+
+def test_unknown_data_option_is_refused_by_the_spec(
+    spec_doc: Callable[..., dict[str, Any]], tmp_path: Path
+) -> None:
+    from orchestrator.spec import load_spec
+
+    doc = spec_doc()
+    doc["data"] = {"name": "synthetic", "options": {"n_pool": 40, "n_test": 12, "bogus": 1}}
+    spec = tmp_path / "spec.toml"
+    spec.write_text(tomli_w.dumps(doc))
+    try:
+        load_spec(spec)
+    except SpecError as e:
+        assert "data.options" in str(e) and "bogus" in str(e)
+        return
+    pytest.xfail("data.options is passed to the data set loader unchecked: an unknown option "
+                 "fails only when the run loads data (after the experiment folder exists), "
+                 "as a TypeError such as \"open_300w() got an unexpected keyword argument\"")
