@@ -31,6 +31,20 @@ def _set_env_defaults() -> None:
         os.environ.setdefault(k, v)
 
 
+def prefer_loopback() -> None:
+    """Make a local Ray node use 127.0.0.1 for every socket it opens.
+
+    Ray on Linux picks the host's routable address for its node (GCS, raylet, workers all
+    listen on it) and ignores `_node_ip_address`; with cluster mode off, as on macOS and
+    Windows, it binds to loopback. Call this before Ray starts a local node.
+    """
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    if "ray" in sys.modules:
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
+
+
 def _terminate(signum: int, _frame: Any) -> None:
     # Turn SIGTERM / SIGHUP into KeyboardInterrupt: Tune then saves its experiment state
     # and our `finally` shuts Ray down.
@@ -67,6 +81,7 @@ def ray_session(
         if num_gpus is not None:
             kwargs["num_gpus"] = num_gpus
         if not expose:
+            prefer_loopback()
             kwargs["_node_ip_address"] = "127.0.0.1"
     else:
         kwargs["address"] = address

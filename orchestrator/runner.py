@@ -104,11 +104,17 @@ def warm_caches(spec: ExperimentSpec, cache: Path, log: Any = print) -> None:
     """Load the data and pre-train the auto-encoder once in the driver, before the trials,
     so parallel trials do not wait on each other for it (they find it in the cache)."""
     from trainers.data_loading import load_data
+    from trainers.models import build_model, load_pretrained
     from trainers.pretrain_cache import ensure_autoencoder
 
     cell = spec.cells()[0]
     pool, _ = load_data(cell.data, cell.model.input_size, cache)
-    ensure_autoencoder(cell, pool, cache, log=log)
+    ae = ensure_autoencoder(cell, pool, cache, log=log)
+    for arch in spec.architectures:
+        # A checkpoint that does not fit fails here, once, not in every trial's retries.
+        model = build_model(arch, num_landmarks=pool.num_landmarks,
+                            input_size=cell.model.input_size, width=cell.model.width)
+        load_pretrained(model, ae)
 
 
 def run_experiment(
@@ -124,20 +130,26 @@ def run_experiment(
     log: Any = print,
 ) -> RunOutcome:
     """Run every cell of `spec` as a Tune trial, or resume the experiment in `exp_dir`."""
+    from orchestrator.ray_runtime import prefer_loopback, ray_session
+
+    if address is None and not expose:
+        prefer_loopback()  # before anything imports Ray
     from ray import tune
 
     from orchestrator.dashboard import Dashboard
-    from orchestrator.ray_runtime import ray_session
 
     exp_dir = exp_dir.resolve()
     cache = default_cache_dir(spec)
     tune_dir = exp_dir / TUNE_NAME
+    if not resume and (exp_dir / "experiment.json").exists():
+        prepare_folder(spec, exp_dir)  # raises ExperimentExistsError, before any work
     if address is None:
+        # Everything that can be checked or computed once is, before the folder and the
+        # trials exist: paths, the auto-encoder (fits every architecture?), data, caches.
         check_paths(spec)
+        warm_caches(spec, cache, log=log)
     if not resume:
         prepare_folder(spec, exp_dir)
-    if address is None:
-        warm_caches(spec, cache, log=log)
     callbacks = [Dashboard(str(exp_dir), force_plain=plain)] if dashboard else []
     trainable = _trainable(spec)
     r = spec.resources

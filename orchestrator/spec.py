@@ -230,6 +230,7 @@ def parse_spec(doc: dict[str, Any], source: str | None = None) -> ExperimentSpec
                 raise SpecError(
                     f"acquisitions[{i}]", f"duplicates acquisitions[{labels.index(lab)}] ({lab})"
                 )
+        _check_data_options(data)
         _check_pool_size(data, budgets)
     except SpecError as e:
         if source and not str(e).startswith(source):
@@ -248,6 +249,37 @@ def parse_spec(doc: dict[str, Any], source: str | None = None) -> ExperimentSpec
         cache_dir=exp.get("cache_dir"),
         raw=doc,
     )
+
+
+def _data_option_names(name: str) -> set[str] | None:
+    """Options the data set's loader accepts (None: it takes any keyword)."""
+    import inspect
+
+    if name == "synthetic":
+        from trainers.datasets.synthetic import SyntheticConfig
+
+        return {f.name for f in fields(SyntheticConfig)} - {"input_size"}
+    from trainers.datasets.folder import open_folder
+    from trainers.datasets.w300 import open_300w
+    from trainers.datasets.wflw import open_wflw
+
+    loader = {"300w": open_300w, "wflw": open_wflw, "folder": open_folder}[name]
+    params = inspect.signature(loader).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params} - {"root", "split", "strict"}
+
+
+def _check_data_options(data: DataConfig) -> None:
+    allowed = _data_option_names(data.name)
+    if allowed is None:
+        return
+    for key in data.options:
+        if key not in allowed:
+            raise SpecError(
+                f"data.options.{key}",
+                f"not an option of the {data.name} data set; allowed: {', '.join(sorted(allowed))}",
+            )
 
 
 # Official training-split sizes, to reject impossible budgets before any work starts.

@@ -157,12 +157,6 @@ def _local_addr_ok(addr: str) -> bool:
     return host in ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ray_session's _node_ip_address='127.0.0.1' is ignored by ray 2.60: "
-    "services.resolve_ip_for_localhost maps it to the host IP, and gcs_server/raylet/workers "
-    "listen on all interfaces; fix: set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 in the "
-    "environment before ray is imported (and ray._private.ray_constants.ENABLE_RAY_CLUSTER = "
-    "False if it already was)"))
 def test_local_ray_listens_only_on_loopback() -> None:
     import shutil
 
