@@ -19,7 +19,7 @@ from typing import Any
 _ENV_DEFAULTS = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
-    "RAY_AIR_NEW_OUTPUT": "1",
+    "RAY_AIR_NEW_OUTPUT": "0",  # legacy reporter + verbose=0: Tune prints nothing itself
     "RAY_DEDUP_LOGS": "1",
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
