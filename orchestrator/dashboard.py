@@ -20,11 +20,24 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
+
+
+class EtaColumn(ProgressColumn):
+    """ETA from the average time per trial-round so far (rich's own estimate follows the
+    last few updates, which round-0 reuse makes look instant)."""
+
+    def render(self, task: Any) -> Text:
+        if not task.total or not task.completed or task.elapsed is None:
+            return Text("ETA -:--:--")
+        left = task.elapsed / task.completed * (task.total - task.completed)
+        h, rem = divmod(int(left), 3600)
+        return Text(f"ETA {h}:{rem // 60:02d}:{rem % 60:02d}")
 
 
 def _cell_label(cell: dict[str, Any]) -> str:
@@ -63,8 +76,7 @@ class Dashboard(Callback):
         if info_file.exists():
             total = sum(json.loads(info_file.read_text())["rounds_per_cell"].values())
         self.progress = Progress(TextColumn("trial-rounds"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                 console=self.console)
+                                 TimeElapsedColumn(), EtaColumn(), console=self.console)
         self.task = self.progress.add_task("rounds", total=total or None)
         if self.console.is_terminal and not self.force_plain:
             self.live = Live(self._render(), console=self.console, refresh_per_second=2)
@@ -92,6 +104,7 @@ class Dashboard(Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         row = self._row(trial)
         row["start"] = time.time()
+        row.pop("end", None)
         row["node"] = getattr(trial, "node_ip", "") or ""
         self._event(trial, "RUNNING", "started")
 
@@ -99,6 +112,7 @@ class Dashboard(Callback):
                         **info: Any) -> None:
         row = self._row(trial)
         row["round"] = result.get("round", "-")
+        row["node"] = str(result.get("node_ip") or result.get("hostname") or row["node"])
         row["n"] = result.get("n_labeled", "-")
         nme = next((v for k, v in result.items() if k.startswith("nme_")), None)
         row["nme"] = f"{100 * nme:.2f}%" if isinstance(nme, float) else "-"
@@ -107,6 +121,7 @@ class Dashboard(Callback):
         self._event(trial, "RUNNING", f"round {row['round']} n={row['n']} NME={row['nme']}")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._row(trial)["end"] = time.time()
         self._event(trial, "DONE", "finished")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -133,7 +148,8 @@ class Dashboard(Callback):
         for row in self.rows.values():
             state = row["state"]
             style = colours.get(state, "")
-            el = f"{time.time() - row['start']:.0f}s" if state != "PENDING" else "-"
+            end = row.get("end") or time.time()
+            el = f"{end - row['start']:.0f}s" if state != "PENDING" else "-"
             label = state if not row["error"] else f"{state}: {row['error'][:60]}"
             table.add_row(row["cell"], f"[{style}]{label}[/]" if style else label,
                           str(row["round"]), str(row["n"]), row["nme"], el, row["node"])
