@@ -7,8 +7,9 @@ row above when the experiment holds that cell: the row shows what the discard th
 Both cells share round 0's model (it depends only on the seed), so at round 0 the upper row
 is exactly the top of the ranking the lower row skips.
 
-Predictions need the round's trained model, which the store does not keep; the gallery
-shows ground truth (green) and the rank / score / pool index of each pick.
+Each pick shows its ground truth (green), the landmarks the round's model predicted for it
+when it was scored (blue; stored with the selection, absent for random sampling, which never
+runs the model), and its rank, score and pool index.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; must precede pyplot so no GUI backend is tried
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
 from orchestrator.results import read_selections  # noqa: E402
@@ -42,6 +44,7 @@ class Pick:
     pool_index: int
     rank: int
     score: float | None
+    prediction: list[float] | None = None  # M-crop frame, x0 y0 x1 y1 ... (None: random)
 
 
 @dataclass
@@ -136,7 +139,8 @@ def gallery_rows(experiment_dir: Path, cell: str | None = None, round_: int = 0,
             raise ValueError(f"cell {i[:8]} ({_label(cells[i])}) has no selections in round "
                              f"{round_}; rounds with selections: "
                              f"{', '.join(map(str, rounds)) or 'none yet'}")
-        picks = [Pick(int(r["pool_index"]), int(r["rank"]), r["score"])
+        picks = [Pick(int(r["pool_index"]), int(r["rank"]), r["score"],
+                      r.get("pred_landmarks"))
                  for r in t.slice(0, top).to_pylist()]
         d = _discard(cells[i])
         what = (f"discard top {d:.0%}: picks" if d > 0
@@ -178,6 +182,10 @@ def render_gallery(pool: CropSet, rows: list[GalleryRow], out: Path, title: str 
                 ax.imshow(img, extent=(-0.5, s - 0.5, s - 0.5, -0.5))
                 ax.scatter(pts[:, 0], pts[:, 1], s=max(2.0, 300.0 / len(pts)), c="lime",
                            edgecolors="black", linewidths=0.3)
+                if p.prediction:
+                    pred = np.asarray(p.prediction, dtype=np.float64).reshape(-1, 2) - o
+                    ax.scatter(pred[:, 0], pred[:, 1], s=max(2.0, 300.0 / len(pred)),
+                               c="deepskyblue", edgecolors="black", linewidths=0.3)
                 ax.set_xlim(-0.5, s - 0.5)
                 ax.set_ylim(s - 0.5, -0.5)
                 ax.set_xticks([])
@@ -219,7 +227,7 @@ def write_gallery(experiment_dir: str | Path, cell: str | None = None, round_: i
         if round_ + 1 < len(cfg.budget.sizes) else 0
     title = (f"{cfg.arch} on {cfg.data.name}, round {round_} ({cfg.budget.sizes[round_]} "
              f"labeled, selects {n_sel}): first {top} picks in selection order; "
-             f"green = ground truth")
+             f"green = ground truth, blue = prediction")
     return render_gallery(pool, rows, out, title)
 
 

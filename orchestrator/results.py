@@ -71,6 +71,9 @@ SELECTION_SCHEMA = pa.schema([
     pa.field("acq_label", pa.string()),
     pa.field("seed", pa.int64()),
     pa.field("arch", pa.string()),
+    # The model's predicted landmarks for the item when it was picked (M-crop frame,
+    # x0 y0 x1 y1 ...); null when the acquisition never ran the model (random).
+    pa.field("pred_landmarks", pa.list_(pa.float32())),
     pa.field("written_at", pa.timestamp("us", tz="UTC")),
 ])
 
@@ -147,14 +150,15 @@ class ResultWriter:
         schema = rounds_schema(splits)
         table = pa.Table.from_pylist([row], schema=schema)
         name = f"part-{cell_id}-r{result.round:03d}-{uuid.uuid4().hex[:8]}.parquet"
+        preds = result.selected_predictions or [None] * len(result.selected)
         # Selections first: a reader that sees the round row also sees what it picked.
         sel_rows = [
             {"schema_version": SCHEMA_VERSION, "experiment": self.experiment, "cell_id": cell_id,
              "round": result.round, "pool_index": i, "score": s, "rank": r,
              "acq_label": cell.acquisition.label(), "seed": cell.seed, "arch": cell.arch,
-             "written_at": now}
-            for i, s, r in zip(result.selected, result.selected_scores, result.selected_ranks,
-                               strict=True)
+             "pred_landmarks": pred, "written_at": now}
+            for i, s, r, pred in zip(result.selected, result.selected_scores,
+                                     result.selected_ranks, preds, strict=True)
         ]
         sel = pa.Table.from_pylist(sel_rows, schema=SELECTION_SCHEMA)
         _atomic_write(sel, self.fs, f"{self.root}/results/selections", name)

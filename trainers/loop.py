@@ -82,6 +82,9 @@ class RoundResult:
     selected: list[int] = field(default_factory=list)
     selected_scores: list[float] = field(default_factory=list)
     selected_ranks: list[int] = field(default_factory=list)
+    # Predicted landmarks (M-crop frame, flattened x0 y0 x1 y1 ...) of each selected item,
+    # when the acquisition ran the model over the pool (empty lists otherwise).
+    selected_predictions: list[list[float]] = field(default_factory=list)
     reused_round0: bool = False
 
 
@@ -113,6 +116,16 @@ def mean_shape_baseline(pool: CropSet, tests: dict[str, CropSet]) -> dict[str, f
     return out
 
 
+@dataclass
+class PoolPass:
+    """What one streamed pass over the pool keeps: per-item scores, features and predicted
+    landmarks (never the heatmaps themselves)."""
+
+    scores: np.ndarray | None = None
+    features: np.ndarray | None = None
+    landmarks: np.ndarray | None = None
+
+
 def _score_pool(
     model: torch.nn.Module,
     pool: CropSet,
@@ -120,26 +133,29 @@ def _score_pool(
     acq: Any,
     cell: CellConfig,
     device: torch.device,
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Stream the pool through the model; keep only per-item scores and features."""
+) -> PoolPass:
+    """Stream the pool through the model, chunk by chunk, keeping only per-item results."""
     needs = acq.needs
+    out = PoolPass()
     if not needs:
-        return None, None
+        return out
     # Features of labeled items are the k-center start; heatmap scores only matter unlabeled.
     idx = np.arange(len(pool)) if "features" in needs else np.flatnonzero(~labeled_mask)
-    scores = np.zeros(len(pool), dtype=np.float64) if "heatmaps" in needs else None
-    feats = None
+    if "heatmaps" in needs:
+        out.scores = np.zeros(len(pool), dtype=np.float64)
+    out.landmarks = np.full((len(pool), pool.num_landmarks, 2), np.nan, dtype=np.float32)
     for chunk in predict(model, pool, idx, batch_size=cell.trainer.eval_batch_size,
                          device=device, amp=cell.trainer.amp):
         rows = chunk["indices"]
-        if scores is not None:
-            scores[rows] = acq.score(chunk["heatmaps"])
+        out.landmarks[rows] = chunk["landmarks"].cpu().numpy()
+        if out.scores is not None:
+            out.scores[rows] = acq.score(chunk["heatmaps"])
         if "features" in needs:
             f = chunk["features"].cpu().numpy()
-            if feats is None:
-                feats = np.zeros((len(pool), f.shape[1]), dtype=np.float32)
-            feats[rows] = f
-    return scores, feats
+            if out.features is None:
+                out.features = np.zeros((len(pool), f.shape[1]), dtype=np.float32)
+            out.features[rows] = f
+    return out
 
 
 def run_cell(
@@ -222,13 +238,18 @@ def run_cell(
             mask = np.zeros(len(pool), dtype=bool)
             mask[labeled] = True
             t0 = time.perf_counter()
-            scores, feats = _score_pool(model, pool, mask, acq, cell, dev)
-            chosen = acq.select(k, labeled=mask, scores=scores, features=feats, rng=rng)
+            scored = _score_pool(model, pool, mask, acq, cell, dev)
+            chosen = acq.select(k, labeled=mask, scores=scored.scores,
+                                features=scored.features, rng=rng)
             result.score_seconds = time.perf_counter() - t0
             sel = acq.last_selection
             result.selected = [int(i) for i in chosen]
             result.selected_scores = [float(s) for s in sel["score"]]
             result.selected_ranks = [int(x) for x in sel["rank"]]
+            if scored.landmarks is not None:
+                result.selected_predictions = [
+                    scored.landmarks[i].reshape(-1).tolist() for i in result.selected
+                ]
         new_state = LoopState(
             round=r + 1,
             labeled=state.labeled + result.selected,

@@ -91,6 +91,13 @@ def test_selections_extend_the_labeled_set(experiment: tuple[Path, int, str]) ->
     nnm_scores = [s for s, a in zip(sel["score"].to_pylist(), sel["acq_label"].to_pylist(),
                                     strict=True) if a.startswith("nnm")]
     assert all(np.isfinite(nnm_scores))
+    # NNM ran the model over the pool: each pick keeps the 68 landmarks it was ranked on.
+    for pred, acq in zip(sel["pred_landmarks"].to_pylist(), sel["acq_label"].to_pylist(),
+                         strict=True):
+        if acq.startswith("nnm"):
+            assert pred is not None and len(pred) == 68 * 2 and all(np.isfinite(pred))
+        else:
+            assert pred is None
 
 
 def test_cells_that_differ_by_acquisition_share_round_zero(
