@@ -24,6 +24,7 @@ from trainers.datasets.cropset import CropSet
 from trainers.device import autocast_context, resolve_device
 from trainers.heatmaps import decode, gaussian_targets, grid_sigma
 from trainers.metrics import nme, summarize
+from trainers.models.device import channels_last, prepare_model
 
 SCHEDULES = ("joint", "two_step")
 
@@ -116,7 +117,7 @@ def fit(
     if len(labeled) == 0:
         raise ValueError("fit() needs at least one labeled image")
     gen = torch.Generator().manual_seed(seed)
-    model.to(device)
+    prepare_model(model, device)  # channels_last on CUDA, plain .to() on the CPU
     model.set_supervised_mode()
     groups = [{"params": list(model.head_parameters()), "lr": config.lr_head}]
     encoder_params = list(model.encoder_parameters())
@@ -144,7 +145,7 @@ def fit(
         x, lms = network_input(x, lms, s)
         target = gaussian_targets(to_heatmap_coords(lms, s, grid), grid, sigma)
         with autocast_context(device, config.amp):
-            pred = model.heatmaps(x)
+            pred = model.heatmaps(channels_last(x))
         loss = F.mse_loss(pred.float(), target) * config.loss_scale
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -188,7 +189,7 @@ def predict(
     device, "features" (B, 99) latent codes and "landmarks" (B, L, 2) in the M-crop frame.
     """
     device = resolve_device(device)
-    model.to(device)
+    prepare_model(model, device)
     model.eval()
     idx_all = np.arange(len(data)) if indices is None else np.asarray(indices, dtype=np.int64)
     s = data.input_size
@@ -197,7 +198,7 @@ def predict(
         x = crops_to_tensor(data.images[idx], device)
         x, _ = network_input(x, None, s)
         with autocast_context(device, amp):
-            hm, z = model.heatmaps_and_features(x)
+            hm, z = model.heatmaps_and_features(channels_last(x))
         hm = hm.float()
         grid = hm.shape[-1]
         xy = from_heatmap_coords(decode(hm, subpixel=subpixel), s, grid) + (data.margin - s) // 2
