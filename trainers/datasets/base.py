@@ -108,6 +108,18 @@ def probe_image(path: Path) -> tuple[int, int]:
         raise DatasetError(f"unreadable image ({e})") from e
 
 
+def probe_image_cached(path: Path, cache: dict[Path, tuple[int, int] | str]
+                       ) -> tuple[int, int] | str:
+    """`probe_image` once per file (photos with several faces repeat): the (width, height),
+    or the problem as text."""
+    if path not in cache:
+        try:
+            cache[path] = probe_image(path)
+        except DatasetError as e:
+            cache[path] = str(e)
+    return cache[path]
+
+
 def decode_rgb(path: Path) -> np.ndarray:
     """Decode an image to HxWx3 uint8 RGB (grey, palette, RGBA, CMYK converted).
 

@@ -36,7 +36,7 @@ from trainers.datasets.base import (
     LandmarkDataset,
     landmark_boxes,
     landmark_problem,
-    probe_image,
+    probe_image_cached,
 )
 from trainers.datasets.layouts import IBUG_68, WFLW_98, Layout, check_flip_perm
 from trainers.datasets.pts import read_pts
@@ -279,12 +279,7 @@ def open_folder(
                 continue
         size = None
         if check_images:
-            if image not in sizes_cache:
-                try:
-                    sizes_cache[image] = probe_image(image)
-                except DatasetError as e:
-                    sizes_cache[image] = str(e)
-            probed = sizes_cache[image]
+            probed = probe_image_cached(image, sizes_cache)
             if isinstance(probed, str):
                 bad.add(image, probed)
                 continue

@@ -21,7 +21,7 @@ from trainers.datasets.base import (
     LandmarkDataset,
     check_count,
     landmark_problem,
-    probe_image,
+    probe_image_cached,
 )
 from trainers.datasets.layouts import WFLW_98
 
@@ -137,12 +137,7 @@ def open_wflw(
             continue
         size = None
         if check_images:
-            if image not in sizes_cache:
-                try:
-                    sizes_cache[image] = probe_image(image)
-                except DatasetError as e:
-                    sizes_cache[image] = str(e)
-            probed = sizes_cache[image]
+            probed = probe_image_cached(image, sizes_cache)
             if isinstance(probed, str):
                 bad.add(label, f"{image}: {probed}")
                 continue
