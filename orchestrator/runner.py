@@ -9,8 +9,10 @@ Experiment folder:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,12 +111,48 @@ def warm_caches(spec: ExperimentSpec, cache: Path, log: Any = print) -> None:
 
     cell = spec.cells()[0]
     pool, _ = load_data(cell.data, cell.model.input_size, cache)
-    ae = ensure_autoencoder(cell, pool, cache, log=log)
+    with _pretrain_progress() as progress:
+        ae = ensure_autoencoder(cell, pool, cache, log=log, progress=progress)
     for arch in spec.architectures:
         # A checkpoint that does not fit fails here, once, not in every trial's retries.
         model = build_model(arch, num_landmarks=pool.num_landmarks,
                             input_size=cell.model.input_size, width=cell.model.width)
         load_pretrained(model, ae)
+
+
+@contextlib.contextmanager
+def _pretrain_progress() -> Iterator[Callable[[dict], None]]:
+    """A progress bar for the unsupervised stage on a terminal, a line per 10 % elsewhere."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console()
+    if not console.is_terminal:
+        last = [-1]
+
+        def line(d: dict) -> None:
+            tenth = 10 * d["step"] // max(d["steps"], 1)
+            if tenth != last[0]:
+                last[0] = tenth
+                console.print(f"  auto-encoder step {d['step']}/{d['steps']} "
+                              f"loss {d.get('loss', float('nan')):.3f}", highlight=False)
+
+        yield line
+        return
+    bar = Progress(TextColumn("  auto-encoder"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(),
+                   TimeRemainingColumn(), console=console, transient=True)
+    task = bar.add_task("pretrain", total=None, loss="-")
+    with bar:
+        yield lambda d: bar.update(task, completed=d["step"], total=d["steps"],
+                                   loss=f"{d.get('loss', float('nan')):.3f}")
 
 
 def run_experiment(
