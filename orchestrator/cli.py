@@ -59,12 +59,13 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _finish(outcome: object) -> int:
+    from orchestrator.report import build_report, render_terminal
     from orchestrator.results import read_table
-    from orchestrator.summary import summary_table
 
     exp_dir = outcome.experiment_dir  # type: ignore[attr-defined]
     rep = read_table(str(exp_dir), "rounds")
-    console.print(summary_table(rep.table))
+    if rep.table.num_rows:
+        console.print(render_terminal(build_report(rep.table), comparisons=False))
     for path, why in rep.skipped:
         console.print(f"[yellow]skipped unreadable result file[/] {path}: {why}")
     errors = outcome.errors  # type: ignore[attr-defined]

@@ -346,26 +346,31 @@ def _title(rep: DatasetReport) -> str:
             f"seeds; columns: labeled images / test split")
 
 
-def render_terminal(report: Report) -> Group:
-    """Rich tables (one per data set, then the comparisons with random)."""
+def results_table(rep: DatasetReport) -> Table:
+    """The paper-style table of one data set: methods x (labeled size, split), NME %."""
+    t = Table(title=_title(rep),
+              caption=escape(_caption(rep, "* best (lowest mean) per column")))
+    t.add_column("architecture / acquisition", no_wrap=True)
+    t.add_column("seeds", justify="right")
+    for n, s in _columns(rep):
+        t.add_column(f"{n}\n{split_title(rep.dataset, s)}", justify="right")
+    for m in rep.methods:
+        row = [escape(m.name()), _seed_range(rep, m)]
+        for n, s in _columns(rep):
+            text = escape(_cell_text(rep, rep.stats(m, n, s)))
+            if m in rep.best.get((n, s), set()):
+                text = f"[bold green]{text} *[/]"
+            row.append(text)
+        t.add_row(*row)
+    return t
+
+
+def render_terminal(report: Report, comparisons: bool = True) -> Group:
+    """Rich tables (one per data set, each followed by its comparisons with random)."""
     parts: list[Any] = []
     for rep in report.datasets:
-        t = Table(title=_title(rep),
-                  caption=escape(_caption(rep, "* best (lowest mean) per column")))
-        t.add_column("architecture / acquisition", no_wrap=True)
-        t.add_column("seeds", justify="right")
-        for n, s in _columns(rep):
-            t.add_column(f"{n}\n{split_title(rep.dataset, s)}", justify="right")
-        for m in rep.methods:
-            row = [escape(m.name()), _seed_range(rep, m)]
-            for n, s in _columns(rep):
-                text = escape(_cell_text(rep, rep.stats(m, n, s)))
-                if m in rep.best.get((n, s), set()):
-                    text = f"[bold green]{text} *[/]"
-                row.append(text)
-            t.add_row(*row)
-        parts.append(t)
-        if rep.comparisons:
+        parts.append(results_table(rep))
+        if comparisons and rep.comparisons:
             parts.append(_comparison_table(rep))
     return Group(*parts)
 
