@@ -127,3 +127,16 @@ def test_missing_store_reads_as_empty(tmp_path: Path) -> None:
     assert rep.table.num_rows == 0 and rep.skipped == []
     with pytest.raises(ValueError, match="unknown result table"):
         read_table(str(tmp_path), "bogus")
+
+
+def test_store_reads_and_writes_through_a_filesystem_uri(tmp_path: Path) -> None:
+    from orchestrator.results import read_rounds, read_selections
+
+    uri = f"file://{tmp_path / 'exp'}"
+    writer = ResultWriter(uri, "uri")
+    for r in range(2):
+        writer.write_round(_cell(), _result(r))
+    assert len(_files(tmp_path / "exp")) == 2
+    assert read_rounds(uri).num_rows == 2
+    assert read_rounds(uri).equals(read_rounds(str(tmp_path / "exp")))
+    assert read_selections(uri).num_rows == read_selections(str(tmp_path / "exp")).num_rows
