@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 # Quiet, file-based Tune: our dashboard and result store are the interface.
@@ -31,18 +31,31 @@ def _set_env_defaults() -> None:
         os.environ.setdefault(k, v)
 
 
-def prefer_loopback() -> None:
-    """Make a local Ray node use 127.0.0.1 for every socket it opens.
+_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
-    Ray on Linux picks the host's routable address for its node (GCS, raylet, workers all
-    listen on it) and ignores `_node_ip_address`; with cluster mode off, as on macOS and
-    Windows, it binds to loopback. Call this before Ray starts a local node.
+
+@contextmanager
+def loopback_only() -> Iterator[None]:
+    """Make a local Ray node use 127.0.0.1 for every socket it opens, inside the block.
+
+    Ray on Linux picks the host's routable address for its node (GCS, raylet and workers
+    all listen on it) and ignores `_node_ip_address`; with its cluster mode off, as on
+    macOS and Windows, it binds to loopback. The setting is restored afterwards, so a
+    later multi-node cluster in the same process is unaffected.
     """
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    if "ray" in sys.modules:
-        from ray._private import ray_constants
+    from ray._private import ray_constants
 
-        ray_constants.ENABLE_RAY_CLUSTER = False
+    old_env, old_flag = os.environ.get(_CLUSTER_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[_CLUSTER_ENV] = "0"  # read by the GCS / raylet processes Ray spawns
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = old_flag
+        if old_env is None:
+            os.environ.pop(_CLUSTER_ENV, None)
+        else:
+            os.environ[_CLUSTER_ENV] = old_env
 
 
 def _terminate(signum: int, _frame: Any) -> None:
@@ -76,12 +89,12 @@ def ray_session(
 
     kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": True,
                               "logging_level": "error", "include_dashboard": False}
+    local_only = address is None and not expose
     if address is None:
         kwargs.update(num_cpus=num_cpus, object_store_memory=object_store_mb * 1024 * 1024)
         if num_gpus is not None:
             kwargs["num_gpus"] = num_gpus
-        if not expose:
-            prefer_loopback()
+        if local_only:
             kwargs["_node_ip_address"] = "127.0.0.1"
     else:
         kwargs["address"] = address
@@ -90,8 +103,9 @@ def ray_session(
         signal.signal(s, _terminate)
     atexit.register(_shutdown_quietly)
     try:
-        ray.init(**kwargs)
-        yield ray.cluster_resources()
+        with loopback_only() if local_only else nullcontext():
+            ray.init(**kwargs)
+            yield ray.cluster_resources()
     finally:
         _shutdown_quietly()
         for s, h in previous.items():

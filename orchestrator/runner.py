@@ -168,13 +168,10 @@ def run_experiment(
     log: Any = print,
 ) -> RunOutcome:
     """Run every cell of `spec` as a Tune trial, or resume the experiment in `exp_dir`."""
-    from orchestrator.ray_runtime import prefer_loopback, ray_session
-
-    if address is None and not expose:
-        prefer_loopback()  # before anything imports Ray
     from ray import tune
 
     from orchestrator.dashboard import Dashboard
+    from orchestrator.ray_runtime import ray_session
 
     exp_dir = exp_dir.resolve()
     cache = default_cache_dir(spec)
