@@ -7,13 +7,12 @@ state-dict keys (`conv1`, `bn1`, `layer0`..`layer4`, `fc`).
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from trainers.models.config import ModelConfig
+from trainers.models.init import init_fabrec_weights
 
 
 def _conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
@@ -74,14 +73,7 @@ class Encoder(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        # 3FabRec's (and torchvision-era ResNet's) He-normal init by fan-out; BN = identity.
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_fabrec_weights(self)
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Latent plus the stage outputs SCAF's skips need.

@@ -7,12 +7,11 @@ BatchNorm placement follow the official generator.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from trainers.models.config import ModelConfig
+from trainers.models.init import init_fabrec_weights
 
 
 def _deconv4x4(cin: int, cout: int) -> nn.ConvTranspose2d:
@@ -66,15 +65,7 @@ class Generator(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        # As in 3FabRec: only plain Conv2d gets He-normal (ConvTranspose2d is not a Conv2d
-        # subclass, so it keeps PyTorch's default init); BN starts as identity.
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_fabrec_weights(self)
 
     def stem(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, z_dim) -> x0 (B, C512, S/64, S/64)."""
