@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv (if missing) and install scaf-al into it.
-# torch: a CPU build (torch==2.13.0) unless a torch is already importable in .venv; on a
-# GPU machine install your CUDA build of torch into .venv first and this keeps it.
+# torch: torch==2.13.0 unless a torch is already importable in .venv (the CPU build where
+# it lies on disk, as on this project's machines); install your own build into .venv first
+# to choose CPU or CUDA, and this keeps it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
