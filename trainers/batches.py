@@ -16,8 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from trainers.datasets.cropset import centre_offset
-
-IMAGE_MEAN = (0.518, 0.418, 0.361)
+from trainers.models.config import IMAGE_MEAN
 
 
 @dataclass(frozen=True)
