@@ -133,9 +133,6 @@ class KCenterGreedy(SetAcquisition):
 
     needs = frozenset({"features"})
 
-    def __init__(self) -> None:
-        super().__init__()
-
     def select_from(
         self,
         k: int,

@@ -16,9 +16,6 @@ __all__ = ["RandomAcquisition"]
 class RandomAcquisition(SetAcquisition):
     """Uniform random baseline: k unlabeled items drawn without replacement from rng."""
 
-    def __init__(self) -> None:
-        super().__init__()
-
     def select_from(
         self,
         k: int,
