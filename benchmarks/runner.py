@@ -7,7 +7,6 @@ records carry no `better` key: theirs are times, lower is better.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -19,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["MODULES", "cli_bench", "machine_info", "records_table", "run_all"]
+__all__ = ["MODULES", "bench", "machine_info", "records_table", "run_all"]
 
 # (label, loader of the module's run function); imported lazily so a failing import of one
 # benchmark (say, Ray) still lets the others run and is reported as such.
@@ -114,15 +113,19 @@ def records_table(records: list[dict[str, Any]], title: str = "") -> Table:
     return table
 
 
-def cli_bench(args: argparse.Namespace) -> int:
-    """Run all benchmarks, print the table, write the JSON records to `args.out`.
+def bench(quick: bool = False, out: str | Path | None = None,
+          modules: tuple[tuple[str, str], ...] | None = None) -> int:
+    """Run the benchmarks, print the table, write the JSON records to `out`.
+
+    Args:
+        quick: the small sizes (minutes instead of the full run).
+        out: JSON file for the records.
+        modules: a subset of MODULES (the tests run one).
 
     Returns:
         0 when every module ran (missed targets are results, not failures), 1 otherwise.
     """
     console = Console()
-    quick = bool(getattr(args, "quick", False))
-    out = getattr(args, "out", None)
     mode = "quick" if quick else "full"
     console.print(f"[bold]scaf-al bench[/] ({mode}): ratios against baselines timed in "
                   "the same run")
@@ -130,8 +133,7 @@ def cli_bench(args: argparse.Namespace) -> int:
     console.print("  machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()),
                   highlight=False)
     start = time.perf_counter()
-    # `modules` is not a CLI flag; it lets a caller (the tests) run a subset.
-    modules = getattr(args, "modules", None) or MODULES
+    modules = modules or MODULES
     records, errors = run_all(quick, modules, log=lambda m: console.print(f"  {m}"))
     console.print(records_table(records, title=f"scaf-al bench ({mode})"))
     for e in errors:

@@ -14,7 +14,6 @@ runs the model), and its rank, score and pool index.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
+from orchestrator.experiment_folder import ExperimentFolder  # noqa: E402
 from orchestrator.results import read_selections  # noqa: E402
 from trainers.cell import CellConfig  # noqa: E402
 from trainers.datasets.cropset import CropSet, centre_offset  # noqa: E402
@@ -67,11 +67,8 @@ def _without_discard(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_cells(experiment_dir: Path) -> dict[str, dict[str, Any]]:
-    """{cell_id: config dict} from `experiment.json`, in the experiment's order."""
-    info = Path(experiment_dir) / "experiment.json"
-    if not info.is_file():
-        raise ValueError(f"{experiment_dir} is not an experiment folder (no experiment.json)")
-    return {c["cell_id"]: c["config"] for c in json.loads(info.read_text())["cells"]}
+    """{cell_id: config dict}, in the experiment's order."""
+    return ExperimentFolder.open(experiment_dir).info.configs()
 
 
 def resolve_cell(cells: dict[str, dict[str, Any]], cell: str | None,
@@ -214,12 +211,11 @@ def render_gallery(pool: CropSet, rows: list[GalleryRow], out: Path, title: str 
 def write_gallery(experiment_dir: str | Path, cell: str | None = None, round_: int = 0,
                   top: int = 5, out: str | Path | None = None) -> Path:
     """Load the pool of the chosen cell and write its gallery PNG; returns the file."""
-    from orchestrator.runner import default_cache_dir, read_spec
     from trainers.data_loading import load_data
 
     exp = Path(experiment_dir)
     cfg, rows = gallery_rows(exp, cell, round_, top)
-    cache = default_cache_dir(read_spec(exp))
+    cache = ExperimentFolder.open(exp).cache_dir()
     pool, _ = load_data(cfg.data, cfg.model.input_size, cache)
     cid = rows[-1].cell_id if _discard(cfg.to_dict()) > 0 else rows[0].cell_id
     out = Path(out) if out else exp / f"gallery-{cid[:8]}-r{round_}.png"
@@ -229,11 +225,3 @@ def write_gallery(experiment_dir: str | Path, cell: str | None = None, round_: i
              f"labeled, selects {n_sel}): first {top} picks in selection order; "
              f"green = ground truth, blue = prediction")
     return render_gallery(pool, rows, out, title)
-
-
-def cli_gallery(args: argparse.Namespace) -> int:
-    """`scaf-al gallery DIR [--cell ID] [--round R] [--top N] [--out PNG]`."""
-    path = write_gallery(args.dir, getattr(args, "cell", None), int(getattr(args, "round", 0)),
-                         int(getattr(args, "top", 5)), getattr(args, "out", None))
-    print(f"wrote {path}")
-    return 0

@@ -16,7 +16,6 @@ seeds there is nothing to test and the report says "n/a".
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -29,16 +28,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from rich.console import Console, Group
+from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 from scipy import stats
 
-from orchestrator.results import metric_splits, read_table
+from orchestrator.experiment_folder import ExperimentFolder
+from orchestrator.results import SPLIT_ORDER, metric_splits, read_table
 
-# Display order of known test splits; others follow in the store's column order.
-SPLIT_ORDER = ("common", "challenging", "full", "test", "pose", "expression", "illumination",
-               "makeup", "occlusion", "blur")
 SPLIT_TITLES = {"common": "Common", "challenging": "Challenging", "full": "Full",
                 "test": "Full", "pose": "Pose", "expression": "Expr.", "illumination": "Illum.",
                 "makeup": "Make-up", "occlusion": "Occl.", "blur": "Blur"}
@@ -290,10 +287,8 @@ def load_report(experiment_dir: str | Path, split: str | None = None) -> Report:
     read = read_table(str(exp), "rounds")
     if read.table.num_rows == 0:
         raise ValueError(f"{exp} has no results yet ({exp}/results/rounds holds no rows)")
-    name = exp.name
-    info = exp / "experiment.json"
-    if info.is_file():
-        name = json.loads(info.read_text()).get("name", name)
+    folder = ExperimentFolder(exp)
+    name = folder.name if folder.exists() else exp.name
     rep = build_report(read.table, split, name)
     rep.skipped_files = read.skipped
     return rep
@@ -540,29 +535,3 @@ def render_latex(report: Report) -> str:
             out.append(r"\end{table}")
         out.append("")
     return "\n".join(out)
-
-
-def cli_report(args: argparse.Namespace) -> int:
-    """`scaf-al report DIR [--format F] [--plots OUTDIR] [--split S]`."""
-    report = load_report(args.dir, getattr(args, "split", None))
-    fmt = getattr(args, "format", "terminal") or "terminal"
-    console = Console()
-    if fmt == "terminal":
-        console.print(render_terminal(report))
-    else:
-        text = {"markdown": render_markdown, "csv": render_csv, "latex": render_latex}
-        if fmt not in text:
-            raise ValueError(f"--format {fmt!r} is not known; formats: terminal, markdown, "
-                             "csv, latex")
-        print(text[fmt](report), end="" if fmt == "csv" else "\n")
-    err = Console(stderr=True)
-    for path, why in report.skipped_files:
-        err.print(f"[yellow]skipped unreadable result file[/] {path}: {why}", highlight=False)
-    if getattr(args, "plots", None):
-        from orchestrator.plots import write_learning_curves
-
-        rounds = read_table(str(args.dir), "rounds").table
-        files = write_learning_curves(rounds, Path(args.plots), split=getattr(args, "split", None))
-        for f in files:
-            err.print(f"wrote {f}", highlight=False)
-    return 0

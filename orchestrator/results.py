@@ -22,12 +22,16 @@ import uuid
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from trainers.cell import CellConfig
+    from trainers.loop import RoundResult
 
 SCHEMA_VERSION = 1
 TABLES = ("rounds", "selections")
@@ -78,6 +82,9 @@ SELECTION_SCHEMA = pa.schema([
 ])
 
 METRIC_PREFIXES = ("nme_", "fr_", "auc_", "baseline_nme_")
+# Display order of known test splits; others follow in the store's column order.
+SPLIT_ORDER = ("common", "challenging", "full", "test", "pose", "expression", "illumination",
+               "makeup", "occlusion", "blur")
 
 
 def rounds_schema(splits: list[str]) -> pa.Schema:
@@ -121,7 +128,8 @@ class ResultWriter:
         self.experiment = experiment
 
     def write_round(
-        self, cell: Any, result: Any, *, trial_id: str = "", splits: list[str] | None = None
+        self, cell: CellConfig, result: RoundResult, *, trial_id: str = "",
+        splits: list[str] | None = None,
     ) -> None:
         """Write the `rounds` row and the `selections` rows of one finished round."""
         cell_id = cell.cell_id()

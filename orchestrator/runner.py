@@ -1,32 +1,16 @@
-"""Run an experiment spec on Ray Tune, and resume one whose driver died.
-
-Experiment folder:
-    spec.toml          the spec as run (resume reads it back)
-    experiment.json    name, cells (id + config), creation time
-    results/           the Parquet result store (rounds, selections)
-    tune/              Ray Tune's own state (trial checkpoints, experiment state)
-"""
+"""Run an experiment spec on Ray Tune, and resume one whose driver died (the folder's layout:
+:mod:`orchestrator.experiment_folder`)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
-from orchestrator.spec import ExperimentSpec, SpecError, check_paths, parse_spec
-
-TUNE_NAME = "tune"
-
-
-class ExperimentExistsError(RuntimeError):
-    """The output folder already holds an experiment."""
+from orchestrator.experiment_folder import TUNE_DIR, ExperimentFolder, default_cache_dir
+from orchestrator.spec import ExperimentSpec, check_paths
 
 
 @dataclass
@@ -34,13 +18,6 @@ class RunOutcome:
     experiment_dir: Path
     trials: int
     errors: list[str]
-
-
-def default_cache_dir(spec: ExperimentSpec) -> Path:
-    if spec.cache_dir:
-        return Path(spec.cache_dir).expanduser().resolve()
-    env = os.environ.get("SCAF_AL_CACHE")
-    return Path(env).expanduser().resolve() if env else Path.home() / ".cache" / "scaf-al"
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -71,35 +48,6 @@ def _param_space(spec: ExperimentSpec, exp_dir: Path, cache: Path, faults: dict 
         "device": device,
         "faults": faults or {},
     }
-
-
-def prepare_folder(spec: ExperimentSpec, exp_dir: Path) -> None:
-    """Create the experiment folder; refuse one that already holds an experiment."""
-    if (exp_dir / "experiment.json").exists():
-        raise ExperimentExistsError(
-            f"{exp_dir} already holds an experiment; continue it with "
-            f"`scaf-al resume {exp_dir}` or choose another --out"
-        )
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    (exp_dir / "spec.toml").write_text(tomli_w.dumps(spec.raw))
-    info = {
-        "name": spec.name,
-        "created": datetime.now(UTC).isoformat(),
-        "cells": [{"cell_id": c.cell_id(), "config": c.to_dict()} for c in spec.cells()],
-        "rounds_per_cell": {c.cell_id(): len(c.budget.sizes) for c in spec.cells()},
-    }
-    tmp = exp_dir / ".experiment.json.tmp"
-    tmp.write_text(json.dumps(info, indent=1))
-    os.replace(tmp, exp_dir / "experiment.json")
-
-
-def read_spec(exp_dir: Path) -> ExperimentSpec:
-    import tomllib
-
-    f = exp_dir / "spec.toml"
-    if not f.is_file():
-        raise SpecError("experiment", f"{exp_dir} is not an experiment folder (no spec.toml)")
-    return parse_spec(tomllib.loads(f.read_text()), str(f))
 
 
 def warm_caches(spec: ExperimentSpec, cache: Path, log: Any = print) -> None:
@@ -174,24 +122,24 @@ def run_experiment(
     from orchestrator.ray_runtime import ray_session
 
     exp_dir = exp_dir.resolve()
+    folder = ExperimentFolder(exp_dir)
     cache = default_cache_dir(spec)
-    tune_dir = exp_dir / TUNE_NAME
-    if not resume and (exp_dir / "experiment.json").exists():
-        prepare_folder(spec, exp_dir)  # raises ExperimentExistsError, before any work
+    if not resume:
+        folder.refuse_existing()  # before any work
     if address is None:
         # Everything that can be checked or computed once is, before the folder and the
         # trials exist: paths, the auto-encoder (fits every architecture?), data, caches.
         check_paths(spec)
         warm_caches(spec, cache, log=log)
     if not resume:
-        prepare_folder(spec, exp_dir)
+        ExperimentFolder.create(exp_dir, spec)
     callbacks = [Dashboard(str(exp_dir), force_plain=plain)] if dashboard else []
     trainable = _trainable(spec)
     r = spec.resources
     with ray_session(address, num_cpus=r.num_cpus, num_gpus=r.num_gpus,
                      object_store_mb=r.object_store_mb, expose=expose):
-        if resume and tune.Tuner.can_restore(str(tune_dir)):
-            tuner = tune.Tuner.restore(str(tune_dir), trainable=trainable,
+        if resume and tune.Tuner.can_restore(str(folder.tune_dir)):
+            tuner = tune.Tuner.restore(str(folder.tune_dir), trainable=trainable,
                                        resume_unfinished=True, resume_errored=True)
         else:
             tuner = tune.Tuner(
@@ -202,7 +150,7 @@ def run_experiment(
                     trial_dirname_creator=_trial_dirname,
                 ),
                 run_config=tune.RunConfig(
-                    name=TUNE_NAME,
+                    name=TUNE_DIR,
                     storage_path=str(exp_dir),
                     verbose=0,
                     callbacks=callbacks,

@@ -6,7 +6,6 @@ output, not its correctness.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -14,7 +13,7 @@ import textwrap
 
 import pytest
 
-from benchmarks.runner import cli_bench, records_table, run_all
+from benchmarks.runner import bench, records_table, run_all
 from benchmarks.training import crop_cache_records, make_record, trainer_vs_bare
 
 SCHEMA = {"name": str, "value": float, "unit": str, "baseline_name": str,
@@ -84,8 +83,7 @@ def toy_modules(tmp_path, monkeypatch):
 
 def test_cli_bench_writes_a_list_of_records(tmp_path, toy_modules, capsys):
     out = tmp_path / "out" / "bench.json"
-    args = argparse.Namespace(quick=True, out=str(out), modules=(("toy", "bench_toy"),))
-    assert cli_bench(args) == 0
+    assert bench(quick=True, out=out, modules=(("toy", "bench_toy"),)) == 0
     rows = json.loads(out.read_text())
     assert isinstance(rows, list) and [r["name"] for r in rows] == ["toy.sum"]
     check_schema(rows[0])
@@ -98,5 +96,5 @@ def test_a_failing_module_is_reported_and_the_rest_still_run(toy_modules):
     records, errors = run_all(True, (("broken", "bench_broken"), ("toy", "bench_toy")))
     assert [r["name"] for r in records] == ["toy.sum"]
     assert errors == ["broken: OSError: no disk"]
-    args = argparse.Namespace(quick=True, out=None, modules=(("broken", "bench_broken"),))
-    assert cli_bench(args) == 1
+    modules = (("broken", "bench_broken"),)
+    assert bench(quick=True, modules=modules) == 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
+import io
+import re
 import textwrap
 from pathlib import Path
 
@@ -10,6 +12,8 @@ import numpy as np
 import pytest
 
 from orchestrator.cli import main
+from orchestrator.experiment_folder import ExperimentFolder
+from orchestrator.progress import take_snapshot
 from orchestrator.results import read_rounds, read_selections
 
 SPEC = """
@@ -49,21 +53,22 @@ max_concurrent_trials = 2
 
 
 @pytest.fixture(scope="module")
-def experiment(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
+def experiment(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str, str]:
     tmp = tmp_path_factory.mktemp("e2e")
     spec = tmp / "spec.toml"
     spec.write_text(textwrap.dedent(SPEC.format(cache=tmp / "cache")))
     out = tmp / "exp"
-    code = main(["run", str(spec), "--out", str(out), "--plain"])
-    return out, code, spec.read_text()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["run", str(spec), "--out", str(out), "--plain"])
+    return out, code, spec.read_text(), printed.getvalue()
 
 
-def test_run_writes_one_row_per_cell_and_round(experiment: tuple[Path, int, str]) -> None:
-    out, code, _ = experiment
+def test_run_writes_one_row_per_cell_and_round(experiment: tuple[Path, int, str, str]) -> None:
+    out, code, _, _ = experiment
     assert code == 0
     rounds = read_rounds(str(out))
-    info = json.loads((out / "experiment.json").read_text())
-    assert len(info["cells"]) == 4
+    assert len(ExperimentFolder.open(out).info.cells) == 4
     assert rounds.num_rows == 4 * 3
     keys = set(zip(rounds["cell_id"].to_pylist(), rounds["round"].to_pylist(), strict=True))
     assert len(keys) == rounds.num_rows
@@ -73,8 +78,8 @@ def test_run_writes_one_row_per_cell_and_round(experiment: tuple[Path, int, str]
     assert set(rounds["acq_label"].to_pylist()) == {"random", "nnm(discard_top=0.1,window=3)"}
 
 
-def test_selections_extend_the_labeled_set(experiment: tuple[Path, int, str]) -> None:
-    out, _, _ = experiment
+def test_selections_extend_the_labeled_set(experiment: tuple[Path, int, str, str]) -> None:
+    out, _, _, _ = experiment
     rounds = read_rounds(str(out)).to_pylist()
     by_cell: dict[str, dict[int, dict]] = {}
     for r in rounds:
@@ -101,9 +106,9 @@ def test_selections_extend_the_labeled_set(experiment: tuple[Path, int, str]) ->
 
 
 def test_cells_that_differ_by_acquisition_share_round_zero(
-    experiment: tuple[Path, int, str],
+    experiment: tuple[Path, int, str, str],
 ) -> None:
-    out, _, _ = experiment
+    out, _, _, _ = experiment
     rows = read_rounds(str(out)).to_pylist()
     r0 = [r for r in rows if r["round"] == 0]
     # Same seed -> same L0 and the same round-0 model (trained once, reused once).
@@ -115,9 +120,9 @@ def test_cells_that_differ_by_acquisition_share_round_zero(
         assert sorted(r["reused_round0"] for r in pair) == [False, True]
 
 
-def test_rerun_into_the_same_folder_refuses(experiment: tuple[Path, int, str],
+def test_rerun_into_the_same_folder_refuses(experiment: tuple[Path, int, str, str],
                                             tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    out, _, spec_text = experiment
+    out, _, spec_text, _ = experiment
     spec = tmp_path / "spec.toml"
     spec.write_text(spec_text)
     before = sorted(p.name for p in (out / "results" / "rounds").iterdir())
@@ -126,8 +131,44 @@ def test_rerun_into_the_same_folder_refuses(experiment: tuple[Path, int, str],
     assert sorted(p.name for p in (out / "results" / "rounds").iterdir()) == before
 
 
-def test_status_counts_rounds(experiment: tuple[Path, int, str],
+def test_status_counts_rounds(experiment: tuple[Path, int, str, str],
                               capsys: pytest.CaptureFixture) -> None:
-    out, _, _ = experiment
+    out, _, _, _ = experiment
     assert main(["status", str(out)]) == 0
     assert "12/12 trial-rounds, 4/4 cells complete" in capsys.readouterr().out
+
+
+def test_status_takes_global_flags_after_the_command(experiment: tuple[Path, int, str, str],
+                                                    capsys: pytest.CaptureFixture) -> None:
+    out, _, _, _ = experiment
+    assert main(["status", str(out), "--debug"]) == 0
+    assert main(["--debug", "status", str(out)]) == 0
+    assert capsys.readouterr().out.count("12/12 trial-rounds") == 2
+
+
+def test_dashboard_prints_one_line_per_trial_event(experiment: tuple[Path, int, str, str]) -> None:
+    _, _, _, printed = experiment
+    events = re.findall(r"^\[(\d+)/(\d+) rounds\] (\S+) (.*)$", printed, flags=re.M)
+    # 4 trials: each starts, reports 3 rounds and finishes.
+    assert len(events) == 4 * 5
+    assert {int(total) for _, total, _, _ in events} == {12}
+    done = [int(d) for d, _, _, _ in events]
+    assert done == sorted(done) and done[-1] == 12
+    labels = {label for _, _, label, _ in events}
+    assert labels == {"scaf/random/b18/s0", "scaf/random/b18/s1",
+                      "scaf/nnm(discard_top=0.1,window=3)/b18/s0",
+                      "scaf/nnm(discard_top=0.1,window=3)/b18/s1"}
+    rounds = [line for _, _, _, line in events if line.startswith("round ")]
+    assert len(rounds) == 12
+    assert all(re.fullmatch(r"round [012] n=(10|14|18) NME=\d+\.\d\d%", r) for r in rounds)
+    assert sum(line == "finished" for _, _, _, line in events) == 4
+
+
+def test_snapshot_reads_the_state_file_tune_wrote(experiment: tuple[Path, int, str, str]) -> None:
+    out, _, _, _ = experiment
+    snap = take_snapshot(out)
+    assert snap.tune_state_file.startswith("experiment_state-")
+    assert all(c.trial is not None for c in snap.cells)
+    assert [c.trial.status for c in snap.cells if c.trial] == ["TERMINATED"] * 4
+    assert all(c.trial.num_failures == 0 and c.trial.start_time for c in snap.cells if c.trial)
+    assert snap.complete and snap.ended and snap.done == snap.total == 12

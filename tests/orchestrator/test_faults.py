@@ -98,13 +98,14 @@ def test_diverging_loss_fails_its_trial_only_after_retries(
     import ray
     from ray import tune
 
-    from orchestrator.runner import _param_space, _trainable, prepare_folder
+    from orchestrator.experiment_folder import ExperimentFolder
+    from orchestrator.runner import _param_space, _trainable
 
     spec = _two_cells(tiny_spec, resources={"max_failures": 1})
     cells = [c.to_dict() for c in spec.cells()]
     cells[0]["trainer"]["max_loss"] = 1e-12
     exp = tmp_path / "exp"
-    prepare_folder(spec, exp)
+    ExperimentFolder.create(exp, spec)
     space = _param_space(spec, exp, Path(spec.cache_dir), None)
     space["cell"] = tune.grid_search(cells)
     ray.init(address=cluster.address, log_to_driver=False)

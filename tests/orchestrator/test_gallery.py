@@ -3,14 +3,14 @@ real pool into a PNG of the documented size."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 import tomli_w
 from PIL import Image
 
-from orchestrator.gallery import cli_gallery, gallery_rows, write_gallery
+from orchestrator.cli import main
+from orchestrator.gallery import gallery_rows, write_gallery
 from tests.orchestrator.test_report import make_cell, write_info, write_round
 from trainers.cell import DataConfig
 
@@ -95,8 +95,7 @@ def test_png_size_and_cli(exp: Path, tmp_path: Path, capsys) -> None:
         px = im.convert("RGB").getcolors(1 << 20)
     # Ground-truth landmarks are drawn in green (lime).
     assert any(c == (0, 255, 0) for _, c in px)
-    args = argparse.Namespace(dir=str(exp), cell=None, round=0, top=2, out=None)
-    assert cli_gallery(args) == 0
+    assert main(["gallery", str(exp), "--round", "0", "--top", "2"]) == 0
     written = capsys.readouterr().out.split("wrote ", 1)[1].strip()
     assert Path(written).parent == exp and Path(written).name.endswith("-r0.png")
     with Image.open(written) as im:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from orchestrator.cli import main
 from orchestrator.plots import write_learning_curves
-from orchestrator.report import cli_report
 from orchestrator.results import read_rounds
 from tests.orchestrator.test_report import W300, make_cell, write_round
 
@@ -52,9 +51,8 @@ def test_single_split_size_and_split_option(tmp_path: Path) -> None:
 def test_report_cli_writes_plots(tmp_path: Path, capsys) -> None:
     exp = tmp_path / "exp"
     _store(exp)
-    args = argparse.Namespace(dir=str(exp), format="markdown", plots=str(tmp_path / "out"),
-                              split=None)
-    assert cli_report(args) == 0
+    assert main(["report", str(exp), "--format", "markdown",
+                 "--plots", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "learning_curves.png").stat().st_size > 1000
     assert (tmp_path / "out" / "learning_curves.svg").exists()
     assert "| scaf / entropy |" in capsys.readouterr().out

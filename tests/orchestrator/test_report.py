@@ -3,19 +3,18 @@ written through the real writer."""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from orchestrator.cli import main
+from orchestrator.experiment_folder import ExperimentFolder
 from orchestrator.report import (
     build_report,
-    cli_report,
     load_report,
     paired_test,
     render_csv,
@@ -52,11 +51,7 @@ def write_round(exp: Path, cell: CellConfig, rnd: int, nme: dict[str, float],
 
 
 def write_info(exp: Path, cells: list[CellConfig], name: str = "test-exp") -> None:
-    exp.mkdir(parents=True, exist_ok=True)
-    info = {"name": name, "created": "2026-01-01T00:00:00+00:00",
-            "cells": [{"cell_id": c.cell_id(), "config": c.to_dict()} for c in cells],
-            "rounds_per_cell": {c.cell_id(): len(c.budget.sizes) for c in cells}}
-    (exp / "experiment.json").write_text(json.dumps(info))
+    ExperimentFolder.create_for_cells(exp, name, cells, {"experiment": {"name": name}})
 
 
 # Synthetic store: random and nnm, 3 seeds, sizes 10 and 20 (NME fractions).
@@ -211,7 +206,6 @@ def test_fewer_seeds_marked_and_terminal(synth_store: Path, capsys) -> None:
     con.print(render_terminal(report))
     text = con.export_text()
     assert "9.67 ± 0.58 [3] *" in text and "Against random" in text
-    args = argparse.Namespace(dir=str(synth_store), format="csv", plots=None, split=None)
-    assert cli_report(args) == 0
+    assert main(["report", str(synth_store), "--format", "csv"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("dataset,arch,acquisition")

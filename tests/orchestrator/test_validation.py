@@ -115,10 +115,10 @@ def test_run_refuses_existing_experiment(
     tiny_spec: Callable[..., Any], write_spec: Callable[..., Path], tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from orchestrator.runner import prepare_folder
+    from orchestrator.experiment_folder import ExperimentFolder
 
     out_dir = tmp_path / "exp"
-    prepare_folder(tiny_spec(), out_dir)
+    ExperimentFolder.create(out_dir, tiny_spec())
     before = (out_dir / "experiment.json").read_text()
     code, text = _run_cli(["run", str(write_spec()), "--out", str(out_dir)], capsys)
     assert code == 2 and "already holds an experiment" in text

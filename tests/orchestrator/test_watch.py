@@ -3,7 +3,6 @@ the real writer, experiment.json, Tune's experiment-state file in Tune's JSON la
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import threading
@@ -13,7 +12,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from orchestrator.watch import cli_watch, render_plain, render_rich, take_snapshot
+from orchestrator.progress import take_snapshot
+from orchestrator.progress_view import render_plain, render_rich
+from orchestrator.watch import watch
 from tests.orchestrator.test_report import make_cell, write_info, write_round
 
 CELLS = [make_cell("random", 0, sizes=(10, 20)), make_cell("nnm", 0, sizes=(10, 20))]
@@ -29,14 +30,14 @@ def exp(tmp_path: Path) -> Path:
     return exp
 
 
-def _plain(args: argparse.Namespace) -> str:
+def _plain(exp: Path, interval: float, once: bool) -> str:
     buf = io.StringIO()
-    assert cli_watch(args, console=Console(file=buf, width=200)) == 0
+    assert watch(exp, interval=interval, once=once, console=Console(file=buf, width=200)) == 0
     return buf.getvalue()
 
 
 def test_once_plain_snapshot(exp: Path) -> None:
-    out = _plain(argparse.Namespace(dir=str(exp), interval=1.0, once=True))
+    out = _plain(exp, 1.0, True)
     lines = out.splitlines()
     assert lines[0].startswith("test-exp: 3/4 trial-rounds (75%), 1/2 cells complete, elapsed ")
     assert "\x1b[" not in out  # not a terminal: no colour codes
@@ -102,7 +103,7 @@ def test_refreshes_until_complete(exp: Path) -> None:
     th = threading.Thread(target=finish)
     th.start()
     t0 = time.time()
-    out = _plain(argparse.Namespace(dir=str(exp), interval=0.05, once=False))
+    out = _plain(exp, 0.05, False)
     th.join()
     assert time.time() - t0 < 30
     blocks = [line for line in out.splitlines() if line.startswith("test-exp:")]
@@ -116,4 +117,4 @@ def test_errors(tmp_path: Path, exp: Path) -> None:
     with pytest.raises(ValueError, match="is not an experiment folder"):
         take_snapshot(tmp_path / "nothing")
     with pytest.raises(ValueError, match="--interval must be > 0"):
-        cli_watch(argparse.Namespace(dir=str(exp), interval=-1.0, once=True))
+        watch(exp, interval=-1.0, once=True)

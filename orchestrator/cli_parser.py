@@ -1,0 +1,126 @@
+"""The `scaf-al` argument parser: each sub-command's flags, and the typed function it calls.
+
+Defaults live here once (argparse fills them in); each handler passes the parsed flags to
+the function of :mod:`orchestrator.cli` as typed arguments. Global flags (`--debug`) are
+accepted before or after the sub-command.
+"""
+
+from __future__ import annotations
+
+import argparse
+from types import ModuleType
+
+FORMATS = ("terminal", "markdown", "csv", "latex")
+DATA_SETS = ("300w", "wflw", "folder")
+
+
+def _global_flags(default: object) -> argparse.ArgumentParser:
+    """The flags every (sub-)command takes. Sub-commands suppress the default so that a
+    flag given before the sub-command is not reset by the sub-parser."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--debug", action="store_true", default=default,
+                   help="show tracebacks on errors")
+    return p
+
+
+def _run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--address", help="join a running Ray cluster ('auto' or host:port)")
+    p.add_argument("--expose", action="store_true",
+                   help="let the local Ray node listen on all interfaces (default 127.0.0.1)")
+    p.add_argument("--plain", action="store_true", help="plain progress lines")
+
+
+def _experiment_commands(sub: argparse._SubParsersAction, add: object, c: ModuleType) -> None:
+    r = add("run", help="run an experiment spec (default: the built-in quickstart)")
+    r.add_argument("spec", nargs="?", help="spec TOML file or preset name (default quickstart)")
+    r.add_argument("--out", help="experiment folder (default scaf-al-runs/<name>)")
+    r.add_argument("--resume", action="store_true", help="resume if --out holds this experiment")
+    _run_flags(r)
+    r.set_defaults(handler=lambda a: c.run(a.spec, a.out, address=a.address, resume=a.resume,
+                                           expose=a.expose, plain=a.plain))
+
+    rs = add("resume", help="continue an experiment whose driver stopped")
+    rs.add_argument("dir", help="experiment folder")
+    _run_flags(rs)
+    rs.set_defaults(handler=lambda a: c.resume_experiment(a.dir, address=a.address,
+                                                          expose=a.expose, plain=a.plain))
+
+    st = add("status", help="trial-rounds done and cells complete")
+    st.add_argument("dir", help="experiment folder")
+    st.set_defaults(handler=lambda a: c.status(a.dir))
+
+    rep = add("report", help="paper-style tables, significance, plots")
+    rep.add_argument("dir", help="experiment folder")
+    rep.add_argument("--format", choices=FORMATS, default="terminal")
+    rep.add_argument("--plots", help="write learning-curve PNG + SVG into this folder")
+    rep.add_argument("--split", help="test split for the main table")
+    rep.set_defaults(handler=lambda a: c.report(a.dir, fmt=a.format, plots=a.plots,
+                                                split=a.split))
+
+    w = add("watch", help="live view of an experiment folder")
+    w.add_argument("dir", help="experiment folder")
+    w.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
+    w.add_argument("--once", action="store_true", help="print one snapshot and exit")
+    w.set_defaults(handler=lambda a: c.watch(a.dir, interval=a.interval, once=a.once))
+
+    g = add("gallery", help="top-ranked pool images of a cell and round")
+    g.add_argument("dir", help="experiment folder")
+    g.add_argument("--cell", help="cell id (default: the first with a score-based acquisition)")
+    g.add_argument("--round", type=int, default=0)
+    g.add_argument("--top", type=int, default=5)
+    g.add_argument("--out", help="PNG file (default <dir>/gallery-<cell>-r<round>.png)")
+    g.set_defaults(handler=lambda a: c.gallery(a.dir, cell=a.cell, round_=a.round, top=a.top,
+                                               out=a.out))
+
+
+def _tool_commands(sub: argparse._SubParsersAction, add: object, c: ModuleType,
+                   flags: argparse.ArgumentParser) -> None:
+    cfg = add("config", help="spec presets")
+    show = cfg.add_subparsers(dest="config_command", required=True).add_parser(
+        "show", parents=[flags], help="print a preset's full TOML")
+    show.add_argument("preset", nargs="?", default="quickstart")
+    show.set_defaults(handler=lambda a: c.config_show(a.preset))
+
+    acq = add("acquisitions", help="list registered acquisition functions")
+    acq.set_defaults(handler=lambda a: c.acquisitions())
+
+    ds = add("datasets", help="data set tools")
+    chk = ds.add_subparsers(dest="datasets_command", required=True).add_parser(
+        "check", parents=[flags], help="what a downloaded data folder holds, per split")
+    chk.add_argument("name", choices=DATA_SETS)
+    chk.add_argument("root")
+    chk.add_argument("--strict", action="store_true", help="warnings fail too")
+    chk.set_defaults(handler=lambda a: c.datasets_check(a.name, a.root, strict=a.strict))
+
+    pt = add("pretrain", help="unsupervised auto-encoder stage")
+    pt.add_argument("--data", default="synthetic", help="synthetic, 300w, wflw or folder")
+    pt.add_argument("--root", help="data root (or an image folder for 'folder')")
+    pt.add_argument("--input-size", type=int, default=64)
+    pt.add_argument("--width", type=float, default=0.25)
+    pt.add_argument("--steps", type=int, default=1000)
+    pt.add_argument("--batch-size", type=int, default=32)
+    pt.add_argument("--out", required=True, help="checkpoint file to write (resumes if present)")
+    pt.add_argument("--device", default="auto")
+    pt.set_defaults(handler=lambda a: c.pretrain(
+        a.out, data=a.data, root=a.root, input_size=a.input_size, width=a.width,
+        steps=a.steps, batch_size=a.batch_size, device=a.device))
+
+    b = add("bench", help="benchmarks with same-run baselines")
+    b.add_argument("--quick", action="store_true")
+    b.add_argument("--out", help="JSON file for the records")
+    b.set_defaults(handler=lambda a: c.bench(quick=a.quick, out=a.out))
+
+
+def build_parser(commands: ModuleType) -> argparse.ArgumentParser:
+    """The parser; `commands` is the module holding the typed command functions."""
+    p = argparse.ArgumentParser(prog="scaf-al", parents=[_global_flags(False)],
+                                description="Active-learning experiments for face alignment")
+    sub = p.add_subparsers(dest="command", required=True)
+    flags = _global_flags(argparse.SUPPRESS)
+
+    def add(name: str, **kw: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[flags], **kw)
+
+    _experiment_commands(sub, add, commands)
+    _tool_commands(sub, add, commands, flags)
+    return p
