@@ -65,7 +65,8 @@ def resume_experiment(experiment_dir: str, *, address: str | None = None,
 
 
 def _finish(experiment_dir: Path, errors: list[str]) -> int:
-    from orchestrator.report import build_report, render_terminal
+    from orchestrator.report import build_report
+    from orchestrator.report_render import render_terminal
     from orchestrator.results import read_table
 
     read = read_table(str(experiment_dir), "rounds")
@@ -92,8 +93,8 @@ def status(experiment_dir: str) -> int:
 def report(experiment_dir: str, *, fmt: str = "terminal", plots: str | None = None,
            split: str | None = None) -> int:
     """`scaf-al report DIR`: the paper-style tables, tests against random, learning curves."""
-    from orchestrator.report import (
-        load_report,
+    from orchestrator.report import load_report
+    from orchestrator.report_render import (
         render_csv,
         render_latex,
         render_markdown,

@@ -13,10 +13,8 @@ from scipy import stats
 
 from orchestrator.cli import main
 from orchestrator.experiment_folder import ExperimentFolder
-from orchestrator.report import (
-    build_report,
-    load_report,
-    paired_test,
+from orchestrator.report import build_report, load_report, paired_test
+from orchestrator.report_render import (
     render_csv,
     render_latex,
     render_markdown,
