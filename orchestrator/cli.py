@@ -21,10 +21,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from orchestrator.cli_parser import build_parser
+
+if TYPE_CHECKING:
+    from orchestrator.watch import ViewOptions
 
 console = Console()
 
@@ -34,7 +38,8 @@ def _say(message: str) -> None:
 
 
 def run(spec: str | None, out: str | None, *, address: str | None = None,
-        resume: bool = False, expose: bool = False, plain: bool = False) -> int:
+        resume: bool = False, expose: bool = False, plain: bool = False,
+        interval: float = 30.0) -> int:
     """`scaf-al run`: run a spec file or preset (default: the quickstart)."""
     from orchestrator.experiment_folder import ExperimentFolder
     from orchestrator.runner import run_experiment
@@ -43,15 +48,16 @@ def run(spec: str | None, out: str | None, *, address: str | None = None,
     parsed = load_spec(spec or "quickstart")
     folder = Path(out) if out else Path("scaf-al-runs") / parsed.name
     if resume and ExperimentFolder(folder).exists():
-        return resume_experiment(str(folder), address=address, expose=expose, plain=plain)
+        return resume_experiment(str(folder), address=address, expose=expose, plain=plain,
+                                 interval=interval)
     console.print(f"[bold]scaf-al[/] {parsed.name}: {len(parsed.cells())} trials -> {folder}")
     outcome = run_experiment(parsed, folder, address=address, dashboard=True, plain=plain,
-                             expose=expose, log=_say)
+                             interval=interval, expose=expose, log=_say)
     return _finish(outcome.experiment_dir, outcome.errors)
 
 
 def resume_experiment(experiment_dir: str, *, address: str | None = None,
-                      expose: bool = False, plain: bool = False) -> int:
+                      expose: bool = False, plain: bool = False, interval: float = 30.0) -> int:
     """`scaf-al resume DIR`: continue an experiment whose driver stopped."""
     from orchestrator.experiment_folder import ExperimentFolder
     from orchestrator.runner import run_experiment
@@ -60,7 +66,7 @@ def resume_experiment(experiment_dir: str, *, address: str | None = None,
     spec = folder.spec()
     console.print(f"[bold]scaf-al[/] resuming {spec.name} in {folder.path}")
     outcome = run_experiment(spec, folder.path, address=address, resume=True, plain=plain,
-                             expose=expose, log=_say)
+                             interval=interval, expose=expose, log=_say)
     return _finish(outcome.experiment_dir, outcome.errors)
 
 
@@ -80,14 +86,15 @@ def _finish(experiment_dir: Path, errors: list[str]) -> int:
     return 1 if errors else 0
 
 
-def status(experiment_dir: str) -> int:
-    """`scaf-al status DIR`: trial-rounds done and cells complete."""
-    from orchestrator.progress import take_snapshot
-    from orchestrator.progress_view import status_lines
+def status(experiment_dir: str, view: ViewOptions | None = None) -> int:
+    """`scaf-al status DIR`: one snapshot of the progress, in plain text (the grid view, or
+    the per-cell table with `view.cells`)."""
+    from orchestrator.watch import ViewOptions
+    from orchestrator.watch import watch as watch_folder
 
-    for line in status_lines(take_snapshot(experiment_dir)):
-        console.print(line, highlight=False, markup=False)
-    return 0
+    view = view or ViewOptions()
+    plain = ViewOptions(view.cells, view.acquisition, view.state, plain=True)
+    return watch_folder(experiment_dir, once=True, options=plain, console=console)
 
 
 def report(experiment_dir: str, *, fmt: str = "terminal", plots: str | None = None,
@@ -119,11 +126,13 @@ def report(experiment_dir: str, *, fmt: str = "terminal", plots: str | None = No
     return 0
 
 
-def watch(experiment_dir: str, *, interval: float = 2.0, once: bool = False) -> int:
+def watch(experiment_dir: str, *, interval: float = 2.0, once: bool = False,
+          view: ViewOptions | None = None) -> int:
     """`scaf-al watch DIR`: the live view, from any machine that sees the folder."""
     from orchestrator.watch import watch as watch_folder
 
-    return watch_folder(experiment_dir, interval=interval, once=once, console=console)
+    return watch_folder(experiment_dir, interval=interval, once=once, options=view,
+                        console=console)
 
 
 def gallery(experiment_dir: str, *, cell: str | None = None, round_: int = 0, top: int = 5,

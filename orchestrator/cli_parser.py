@@ -27,7 +27,24 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="join a running Ray cluster ('auto' or host:port)")
     p.add_argument("--expose", action="store_true",
                    help="let the local Ray node listen on all interfaces (default 127.0.0.1)")
-    p.add_argument("--plain", action="store_true", help="plain progress lines")
+    p.add_argument("--plain", action="store_true",
+                   help="plain-text progress (the default when output is not a terminal)")
+    p.add_argument("--interval", type=float, default=30.0,
+                   help="seconds between plain-text progress snapshots (default 30)")
+
+
+def _view_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cells", action="store_true",
+                   help="one row per cell instead of the grid view (filters below)")
+    p.add_argument("--acquisition", help="--cells: only this acquisition (name or label)")
+    p.add_argument("--state", help="--cells: only cells in this state (running, error, ...)")
+
+
+def _view(a: argparse.Namespace) -> object:
+    from orchestrator.watch import ViewOptions
+
+    return ViewOptions(cells=a.cells, acquisition=a.acquisition, state=a.state,
+                       plain=getattr(a, "plain", False))
 
 
 def _experiment_commands(sub: argparse._SubParsersAction, add: object, c: ModuleType) -> None:
@@ -37,17 +54,19 @@ def _experiment_commands(sub: argparse._SubParsersAction, add: object, c: Module
     r.add_argument("--resume", action="store_true", help="resume if --out holds this experiment")
     _run_flags(r)
     r.set_defaults(handler=lambda a: c.run(a.spec, a.out, address=a.address, resume=a.resume,
-                                           expose=a.expose, plain=a.plain))
+                                           expose=a.expose, plain=a.plain,
+                                           interval=a.interval))
 
     rs = add("resume", help="continue an experiment whose driver stopped")
     rs.add_argument("dir", help="experiment folder")
     _run_flags(rs)
-    rs.set_defaults(handler=lambda a: c.resume_experiment(a.dir, address=a.address,
-                                                          expose=a.expose, plain=a.plain))
+    rs.set_defaults(handler=lambda a: c.resume_experiment(
+        a.dir, address=a.address, expose=a.expose, plain=a.plain, interval=a.interval))
 
-    st = add("status", help="trial-rounds done and cells complete")
+    st = add("status", help="progress by the grid's axes (or per cell with --cells)")
     st.add_argument("dir", help="experiment folder")
-    st.set_defaults(handler=lambda a: c.status(a.dir))
+    _view_flags(st)
+    st.set_defaults(handler=lambda a: c.status(a.dir, _view(a)))
 
     rep = add("report", help="paper-style tables, significance, plots")
     rep.add_argument("dir", help="experiment folder")
@@ -61,7 +80,10 @@ def _experiment_commands(sub: argparse._SubParsersAction, add: object, c: Module
     w.add_argument("dir", help="experiment folder")
     w.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
     w.add_argument("--once", action="store_true", help="print one snapshot and exit")
-    w.set_defaults(handler=lambda a: c.watch(a.dir, interval=a.interval, once=a.once))
+    _view_flags(w)
+    w.add_argument("--plain", action="store_true", help="plain text even on a terminal")
+    w.set_defaults(handler=lambda a: c.watch(a.dir, interval=a.interval, once=a.once,
+                                             view=_view(a)))
 
     g = add("gallery", help="top-ranked pool images of a cell and round")
     g.add_argument("dir", help="experiment folder")

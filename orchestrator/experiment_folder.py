@@ -49,6 +49,11 @@ class CellEntry:
     config: dict[str, Any]
     rounds: int
 
+    @cached_property
+    def cell(self) -> CellConfig:
+        """The typed config (parsed once)."""
+        return CellConfig.from_dict(self.config)
+
 
 @dataclass(frozen=True)
 class ExperimentInfo:

@@ -15,13 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.experiment_folder import ExperimentFolder
+from orchestrator.experiment_folder import CellEntry, ExperimentFolder
+from orchestrator.node_usage import NODE_USAGE_FIELDS
 from orchestrator.results import SPLIT_ORDER, metric_splits, read_table
 from orchestrator.tune_state import TrialStatus, read_tune_state
 from trainers.cell import CellConfig
 
 #: States a cell can be in, as every view names them.
 CELL_STATES = ("PENDING", "RUNNING", "RETRY", "DONE", "ERROR", "STOPPED")
+#: The `rounds` columns a snapshot reads (plus the metric columns): never the index lists.
+SNAPSHOT_COLUMNS = ("cell_id", "round", "n_labeled", "host", "written_at", *NODE_USAGE_FIELDS)
 #: States after which nothing more will come for a cell.
 FINAL_STATES = ("DONE", "ERROR", "STOPPED")
 
@@ -34,6 +37,9 @@ class CellProgress:
     cell_id: str
     label: str
     rounds_total: int
+    arch: str = ""
+    acquisition: str = ""  # the acquisition's label, e.g. nnm(discard_top=0.1)
+    budget: int = 0  # final labeled-set size
     rounds_done: int = 0
     n_labeled: int | None = None
     nme: float | None = None  # fraction
@@ -42,6 +48,21 @@ class CellProgress:
     first_write: datetime | None = None
     last_write: datetime | None = None
     trial: TrialStatus | None = None
+    # When each round was written (round -> time), for measured round durations.
+    writes: dict[int, datetime] = field(default_factory=dict)
+    node_usage: dict[str, float | None] = field(default_factory=dict)
+
+    def round_seconds(self) -> list[float]:
+        """Measured wall time of each finished round: between consecutive writes, and for
+        the first round written since the trial started, from its start."""
+        times = [self.writes[r].timestamp() for r in sorted(self.writes)]
+        out = [b - a for a, b in zip(times, times[1:], strict=False) if b >= a]
+        t = self.trial
+        if t is not None and t.start_time and times:
+            after = [x for x in times if x >= t.start_time]
+            if after:
+                out.append(after[0] - t.start_time)
+        return out
 
     @property
     def state(self) -> str:
@@ -137,10 +158,15 @@ class Snapshot:
         return el * (self.total - self.done) / self.done
 
 
-def cell_label(cfg: dict[str, Any]) -> str:
+def cell_label(c: CellConfig) -> str:
     """`arch/acquisition/b<final budget>/s<seed>`: every view's name for a cell."""
-    c = CellConfig.from_dict(cfg)
     return f"{c.arch}/{c.acquisition.label()}/b{c.budget.final}/s{c.seed}"
+
+
+def _cell_progress(entry: CellEntry) -> CellProgress:
+    c = entry.cell
+    return CellProgress(entry.cell_id, cell_label(c), entry.rounds, arch=c.arch,
+                        acquisition=c.acquisition.label(), budget=c.budget.final)
 
 
 def headline_split(splits: list[str]) -> str | None:
@@ -159,6 +185,7 @@ def _as_utc(w: datetime | None) -> datetime | None:
 def _add_rounds(cells: dict[str, CellProgress], table: Any) -> None:
     split = headline_split(metric_splits(table))
     cols = ["cell_id", "round", "n_labeled", "host", "written_at"]
+    cols += [f for f in NODE_USAGE_FIELDS if f in table.column_names]
     if split:
         cols.append(f"nme_{split}")
     last_round: dict[str, int] = {}
@@ -171,10 +198,12 @@ def _add_rounds(cells: dict[str, CellProgress], table: Any) -> None:
         if w is not None:
             row.first_write = min(row.first_write or w, w)
             row.last_write = max(row.last_write or w, w)
+            row.writes[r["round"]] = w
         if r["round"] >= last_round.get(r["cell_id"], -1):
             last_round[r["cell_id"]] = r["round"]
             row.n_labeled = r["n_labeled"]
             row.host = r["host"] or ""
+            row.node_usage = {f: r.get(f) for f in NODE_USAGE_FIELDS}
             row.nme = r.get(f"nme_{split}") if split else None
             row.nme_split = split or ""
 
@@ -196,9 +225,8 @@ def take_snapshot(
     folder = (experiment if isinstance(experiment, ExperimentFolder)
               else ExperimentFolder.open(experiment))
     info = folder.info
-    cells = {c.cell_id: CellProgress(c.cell_id, cell_label(c.config), c.rounds)
-             for c in info.cells}
-    read = read_table(folder.store, "rounds")
+    cells = {c.cell_id: _cell_progress(c) for c in info.cells}
+    read = read_table(folder.store, "rounds", columns=SNAPSHOT_COLUMNS)
     _add_rounds(cells, read.table)
     state_file = ""
     if trials is None:

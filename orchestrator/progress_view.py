@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestrator.progress import CellProgress, Snapshot
+from orchestrator.progress_grid import GridView, NodeUse, grid_view
 
 STATE_STYLES = {"ERROR": "red", "RETRY": "yellow", "DONE": "green", "RUNNING": "cyan",
                 "STOPPED": "magenta"}
@@ -37,14 +38,6 @@ def headline(snap: Snapshot) -> str:
     return (f"{snap.name}: {snap.done}/{snap.total} trial-rounds ({pct:.0f}%), "
             f"{snap.finished_cells}/{len(snap.cells)} cells complete, "
             f"elapsed {duration(snap.elapsed())}, ETA {duration(snap.eta())}")
-
-
-def status_lines(snap: Snapshot) -> list[str]:
-    """`scaf-al status`: the counts, then any result file the store had to skip."""
-    lines = [f"{snap.name}: {snap.done}/{snap.total} trial-rounds, "
-             f"{snap.finished_cells}/{len(snap.cells)} cells complete"]
-    lines += [f"skipped unreadable result file {p}: {why}" for p, why in snap.skipped_files]
-    return lines
 
 
 def cell_values(c: CellProgress, now: float) -> list[str]:
@@ -110,3 +103,131 @@ def progress_key(snap: Snapshot) -> list[tuple]:
     """What counts as a change worth printing again in plain mode (elapsed times change
     every tick and do not)."""
     return [(c.state, c.rounds_done, c.nme, c.problem) for c in snap.cells]
+
+
+# -- the grid view: aggregated by the grid's axes, at most `max_lines` lines of 80 columns
+WIDTH = 80
+MAX_BUDGET_COLUMNS = 5
+LABEL_WIDTH = 30
+
+
+def _clip(text: str, width: int = WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _state_counts(view: GridView, snap: Snapshot) -> str:
+    s = view.states
+    parts = [f"{s['DONE']} done", f"{s['RUNNING']} running"]
+    parts += [f"{s[k]} {name}" for k, name in (("RETRY", "retrying"), ("PENDING", "pending"),
+                                                 ("ERROR", "failed"), ("STOPPED", "stopped"))
+              if s[k] or k in ("PENDING", "ERROR")]
+    rate = f"{view.rounds_per_hour:.0f} trial-rounds/h" if view.rounds_per_hour else "- /h"
+    return f"cells: {', '.join(parts)} | {rate}"
+
+
+def _grid_headline(snap: Snapshot, view: GridView) -> str:
+    pct = 100.0 * snap.done / snap.total if snap.total else 0.0
+    return (f"{snap.name}: {snap.done}/{snap.total} trial-rounds ({pct:.0f}%), "
+            f"{snap.finished_cells}/{len(snap.cells)} cells complete, "
+            f"elapsed {duration(snap.elapsed())}, ETA {duration(view.eta)}")
+
+
+def _group_lines(view: GridView) -> tuple[str, list[str]]:
+    budgets = view.budgets[:MAX_BUDGET_COLUMNS]
+    more = len(view.budgets) - len(budgets)
+    width = max([len(f"b{b}") for b in budgets] +
+                [len(f"{g.done.get(b, 0)}/{g.total.get(b, 0)}") for g in view.groups
+                 for b in budgets]) + 1
+    head = f"{'architecture/acquisition':<{LABEL_WIDTH}}"
+    head += "".join(f"{'b' + str(b):>{width}}" for b in budgets) + f"{'NME':>8}"
+    head += f"  (+{more} budgets)" if more else ""
+    rows = []
+    for g in view.groups:
+        line = f"{_clip(g.arch + '/' + g.acquisition, LABEL_WIDTH - 1):<{LABEL_WIDTH}}"
+        line += "".join(f"{(f'{g.done[b]}/{g.total[b]}' if b in g.total else '-'):>{width}}"
+                        for b in budgets)
+        nme = f"{100 * g.mean_nme:.2f}%" if g.mean_nme is not None else "-"
+        rows.append(line + f"{nme:>8}")
+    return head, rows
+
+
+def _node_line(n: NodeUse) -> str:
+    u = n.usage
+
+    def num(key: str, fmt: str) -> str:
+        return format(u[key], fmt) if u.get(key) is not None else "-"
+
+    line = (f"{n.host[:18]:<18} {n.cells_running:>3} running  cpu {num('node_cpu_percent', '.0f')}%"
+            f"  mem {num('node_mem_used_gb', '.1f')}/{num('node_mem_total_gb', '.1f')} GB")
+    if u.get("gpu_mem_total_gb"):
+        line += (f"  gpu {num('gpu_mem_used_gb', '.1f')}/{num('gpu_mem_total_gb', '.1f')} GB"
+                 f" {num('gpu_util_percent', '.0f')}%")
+    return line
+
+
+def _fit(sections: list[tuple[str, list[str]]], room: int) -> list[tuple[str, list[str]]]:
+    """Each section keeps its header and as many rows as fit in `room` lines (first
+    sections first, each at least one row); a cut list ends in "... N more"."""
+    sections = [(h, rows) for h, rows in sections if rows]
+    shown = [min(1, len(rows)) for _, rows in sections]
+    left = room - len(sections) - sum(shown)
+    grew = True
+    while left > 0 and grew:
+        grew = False
+        for i, (_, rows) in enumerate(sections):
+            if left > 0 and shown[i] < len(rows):
+                shown[i] += 1
+                left -= 1
+                grew = True
+    out = []
+    for (head, rows), n in zip(sections, shown, strict=True):
+        kept = rows if n >= len(rows) else rows[: max(0, n - 1)] + [
+            f"... {len(rows) - max(0, n - 1)} more"]
+        out.append((head, kept))
+    return out
+
+
+def grid_lines(snap: Snapshot, max_lines: int = 24) -> list[tuple[str, str]]:
+    """The grid view as (text, style) lines: at most `max_lines` (<= 40) of 80 columns.
+    The third line is the progress bar's place (style "bar")."""
+    view = grid_view(snap)
+    lines = [(_clip(_grid_headline(snap, view)), "bold"), (_clip(_state_counts(view, snap)), ""),
+             (f"{snap.done}/{snap.total}", "bar")]
+    group_head, groups = _group_lines(view)
+    problems = [_clip(f"{p.kind:<8}{p.label[:38]:<39}{p.detail}") for p in view.problems]
+    nodes = [_clip(_node_line(n)) for n in view.nodes]
+    footer = _footer(snap)
+    room = min(max_lines, 40) - len(lines) - len(footer)
+    for head, rows in _fit([(_clip(group_head), groups),
+                            (f"problems ({len(problems)})", problems),
+                            (f"nodes ({len(nodes)})", nodes)], room):
+        lines.append((head, "underline"))
+        lines += [(r, PROBLEM_STYLES.get(r.split(" ", 1)[0], "")) for r in rows]
+    return lines + [(_clip(text), style) for text, style in footer]
+
+
+PROBLEM_STYLES = {"ERROR": "red", "RETRY": "yellow", "RETRIED": "yellow", "STOPPED": "magenta",
+                  "SLOW": "yellow"}
+
+
+def _text_bar(done: int, total: int, width: int = 50) -> str:
+    filled = int(width * done / total) if total else 0
+    return f"trial-rounds [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+
+
+def render_grid_plain(snap: Snapshot, max_lines: int = 24) -> str:
+    return "\n".join(_text_bar(snap.done, snap.total) if style == "bar" else text
+                     for text, style in grid_lines(snap, max_lines))
+
+
+def render_grid_rich(snap: Snapshot, max_lines: int = 24) -> Group:
+    parts: list[Any] = []
+    for text, style in grid_lines(snap, max_lines):
+        if style == "bar":
+            bar = Table.grid(padding=(0, 1))
+            bar.add_row("trial-rounds", ProgressBar(total=max(snap.total, 1),
+                                                    completed=snap.done, width=50), text)
+            parts.append(bar)
+        else:
+            parts.append(Text(text, style=style, no_wrap=True, overflow="ellipsis"))
+    return Group(*parts)

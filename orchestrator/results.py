@@ -20,6 +20,7 @@ import json
 import socket
 import uuid
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
+from orchestrator.node_usage import NODE_USAGE_FIELDS
 
 if TYPE_CHECKING:
     from trainers.cell import CellConfig
@@ -62,6 +65,8 @@ BASE_ROUND_FIELDS = [
     pa.field("trial_id", pa.string()),
     pa.field("host", pa.string()),
     pa.field("written_at", pa.timestamp("us", tz="UTC")),
+    # What the trial's node was using when the round ended (orchestrator.node_usage).
+    *(pa.field(name, pa.float64()) for name in NODE_USAGE_FIELDS),
 ]
 
 SELECTION_SCHEMA = pa.schema([
@@ -129,9 +134,10 @@ class ResultWriter:
 
     def write_round(
         self, cell: CellConfig, result: RoundResult, *, trial_id: str = "",
-        splits: list[str] | None = None,
+        splits: list[str] | None = None, node_usage: dict[str, float | None] | None = None,
     ) -> None:
-        """Write the `rounds` row and the `selections` rows of one finished round."""
+        """Write the `rounds` row and the `selections` rows of one finished round
+        (`node_usage`: the NODE_USAGE_FIELDS sampled when the round ended)."""
         cell_id = cell.cell_id()
         splits = splits or list(result.metrics)
         now = _now()
@@ -149,6 +155,7 @@ class ResultWriter:
             "final_loss": result.final_loss, "reused_round0": result.reused_round0,
             "selected_indices": result.selected, "labeled_indices": result.labeled,
             "trial_id": trial_id, "host": socket.gethostname(), "written_at": now,
+            **{k: (node_usage or {}).get(k) for k in NODE_USAGE_FIELDS},
         }
         for s in splits:
             m = result.metrics.get(s, {})
@@ -182,8 +189,26 @@ class ReadReport:
     duplicates_dropped: int = 0
 
 
-def read_table(experiment_dir: str, name: str) -> ReadReport:
-    """Read a result table, skipping unreadable files (reported, with a warning)."""
+def _read_file(fs: pafs.FileSystem, path: str, columns: Sequence[str] | None) -> pa.Table:
+    with fs.open_input_file(path) as fh:
+        if columns is None:
+            return pq.read_table(fh)
+        pf = pq.ParquetFile(fh)
+        have = pf.schema_arrow.names
+        keep = [c for c in have if c in columns or c.startswith(METRIC_PREFIXES)]
+        return pf.read(columns=keep)
+
+
+def read_table(experiment_dir: str, name: str,
+               columns: Sequence[str] | None = None) -> ReadReport:
+    """Read a result table, skipping unreadable files (reported, with a warning).
+
+    Args:
+        experiment_dir: the experiment folder (a path or a pyarrow filesystem URI).
+        name: "rounds" or "selections".
+        columns: read only these columns (plus every metric column and the key), e.g. to
+            leave out the index lists; None reads all.
+    """
     if name not in TABLES:
         raise ValueError(f"unknown result table {name!r}; tables: {', '.join(TABLES)}")
     fs, root = _fs_and_path(experiment_dir)
@@ -197,15 +222,18 @@ def read_table(experiment_dir: str, name: str) -> ReadReport:
         if f.type == pafs.FileType.File and f.base_name.endswith(".parquet")
         and not f.base_name.startswith(("_", "."))
     )
+    if columns is not None:
+        columns = {*columns, "cell_id", "round", "written_at"}
     tables, skipped = [], []
     for path in files:
         try:
-            with fs.open_input_file(path) as fh:
-                tables.append(pq.read_table(fh))
+            tables.append(_read_file(fs, path, columns))
         except (OSError, pa.ArrowInvalid) as e:
             skipped.append((path, str(e).splitlines()[0]))
     for path, why in skipped:
         warnings.warn(f"result file {path} is unreadable and was skipped: {why}", stacklevel=2)
+    if columns is not None:
+        empty_schema = pa.schema([f for f in empty_schema if f.name in columns])
     if not tables:
         return ReadReport(empty_schema.empty_table(), skipped)
     schema = pa.unify_schemas([t.schema for t in tables], promote_options="permissive")

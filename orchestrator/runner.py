@@ -111,6 +111,7 @@ def run_experiment(
     resume: bool = False,
     dashboard: bool = True,
     plain: bool = False,
+    interval: float = 30.0,
     faults: dict | None = None,
     expose: bool = False,
     log: Any = print,
@@ -133,7 +134,7 @@ def run_experiment(
         warm_caches(spec, cache, log=log)
     if not resume:
         ExperimentFolder.create(exp_dir, spec)
-    callbacks = [Dashboard(str(exp_dir), force_plain=plain)] if dashboard else []
+    callbacks = [Dashboard(str(exp_dir), force_plain=plain, interval=interval)] if dashboard else []
     trainable = _trainable(spec)
     r = spec.resources
     with ray_session(address, num_cpus=r.num_cpus, num_gpus=r.num_gpus,

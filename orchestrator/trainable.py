@@ -42,8 +42,10 @@ def run_trial(config: dict[str, Any]) -> None:
     """Tune function trainable (see module docstring)."""
     import torch
 
+    from orchestrator.node_usage import NodeUsageMeter
     from orchestrator.results import ResultWriter
     from trainers.cell import CellConfig
+    from trainers.device import resolve_device
     from trainers.loop import LoopState, RoundResult, run_cell
 
     cell = CellConfig.from_dict(config["cell"])
@@ -60,6 +62,8 @@ def run_trial(config: dict[str, Any]) -> None:
     ctx = tune.get_context()
     trial_id = ctx.get_trial_id() or ""
     writer = ResultWriter(experiment_dir, config.get("experiment", "experiment"))
+    meter = NodeUsageMeter()
+    device = resolve_device(config.get("device", "auto"))
     faults = config.get("faults") or {}
     cell_id = cell.cell_id()
     splits = list(cell.data.test_splits or ())
@@ -67,7 +71,8 @@ def run_trial(config: dict[str, Any]) -> None:
     def report(result: RoundResult, new_state: LoopState) -> None:
         _maybe_inject(faults, experiment_dir, cell_id, result.round)
         all_splits = splits + [s for s in result.metrics if s not in splits]
-        writer.write_round(cell, result, trial_id=trial_id, splits=all_splits)
+        writer.write_round(cell, result, trial_id=trial_id, splits=all_splits,
+                           node_usage=meter.sample(device))
         metrics: dict[str, Any] = {
             "round": result.round, "n_labeled": result.n_labeled, "cell_id": cell_id,
             "train_seconds": result.train_seconds, "score_seconds": result.score_seconds,

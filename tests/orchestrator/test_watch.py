@@ -14,7 +14,7 @@ from rich.console import Console
 
 from orchestrator.progress import take_snapshot
 from orchestrator.progress_view import render_plain, render_rich
-from orchestrator.watch import watch
+from orchestrator.watch import ViewOptions, watch
 from tests.orchestrator.test_report import make_cell, write_info, write_round
 
 CELLS = [make_cell("random", 0, sizes=(10, 20)), make_cell("nnm", 0, sizes=(10, 20))]
@@ -30,9 +30,10 @@ def exp(tmp_path: Path) -> Path:
     return exp
 
 
-def _plain(exp: Path, interval: float, once: bool) -> str:
+def _plain(exp: Path, interval: float, once: bool, cells: bool = True) -> str:
     buf = io.StringIO()
-    assert watch(exp, interval=interval, once=once, console=Console(file=buf, width=200)) == 0
+    assert watch(exp, interval=interval, once=once, options=ViewOptions(cells=cells),
+                 console=Console(file=buf, width=200)) == 0
     return buf.getvalue()
 
 
