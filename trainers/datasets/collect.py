@@ -141,7 +141,6 @@ def landmark_problem(
     return None
 
 
-
 @dataclass
 class FaceRecord:
     """One face as a loader parsed it from its format, before any check.
