@@ -14,6 +14,7 @@ from trainers.datasets import (
     DatasetError,
     SkippedFilesWarning,
     build_cropset,
+    dataset_options,
     load_cropset,
     open_dataset,
     w300,
@@ -164,3 +165,14 @@ def test_load_cropset_renders_generated_faces_at_the_input_size(tmp_path):
 def test_data_on_disk_needs_a_root():
     with pytest.raises(ValueError, match="'300w' needs a root folder"):
         open_dataset("300w", None, "train")
+
+
+def test_dataset_options_are_what_the_loaders_take():
+    assert dataset_options("300w") == {"on_bad_file", "bbox_dir", "check_images", "max_outside"}
+    assert dataset_options("WFLW") == {"on_bad_file", "check_images", "max_outside"}
+    assert {"annotations", "flip_perm", "one_based", "name"} <= dataset_options("folder")
+    synthetic = dataset_options("synthetic")
+    assert {"n_pool", "n_test", "outlier_fraction", "seed"} <= synthetic
+    assert "input_size" not in synthetic
+    with pytest.raises(ValueError, match="unknown data set"):
+        dataset_options("celeba")

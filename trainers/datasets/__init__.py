@@ -14,7 +14,9 @@ Loaders import lazily so that importing this package stays cheap.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,7 @@ __all__ = [
     "SkippedFilesWarning",
     "build_cropset",
     "centre_offset",
+    "dataset_options",
     "dataset_splits",
     "is_generated",
     "load_cropset",
@@ -122,6 +125,25 @@ def open_dataset(
         if "unexpected keyword argument" in str(e):
             raise ValueError(f"{name}: {e}") from e
         raise
+
+
+def dataset_options(name: str) -> frozenset[str]:
+    """The keyword options `open_dataset(name, ...)` takes besides root, split and strict.
+
+    For generated data: the generator's settings less input_size, which `load_cropset`
+    sets from the network. For spec validation before anything is opened.
+
+    Raises:
+        ValueError: for an unknown data set.
+    """
+    key = name.lower()
+    if key not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")
+    if is_generated(key):
+        from trainers.datasets.synthetic import SyntheticConfig
+
+        return frozenset(f.name for f in fields(SyntheticConfig)) - {"input_size"}
+    return frozenset(inspect.signature(_opener(key)).parameters) - {"root", "split", "strict"}
 
 
 def _opener(key: str) -> Callable[..., LandmarkDataset]:
