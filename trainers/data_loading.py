@@ -14,16 +14,13 @@ _MEMO: dict[str, tuple[CropSet, dict[str, CropSet]]] = {}
 
 
 def _load_split(data: DataConfig, split: str, input_size: int, cache_dir: Path) -> CropSet:
-    if data.name == "synthetic":
-        from trainers.datasets.synthetic import SyntheticFaces
+    from trainers.datasets import load_cropset
 
-        root = Path(data.root) if data.root else cache_dir / "data"
-        return SyntheticFaces(root, split, input_size=input_size, **data.options).to_cropset()
-    from trainers.datasets import build_cropset, open_dataset
-
-    ds = open_dataset(data.name, data.root, split, **data.options)
-    return build_cropset(ds, input_size=input_size, crop_source=data.crop_source,
-                         cache_dir=cache_dir / "crops")
+    # Only generated data may leave data.root out (DataConfig checks): it keeps its
+    # rendered faces under the cache then.
+    root = data.root if data.root else cache_dir / "data"
+    return load_cropset(data.name, root, split, input_size, crop_source=data.crop_source,
+                        cache_dir=cache_dir / "crops", **data.options)
 
 
 def load_data(

@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from rich.console import Console
 
 from orchestrator.cli import main
+from orchestrator.cli_data import render_check
+from trainers.datasets.check import SplitCheck
 from trainers.datasets.pts import write_pts
 from trainers.datasets.synthetic import SyntheticFaces
 from trainers.models import build_model, load_pretrained, read_checkpoint
@@ -22,6 +25,26 @@ def write_face_folder(root: Path, n: int = 3) -> None:
     for i in range(n):
         Image.fromarray(faces.images[i]).save(root / f"face{i}.png")
         write_pts(root / f"face{i}.pts", faces.landmarks[i])
+
+
+def test_render_check_table():
+    rows = [
+        SplitCheck("train", faces=3, expected=3148, problems=["afw: 1 .pts files, expected 337"],
+                   boxes=".mat", box_vs_landmarks_px=0.004, status="warning"),
+        SplitCheck("challenging", faces=1, expected=135, skipped=7,
+                   problems=[f"ibug/{i}.pts: [red] truncated" for i in range(7)],
+                   status="warning"),
+        SplitCheck("private", expected=600, problems=["300-W folder not found"],
+                   status="error"),
+    ]
+    console = Console(record=True, width=200)
+    render_check(rows, title="300-W", console=console)
+    text = console.export_text()
+    assert "challenging" in text and "3148" in text and "error" in text
+    assert "0.00" in text  # the box offset, two decimals
+    # Five problems per split are shown, the rest counted; file text is not rich markup.
+    assert "ibug/4.pts: [red] truncated" in text and "ibug/5.pts" not in text
+    assert "... 2 more" in text
 
 
 def test_datasets_check_folder(tmp_path, capsys):

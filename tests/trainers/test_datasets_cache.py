@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from trainers.datasets import (
     DatasetError,
     SkippedFilesWarning,
     build_cropset,
+    dataset_options,
+    load_cropset,
     open_dataset,
     w300,
 )
@@ -141,3 +144,35 @@ def test_synthetic_dispatch(tmp_path):
     cs = build_cropset(ds, input_size=32)
     assert len(cs) == 3 and cs.images.shape[1:] == (46, 46, 3)
     assert len(build_cropset(ds, input_size=32, indices=[2, 0])) == 2
+
+
+def test_load_cropset_crops_a_tree_on_disk_through_the_cache(ds300, tmp_path):
+    cs = load_cropset("300w", tmp_path / "300w", "full", S, crop_source="bb_detector",
+                      cache_dir=tmp_path / "crops")
+    assert len(cs) == 6 and cs.images.shape[1:] == (46, 46, 3)
+    assert cs.meta["dataset"] == "300w" and cs.meta["crop_source"] == "bb_detector"
+    assert Path(cs.meta["cache_entry"]).parent == tmp_path / "crops"
+
+
+def test_load_cropset_renders_generated_faces_at_the_input_size(tmp_path):
+    cs = load_cropset("synthetic", None, "train", S, n_pool=3, n_test=2)
+    assert len(cs) == 3 and cs.input_size == S and cs.images.shape[1:] == (46, 46, 3)
+    assert not list(tmp_path.iterdir())  # no root: kept in memory
+    test = load_cropset("synthetic", tmp_path, "test", S, n_pool=3, n_test=2)
+    assert len(test) == 2 and len(list(tmp_path.glob("synthetic-*/test.npz"))) == 1
+
+
+def test_data_on_disk_needs_a_root():
+    with pytest.raises(ValueError, match="'300w' needs a root folder"):
+        open_dataset("300w", None, "train")
+
+
+def test_dataset_options_are_what_the_loaders_take():
+    assert dataset_options("300w") == {"on_bad_file", "bbox_dir", "check_images", "max_outside"}
+    assert dataset_options("WFLW") == {"on_bad_file", "check_images", "max_outside"}
+    assert {"annotations", "flip_perm", "one_based", "name"} <= dataset_options("folder")
+    synthetic = dataset_options("synthetic")
+    assert {"n_pool", "n_test", "outlier_fraction", "seed"} <= synthetic
+    assert "input_size" not in synthetic
+    with pytest.raises(ValueError, match="unknown data set"):
+        dataset_options("celeba")

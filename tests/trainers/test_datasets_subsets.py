@@ -6,11 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from rich.console import Console
 
 from tests.trainers.test_datasets_trees import build_300w, build_wflw, write_image
 from trainers.datasets import reduced_indices, resolve_count, select_subset
-from trainers.datasets.check import check_dataset, render_check
+from trainers.datasets.check import check_dataset, failing_splits
 
 
 @pytest.mark.parametrize(
@@ -64,31 +63,31 @@ def test_check_300w(tmp_path):
     written = build_300w(tmp_path, counts)
     written["ibug"][0]["image"].write_bytes(b"broken")
     rows = check_dataset("300w", tmp_path)
-    by = {r["split"]: r for r in rows}
+    by = {r.split: r for r in rows}
     assert list(by) == ["train", "common", "challenging", "full", "private"]
-    assert by["train"]["faces"] == 3 and by["train"]["expected"] == 3148
-    assert by["train"]["status"] == "warning"
-    assert "afw: 1 .pts files, expected 337" in by["train"]["problems"]
-    assert by["challenging"]["faces"] == 1 and by["challenging"]["skipped"] == 1
-    assert any("unreadable image" in p for p in by["challenging"]["problems"])
-    assert by["common"]["boxes"] == ".mat"
-    assert by["common"]["box_vs_landmarks_px"] == pytest.approx(0.0, abs=1e-3)
-    assert by["private"]["status"] == "error"
-    assert "300W/01_Indoor" in by["private"]["problems"][0]
-    console = Console(record=True, width=200)
-    render_check(rows, title="300-W", console=console)
-    text = console.export_text()
-    assert "challenging" in text and "3148" in text and "error" in text
+    assert by["train"].faces == 3 and by["train"].expected == 3148
+    assert by["train"].status == "warning"
+    assert "afw: 1 .pts files, expected 337" in by["train"].problems
+    assert by["challenging"].faces == 1 and by["challenging"].skipped == 1
+    assert any("unreadable image" in p for p in by["challenging"].problems)
+    assert by["common"].boxes == ".mat"
+    assert by["common"].box_vs_landmarks_px == pytest.approx(0.0, abs=1e-3)
+    assert by["private"].status == "error"
+    assert "300W/01_Indoor" in by["private"].problems[0]
+    # Errors fail a check; warnings (here every count is short of the official one) fail
+    # it only when strict.
+    assert failing_splits(rows, strict=False) == ["private"]
+    assert failing_splits(rows, strict=True) == list(by)
 
 
 def test_check_wflw_and_folder(tmp_path):
     build_wflw(tmp_path / "wflw", n_train=2, n_test=3)
     rows = check_dataset("wflw", tmp_path / "wflw")
-    assert [r["split"] for r in rows][:2] == ["train", "test"]
-    assert rows[1]["faces"] == 3 and rows[1]["expected"] == 2500
+    assert [r.split for r in rows][:2] == ["train", "test"]
+    assert rows[1].faces == 3 and rows[1].expected == 2500
     write_image(tmp_path / "f" / "a.png", np.random.default_rng(0))
     rows = check_dataset("folder", tmp_path / "f")
-    assert rows[0]["status"] == "error" and "no usable faces" in rows[0]["problems"][0]
-    assert "a.pts: .pts file not found" in rows[0]["problems"][0]
+    assert rows[0].status == "error" and "no usable faces" in rows[0].problems[0]
+    assert "a.pts: .pts file not found" in rows[0].problems[0]
     with pytest.raises(ValueError, match="synthetic"):
         check_dataset("synthetic", tmp_path)

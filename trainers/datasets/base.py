@@ -1,19 +1,14 @@
-"""LandmarkDataset: the common face of every landmark data source, and its error handling.
+"""LandmarkDataset: the common face of every landmark data source, and its errors.
 
 A data set is a list of faces: for face i an image file, its landmarks in original-image
 pixel coordinates (0-based pixel centres, (x, y)) and one or more face boxes. Loaders
-(300-W, WFLW, a user's folder) parse their on-disk formats into this class; `build_cropset`
-turns it into a CropSet. Images are decoded only when asked (`load_image`).
-
-Bad input is never silently used: every problem a loader finds is reported by a
-`BadFiles` collector, which either raises one `DatasetError` listing all of them
-(`on_bad_file="error"`, the default) or drops those faces and keeps `(path, reason)` in
-`ds.skipped` (`on_bad_file="skip"`, with a warning saying how many).
+(300-W, WFLW, a user's folder) parse their on-disk formats into `FaceRecord`s, which one
+`FaceCollector` (trainers.datasets.collect) checks and builds into this class;
+`build_cropset` turns it into a CropSet. Images are decoded only when asked (`load_image`).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,10 +18,6 @@ from PIL import Image, UnidentifiedImageError
 from trainers.datasets.layouts import Layout
 
 ON_BAD_FILE = ("error", "skip")
-
-# Landmarks more than this fraction of the image side outside the image are an error:
-# real annotations of cut-off faces stick out a little, never by a quarter of the image.
-DEFAULT_MAX_OUTSIDE = 0.25
 
 
 class DatasetError(ValueError):
@@ -47,79 +38,6 @@ def check_on_bad_file(value: str) -> str:
     return value
 
 
-class BadFiles:
-    """Collects bad files while a loader parses, then stops or skips as configured."""
-
-    def __init__(self, on_bad_file: str, what: str) -> None:
-        self.on_bad_file = check_on_bad_file(on_bad_file)
-        self.what = what
-        self.items: list[tuple[str, str]] = []
-
-    def add(self, path: str | Path, reason: str) -> None:
-        self.items.append((str(path), reason))
-
-    def finish(self) -> list[tuple[str, str]]:
-        """Raise for on_bad_file="error", else warn; returns the (path, reason) list."""
-        if not self.items:
-            return []
-        if self.on_bad_file == "error":
-            lines = "\n".join(f"  {p}: {r}" for p, r in self.items[:50])
-            more = f"\n  ... and {len(self.items) - 50} more" if len(self.items) > 50 else ""
-            raise DatasetError(
-                f"{len(self.items)} bad file(s) in {self.what}:\n{lines}{more}\n"
-                "(pass on_bad_file='skip' to leave them out and keep a report in ds.skipped)"
-            )
-        warnings.warn(
-            f"{self.what}: skipped {len(self.items)} bad file(s), e.g. "
-            f"{self.items[0][0]}: {self.items[0][1]} (full list in ds.skipped)",
-            SkippedFilesWarning,
-            stacklevel=3,
-        )
-        return list(self.items)
-
-
-def check_count(what: str, found: int, expected: int, strict: bool, unit: str = ".pts files",
-                note: str = "") -> str | None:
-    """Compare a count with the official one: warn, or raise with strict=True.
-
-    Returns the message when the counts differ (for reports), else None.
-    """
-    if found == expected:
-        return None
-    msg = f"{what}: {found} {unit}, expected {expected}{note}"
-    if strict:
-        raise DatasetError(msg)
-    warnings.warn(msg, DatasetCountWarning, stacklevel=3)
-    return msg
-
-
-def probe_image(path: Path) -> tuple[int, int]:
-    """(width, height) from the image header, without decoding the pixels.
-
-    Raises:
-        DatasetError: when the file is missing or not an image Pillow can read.
-    """
-    if not path.is_file():
-        raise DatasetError("image file not found")
-    try:
-        with Image.open(path) as im:
-            return int(im.size[0]), int(im.size[1])
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise DatasetError(f"unreadable image ({e})") from e
-
-
-def probe_image_cached(path: Path, cache: dict[Path, tuple[int, int] | str]
-                       ) -> tuple[int, int] | str:
-    """`probe_image` once per file (photos with several faces repeat): the (width, height),
-    or the problem as text."""
-    if path not in cache:
-        try:
-            cache[path] = probe_image(path)
-        except DatasetError as e:
-            cache[path] = str(e)
-    return cache[path]
-
-
 def decode_rgb(path: Path) -> np.ndarray:
     """Decode an image to HxWx3 uint8 RGB (grey, palette, RGBA, CMYK converted).
 
@@ -138,40 +56,6 @@ def decode_rgb(path: Path) -> np.ndarray:
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DatasetError(f"{path}: unreadable image ({e})") from e
     return arr
-
-
-def landmark_problem(
-    lms: np.ndarray,
-    num_landmarks: int,
-    image_size: tuple[int, int] | None,
-    max_outside: float = DEFAULT_MAX_OUTSIDE,
-) -> str | None:
-    """Why a face's landmarks are unusable, or None when they are fine.
-
-    Args:
-        lms: (L, 2) 0-based (x, y).
-        num_landmarks: the count the layout needs.
-        image_size: (width, height), or None to skip the inside-the-image test.
-        max_outside: how far outside the image a point may lie, as a fraction of the side.
-    """
-    if lms.shape != (num_landmarks, 2):
-        return f"{lms.shape[0]} landmarks, expected {num_landmarks}"
-    bad = ~np.isfinite(lms).all(axis=1)
-    if bad.any():
-        return f"non-finite (NaN/inf) coordinates at landmark(s) {np.flatnonzero(bad).tolist()}"
-    if image_size is not None:
-        w, h = image_size
-        lo = -max_outside * np.array([w, h])
-        hi = np.array([w - 1, h - 1]) + max_outside * np.array([w, h])
-        out = ((lms < lo) | (lms > hi)).any(axis=1)
-        if out.any():
-            i = int(np.flatnonzero(out)[0])
-            return (
-                f"landmark {i} at ({lms[i, 0]:.1f}, {lms[i, 1]:.1f}) lies far outside the "
-                f"{w}x{h} image ({int(out.sum())} point(s) more than {max_outside:.0%} of "
-                "the image side outside)"
-            )
-    return None
 
 
 def landmark_boxes(landmarks: np.ndarray) -> np.ndarray:

@@ -1,18 +1,52 @@
 """`scaf-al datasets check NAME ROOT`: what a download holds, split by split.
 
 `check_dataset` opens every split with bad files skipped (so that one run lists all the
-problems) and returns one row per split; `render_check` prints the rows as a rich table.
+problems) and returns one plain `SplitCheck` per split; the orchestrator renders them.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from trainers.datasets.base import DatasetError, landmark_boxes
+
+
+@dataclass
+class SplitCheck:
+    """What one split of a download holds.
+
+    Attributes:
+        split: the split name.
+        faces: usable faces.
+        expected: the official count, or None when there is none.
+        skipped: bad files left out.
+        problems: messages (count mismatches, "path: reason" of bad files, or the error
+            that stopped the split from opening).
+        boxes: where the boxes come from (".mat", "annotation", "landmarks"; "" on error).
+        box_vs_landmarks_px: median |bb_ground_truth - landmark extent| for 300-W .mat
+            boxes, else None.
+        status: "ok", "warning" (problems, but the split opened) or "error".
+    """
+
+    split: str
+    faces: int = 0
+    expected: int | None = None
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+    boxes: str = ""
+    box_vs_landmarks_px: float | None = None
+    status: str = "ok"
+
+
+def failing_splits(rows: list[SplitCheck], strict: bool) -> list[str]:
+    """The splits with errors (and, with strict=True, with warnings)."""
+    failing = {"error", "warning"} if strict else {"error"}
+    return [r.split for r in rows if r.status in failing]
 
 
 def _expected(name: str, split: str) -> int | None:
@@ -41,7 +75,7 @@ def _box_note(ds: Any) -> tuple[str, float | None]:
     return source, float(np.median(diff))
 
 
-def check_dataset(name: str, root: str | Path, **options: Any) -> list[dict[str, Any]]:
+def check_dataset(name: str, root: str | Path, **options: Any) -> list[SplitCheck]:
     """Open every split of a data set and summarise what was found.
 
     Args:
@@ -50,84 +84,37 @@ def check_dataset(name: str, root: str | Path, **options: Any) -> list[dict[str,
         **options: loader options (on_bad_file is forced to "skip", strict to False).
 
     Returns:
-        One dict per split: split, faces (usable), expected (official count or None),
-        skipped (bad files), problems (messages: count mismatches, bad files, errors),
-        boxes (where boxes come from), box_vs_landmarks_px (median |bb_ground_truth -
-        landmark extent| for 300-W .mat boxes, else None), status ("ok", "warning" or
-        "error").
+        One SplitCheck per split, in the data set's split order.
+
+    Raises:
+        ValueError: for generated data (nothing on disk to check) or an unknown name.
     """
-    from trainers.datasets import dataset_splits, open_dataset
+    from trainers.datasets import dataset_splits, is_generated
 
     key = name.lower()
-    if key == "synthetic":
-        raise ValueError("the synthetic data set is generated, there is nothing to check")
+    if is_generated(key):
+        raise ValueError(f"the {key} data set is generated, there is nothing to check")
     options = {**options, "on_bad_file": "skip"}
     options.pop("strict", None)
-    rows: list[dict[str, Any]] = []
-    for split in dataset_splits(key):
-        row: dict[str, Any] = {
-            "split": split,
-            "faces": 0,
-            "expected": _expected(key, split),
-            "skipped": 0,
-            "problems": [],
-            "boxes": "",
-            "box_vs_landmarks_px": None,
-            "status": "ok",
-        }
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ds = open_dataset(key, root, split, strict=False, **options)
-        except (DatasetError, ValueError) as e:
-            row["status"] = "error"
-            row["problems"] = [str(e)]
-            rows.append(row)
-            continue
-        row["faces"] = len(ds)
-        row["skipped"] = len(ds.skipped)
-        row["problems"] = list(ds.count_problems) + [f"{p}: {r}" for p, r in ds.skipped]
-        row["boxes"], row["box_vs_landmarks_px"] = _box_note(ds)
-        if row["problems"]:
-            row["status"] = "warning"
-        rows.append(row)
-    return rows
+    return [_check_split(key, root, split, options) for split in dataset_splits(key)]
 
 
-def check_table(rows: list[dict[str, Any]], title: str = "") -> Any:
-    """The rows of `check_dataset` as a rich Table."""
-    from rich.table import Table
+def _check_split(key: str, root: str | Path, split: str, options: dict[str, Any]) -> SplitCheck:
+    from trainers.datasets import open_dataset
 
-    table = Table(title=title or None)
-    for col, justify in (
-        ("split", "left"), ("faces", "right"), ("expected", "right"), ("skipped", "right"),
-        ("boxes", "left"), ("box Δ px", "right"), ("status", "left"), ("problems", "left"),
-    ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    colours = {"ok": "green", "warning": "yellow", "error": "red"}
-    for r in rows:
-        problems = r["problems"]
-        shown = "\n".join(problems[:5]) + (
-            f"\n... {len(problems) - 5} more" if len(problems) > 5 else ""
-        )
-        delta = r["box_vs_landmarks_px"]
-        table.add_row(
-            r["split"],
-            str(r["faces"]),
-            "" if r["expected"] is None else str(r["expected"]),
-            str(r["skipped"]),
-            r["boxes"],
-            "" if delta is None else f"{delta:.2f}",
-            f"[{colours[r['status']]}]{r['status']}[/]",
-            shown,
-        )
-    return table
-
-
-def render_check(
-    rows: list[dict[str, Any]], title: str = "", console: Any | None = None
-) -> None:
-    """Print the rows of `check_dataset` as a table (to `console`, default stdout)."""
-    from rich.console import Console
-
-    (console or Console()).print(check_table(rows, title))
+    row = SplitCheck(split=split, expected=_expected(key, split))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = open_dataset(key, root, split, strict=False, **options)
+    except (DatasetError, ValueError) as e:
+        row.status = "error"
+        row.problems = [str(e)]
+        return row
+    row.faces = len(ds)
+    row.skipped = len(ds.skipped)
+    row.problems = list(ds.count_problems) + [f"{p}: {r}" for p, r in ds.skipped]
+    row.boxes, row.box_vs_landmarks_px = _box_note(ds)
+    if row.problems:
+        row.status = "warning"
+    return row

@@ -147,7 +147,7 @@ def _handle_failures(ds: LandmarkDataset, failed: list[tuple[str, str]]) -> None
         f"{ds.name}/{ds.split}: skipped {len(failed)} undecodable image(s), e.g. "
         f"{failed[0][0]}: {failed[0][1]} (listed in the CropSet's meta['skipped'])",
         SkippedFilesWarning,
-        stacklevel=3,
+        stacklevel=4,  # the caller of build_cropset
     )
 
 
@@ -235,20 +235,9 @@ def build_cropset(
     if indices.size and (indices.min() < 0 or indices.max() >= len(ds)):
         raise ValueError(f"indices must lie in 0..{len(ds) - 1} for {ds.name}/{ds.split}")
     workers = workers if workers is not None else min(8, os.cpu_count() or 1)
-    m = margin_size(input_size)
-    n = len(indices)
 
     if cache_dir is None:
-        images = np.zeros((n, m, m, 3), dtype=np.uint8)
-        lms, aff, failed = _crop_faces(ds, indices, input_size, crop_source, images, workers)
-        _handle_failures(ds, failed)
-        keep = np.array(
-            sorted(set(range(n)) - _failed_slots(ds, indices, failed)), dtype=np.int64
-        )
-        kept = indices[keep]
-        meta = _meta(ds, input_size, crop_source, kept, failed, None)
-        return _cropset(ds, images[keep], lms[keep], aff[keep], kept, meta, input_size)
-
+        return _crop_in_memory(ds, indices, input_size, crop_source, workers)
     cache_dir = Path(cache_dir)
     key = cache_key(ds, indices, input_size, crop_source)
     entry = cache_dir / _entry_name(ds, input_size, crop_source, key)
@@ -257,7 +246,30 @@ def build_cropset(
             return _read_entry(entry, ds, input_size)
         except (OSError, ValueError, KeyError, json.JSONDecodeError):
             shutil.rmtree(entry, ignore_errors=True)  # damaged entry: rebuild below
+    _write_entry(ds, indices, input_size, crop_source, workers, entry, key)
+    return _read_entry(entry, ds, input_size)
 
+
+def _crop_in_memory(ds: LandmarkDataset, indices: np.ndarray, input_size: int,
+                    crop_source: str, workers: int) -> CropSet:
+    m = margin_size(input_size)
+    images = np.zeros((len(indices), m, m, 3), dtype=np.uint8)
+    lms, aff, failed = _crop_faces(ds, indices, input_size, crop_source, images, workers)
+    _handle_failures(ds, failed)
+    keep = np.array(
+        sorted(set(range(len(indices))) - _failed_slots(ds, indices, failed)), dtype=np.int64
+    )
+    kept = indices[keep]
+    meta = _meta(ds, input_size, crop_source, kept, failed, None)
+    return _cropset(ds, images[keep], lms[keep], aff[keep], kept, meta, input_size)
+
+
+def _write_entry(ds: LandmarkDataset, indices: np.ndarray, input_size: int, crop_source: str,
+                 workers: int, entry: Path, key: str) -> None:
+    """Crop the faces into a temporary folder, then rename it to `entry` atomically."""
+    cache_dir = entry.parent
+    m = margin_size(input_size)
+    n = len(indices)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.name}-", dir=cache_dir))
     try:
@@ -287,4 +299,3 @@ def build_cropset(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return _read_entry(entry, ds, input_size)

@@ -29,15 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from trainers.datasets.base import (
-    DEFAULT_MAX_OUTSIDE,
-    BadFiles,
-    DatasetError,
-    LandmarkDataset,
-    landmark_boxes,
-    landmark_problem,
-    probe_image_cached,
-)
+from trainers.datasets.base import DatasetError, LandmarkDataset
+from trainers.datasets.collect import DEFAULT_MAX_OUTSIDE, FaceCollector, FaceRecord
 from trainers.datasets.layouts import IBUG_68, WFLW_98, Layout, check_flip_perm
 from trainers.datasets.pts import read_pts
 from trainers.datasets.w300 import IMAGE_EXTS
@@ -196,127 +189,116 @@ def open_folder(
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"folder data set root {root} is not a folder")
-    bad = BadFiles(on_bad_file, f"{name} {split} under {root}")
-    annotation_files: list[Path] = []
+    faces = FaceCollector(f"{name} {split} under {root}", on_bad_file,
+                          num_landmarks=num_landmarks, check_images=check_images,
+                          max_outside=max_outside)
     if annotations is None:
-        records, orphans = _faces_from_pts(root, split)
-        for path, reason in orphans:
-            bad.add(path, reason)
-        if not records:
-            hint = [p.name for p in root.iterdir() if p.suffix.lower() in (".json", ".csv")]
-            raise DatasetError(
-                f"no images with .pts files under {root}"
-                + (f"; for {hint} pass annotations=<file>" if hint else "")
-            )
+        records = _records_from_pts(root, split, faces)
+        annotation_files = []
     else:
         ann = Path(annotations)
         ann = ann if ann.is_absolute() else root / ann
-        if not ann.is_file():
-            raise DatasetError(f"annotation file not found: {ann}")
-        if ann.suffix.lower() == ".json":
-            records = _records_from_json(ann)
-        elif ann.suffix.lower() == ".csv":
-            records = _records_from_csv(ann)
-        else:
-            raise DatasetError(f"{ann}: annotation files must be .json or .csv")
-        annotation_files.append(ann)
-        if split != "all":
-            if not any(isinstance(r, dict) and "split" in r for r in records):
-                raise DatasetError(
-                    f"{ann}: split {split!r} asked for, but no record has a 'split' field "
-                    "(use split='all')"
-                )
-            # Unparseable rows stay in, so they are reported whatever split they meant.
-            records = [
-                r for r in records
-                if not isinstance(r, dict) or "_error" in r or r.get("split") == split
-            ]
-
-    sizes_cache: dict[Path, tuple[int, int] | str] = {}
-    faces: list[tuple[str, Path, np.ndarray, np.ndarray | None, tuple[int, int] | None]] = []
+        records = _records_from_file(ann, split)
+        annotation_files = [ann]
     for k, rec in enumerate(records):
-        if not isinstance(rec, dict):
-            bad.add(f"{annotations}[{k}]", "record is not an object")
-            continue
-        where = rec.get("_where") or (f"{Path(str(annotations)).name}[{k}]" if annotations else "")
-        if "_error" in rec:
-            bad.add(where, rec["_error"])
-            continue
-        rel = rec.get("image")
-        if not isinstance(rel, str) or not rel:
-            bad.add(where, "no 'image' path")
-            continue
-        image = root / rel
-        label = f"{where} ({rel})" if where else str(image)
-        if "_pts" in rec:
-            try:
-                lms = read_pts(rec["_pts"])
-            except DatasetError as e:
-                bad.add(rec["_pts"], str(e).removeprefix(f"{rec['_pts']}: "))
-                continue
-        else:
-            try:
-                lms = np.asarray(rec.get("landmarks"), dtype=np.float64)
-            except (TypeError, ValueError) as e:
-                bad.add(label, f"landmarks are not numbers ({e})")
-                continue
-            if lms.ndim != 2 or lms.shape[1] != 2 or lms.shape[0] == 0:
-                bad.add(label, f"landmarks must be a list of [x, y] pairs, got shape {lms.shape}")
-                continue
-            if one_based:
-                lms = lms - 1.0
-        box = None
-        if rec.get("box") is not None:
-            try:
-                box = np.asarray(rec["box"], dtype=np.float64).reshape(4)
-            except (TypeError, ValueError):
-                bad.add(label, f"box must be [x_min, y_min, x_max, y_max], got {rec['box']}")
-                continue
-            if one_based:
-                box = box - 1.0
-            if not np.isfinite(box).all() or box[2] <= box[0] or box[3] <= box[1]:
-                bad.add(label, f"bad box {box.tolist()}")
-                continue
-        size = None
-        if check_images:
-            probed = probe_image_cached(image, sizes_cache)
-            if isinstance(probed, str):
-                bad.add(image, probed)
-                continue
-            size = probed
-        if num_landmarks is None:
-            num_landmarks = int(lms.shape[0])
-        problem = landmark_problem(lms, num_landmarks, size, max_outside)
-        if problem:
-            bad.add(rec.get("_pts") or label, problem)
-            continue
-        faces.append((rel, image, lms, box, size))
-
-    skipped = bad.finish()
-    if num_landmarks is None:
-        listed = "".join(f"\n  {p}: {r}" for p, r in skipped[:20])
-        raise DatasetError(f"no usable faces in {name} {split} under {root}{listed}")
-    layout = make_layout(num_landmarks, flip_perm, eye_idx)
-    n = len(faces)
-    lms_arr = np.array([f[2] for f in faces]).reshape(n, num_landmarks, 2)
-    tight = landmark_boxes(lms_arr) if n else np.zeros((0, 4))
-    boxes = np.array([f[3] if f[3] is not None else tight[i] for i, f in enumerate(faces)])
-    names = [f[0] for f in faces]
-    if len(set(names)) != n:  # several faces in one image: keep names unique
-        names = [f"{nm}@{i}" for i, nm in enumerate(names)]
-    return LandmarkDataset(
-        name=name,
-        split=split,
-        root=root,
-        layout=layout,
-        landmarks=lms_arr,
-        image_paths=[f[1] for f in faces],
-        box_sets={"bb_ground_truth": boxes.reshape(n, 4)},
+        face = _parse_record(rec, k, root, annotations, one_based, faces)
+        if face is not None:
+            faces.add(face)
+    return faces.dataset(
+        name=name, split=split, root=root,
+        layout=lambda count: make_layout(count, flip_perm, eye_idx),
         box_adjust=(float(box_adjust[0]), float(box_adjust[1])),
-        names=names,
-        groups=[str(Path(f[0]).parent) for f in faces],
-        skipped=skipped,
-        image_sizes=np.array([f[4] or (0, 0) for f in faces]).reshape(n, 2),
         annotation_files=annotation_files,
-        on_bad_file=on_bad_file,
     )
+
+
+def _records_from_pts(root: Path, split: str, faces: FaceCollector) -> list[dict[str, Any]]:
+    """The image + .pts records of a split; .pts files without an image are bad files."""
+    records, orphans = _faces_from_pts(root, split)
+    for path, reason in orphans:
+        faces.bad_file(path, reason)
+    if not records:
+        hint = [p.name for p in root.iterdir() if p.suffix.lower() in (".json", ".csv")]
+        raise DatasetError(
+            f"no images with .pts files under {root}"
+            + (f"; for {hint} pass annotations=<file>" if hint else "")
+        )
+    return records
+
+
+def _records_from_file(ann: Path, split: str) -> list[Any]:
+    """The records of a JSON or CSV annotation file that belong to `split`."""
+    if not ann.is_file():
+        raise DatasetError(f"annotation file not found: {ann}")
+    if ann.suffix.lower() == ".json":
+        records: list[Any] = _records_from_json(ann)
+    elif ann.suffix.lower() == ".csv":
+        records = _records_from_csv(ann)
+    else:
+        raise DatasetError(f"{ann}: annotation files must be .json or .csv")
+    if split == "all":
+        return records
+    if not any(isinstance(r, dict) and "split" in r for r in records):
+        raise DatasetError(
+            f"{ann}: split {split!r} asked for, but no record has a 'split' field "
+            "(use split='all')"
+        )
+    # Unparseable rows stay in, so they are reported whatever split they meant.
+    return [
+        r for r in records
+        if not isinstance(r, dict) or "_error" in r or r.get("split") == split
+    ]
+
+
+def _parse_record(
+    rec: Any, k: int, root: Path, annotations: str | Path | None, one_based: bool,
+    faces: FaceCollector,
+) -> FaceRecord | None:
+    """Record `k` as a FaceRecord, or None after reporting to `faces` why not."""
+    if not isinstance(rec, dict):
+        faces.bad_file(f"{annotations}[{k}]", "record is not an object")
+        return None
+    where = rec.get("_where") or (f"{Path(str(annotations)).name}[{k}]" if annotations else "")
+    if "_error" in rec:
+        faces.bad_file(where, rec["_error"])
+        return None
+    rel = rec.get("image")
+    if not isinstance(rel, str) or not rel:
+        faces.bad_file(where, "no 'image' path")
+        return None
+    image = root / rel
+    label = f"{where} ({rel})" if where else str(image)
+    if "_pts" in rec:
+        try:
+            lms = read_pts(rec["_pts"])
+        except DatasetError as e:
+            faces.bad_file(rec["_pts"], str(e).removeprefix(f"{rec['_pts']}: "))
+            return None
+        return FaceRecord(image=image, landmarks=lms, name=rel, group=str(Path(rel).parent),
+                          where=rec["_pts"])
+    parsed = _points_and_box(rec, one_based)
+    if isinstance(parsed, str):
+        faces.bad_file(label, parsed)
+        return None
+    return FaceRecord(image=image, landmarks=parsed[0], name=rel, group=str(Path(rel).parent),
+                      where=label, box=parsed[1])
+
+
+def _points_and_box(
+    rec: dict[str, Any], one_based: bool
+) -> tuple[np.ndarray, np.ndarray | None] | str:
+    """A JSON/CSV record's 0-based (L, 2) landmarks and optional box, or why not."""
+    try:
+        lms = np.asarray(rec.get("landmarks"), dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        return f"landmarks are not numbers ({e})"
+    if lms.ndim != 2 or lms.shape[1] != 2 or lms.shape[0] == 0:
+        return f"landmarks must be a list of [x, y] pairs, got shape {lms.shape}"
+    box = None
+    if rec.get("box") is not None:
+        try:
+            box = np.asarray(rec["box"], dtype=np.float64).reshape(4)
+        except (TypeError, ValueError):
+            return f"box must be [x_min, y_min, x_max, y_max], got {rec['box']}"
+    shift = 1.0 if one_based else 0.0
+    return lms - shift, (None if box is None else box - shift)

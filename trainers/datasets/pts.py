@@ -52,45 +52,7 @@ def read_pts(path: Path, expected_points: int | None = None) -> np.ndarray:
         raise DatasetError(f"{path}: .pts file not found") from e
     except (OSError, UnicodeDecodeError) as e:
         raise DatasetError(f"{path}: unreadable .pts file ({e})") from e
-
-    declared: int | None = None
-    opened = closed = False
-    points: list[tuple[float, float]] = []
-    for line_no, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        if closed:
-            raise DatasetError(f"{path}: line {line_no}: text after the closing '}}'")
-        if not opened:
-            key, _, value = line.partition(":")
-            key = key.strip().lower()
-            if key == "n_points":
-                try:
-                    declared = int(value.split()[0])
-                except (ValueError, IndexError) as e:
-                    raise DatasetError(
-                        f"{path}: line {line_no}: bad n_points value {value.strip()!r}"
-                    ) from e
-            elif line == "{":
-                opened = True
-            elif key != "version":
-                raise DatasetError(f"{path}: line {line_no}: unexpected header line {line!r}")
-            continue
-        if line == "}":
-            closed = True
-            continue
-        fields = line.split()
-        if len(fields) != 2:
-            raise DatasetError(
-                f"{path}: line {line_no}: expected 'x y', got {len(fields)} field(s): {line!r}"
-            )
-        x = _parse_float(fields[0], path, line_no)
-        y = _parse_float(fields[1], path, line_no)
-        if not (math.isfinite(x) and math.isfinite(y)):
-            raise DatasetError(f"{path}: line {line_no}: non-finite coordinate {line!r}")
-        points.append((x, y))
-
+    declared, opened, closed, points = _parse_lines(text, path)
     if declared is None:
         raise DatasetError(f"{path}: no 'n_points:' header (empty or not a .pts file)")
     if not opened:
@@ -105,6 +67,59 @@ def read_pts(path: Path, expected_points: int | None = None) -> np.ndarray:
     if expected_points is not None and declared != expected_points:
         raise DatasetError(f"{path}: {declared} points, expected {expected_points}")
     return np.asarray(points, dtype=np.float64).reshape(-1, 2) - 1.0
+
+
+def _parse_lines(
+    text: str, path: Path
+) -> tuple[int | None, bool, bool, list[tuple[float, float]]]:
+    """(declared n_points, saw '{', saw '}', the 1-based points) of a .pts file's text."""
+    declared: int | None = None
+    opened = closed = False
+    points: list[tuple[float, float]] = []
+    for line_no, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if closed:
+            raise DatasetError(f"{path}: line {line_no}: text after the closing '}}'")
+        if not opened:
+            opened = line == "{"
+            if not opened:
+                declared = _header_line(line, path, line_no, declared)
+        elif line == "}":
+            closed = True
+        else:
+            points.append(_point_line(line, path, line_no))
+    return declared, opened, closed, points
+
+
+def _header_line(line: str, path: Path, line_no: int, declared: int | None) -> int | None:
+    """The n_points a header line declares (else `declared`); other keys than version fail."""
+    key, _, value = line.partition(":")
+    key = key.strip().lower()
+    if key == "n_points":
+        try:
+            return int(value.split()[0])
+        except (ValueError, IndexError) as e:
+            raise DatasetError(
+                f"{path}: line {line_no}: bad n_points value {value.strip()!r}"
+            ) from e
+    if key != "version":
+        raise DatasetError(f"{path}: line {line_no}: unexpected header line {line!r}")
+    return declared
+
+
+def _point_line(line: str, path: Path, line_no: int) -> tuple[float, float]:
+    fields = line.split()
+    if len(fields) != 2:
+        raise DatasetError(
+            f"{path}: line {line_no}: expected 'x y', got {len(fields)} field(s): {line!r}"
+        )
+    x = _parse_float(fields[0], path, line_no)
+    y = _parse_float(fields[1], path, line_no)
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise DatasetError(f"{path}: line {line_no}: non-finite coordinate {line!r}")
+    return x, y
 
 
 def write_pts(path: Path, landmarks: np.ndarray, header_spaces: int = 2) -> None:

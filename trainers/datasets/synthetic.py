@@ -167,48 +167,59 @@ def _render(
     img = Image.fromarray(bg)
     draw = ImageDraw.Draw(img)
     _draw_clutter(draw, rng, w, int(rng.integers(2, 7)))
-    P = pts * ss + ss / 2.0 - 0.5  # pixel centres at 2x
-
     if kind != "nonface":
-        skin = np.array([rng.uniform(90, 250), 0, 0])
-        skin[1] = skin[0] * rng.uniform(0.68, 0.85)
-        skin[2] = skin[0] * rng.uniform(0.5, 0.75)
-        skin_c = tuple(int(c) for c in skin)
-        # Head outline: jaw points closed by a forehead arc above the brows.
-        jaw = [tuple(p) for p in P[0:17]]
-        top_c = (P[19] + P[24]) / 2.0
-        up = top_c - (P[8] + top_c) / 2.0
-        arc = []
-        for t in np.linspace(0, 1, 9):
-            a = P[16] * (1 - t) + P[0] * t
-            bulge = np.sin(np.pi * t)
-            arc.append(tuple(a + up * (0.35 + 0.75 * bulge)))
-        draw.polygon(jaw + arc, fill=skin_c)
-        hair = tuple(int(c) for c in rng.integers(0, 90, 3))
-        draw.line(arc, fill=hair, width=max(1, int(0.06 * style["unit"] * ss)))
-        lw = max(1, int(0.05 * style["unit"] * ss))
-        brow_c = tuple(int(c) for c in (skin * rng.uniform(0.15, 0.4)))
-        draw.line([tuple(p) for p in P[17:22]], fill=brow_c, width=lw)
-        draw.line([tuple(p) for p in P[22:27]], fill=brow_c, width=lw)
-        iris = tuple(int(c) for c in rng.integers(20, 140, 3))
-        for eye in (slice(36, 42), slice(42, 48)):
-            e = P[eye]
-            draw.polygon([tuple(p) for p in e], fill=(235, 235, 230), outline=brow_c)
-            c = e.mean(0)
-            r = 0.35 * np.linalg.norm(e[3] - e[0]) / 2 + 0.5
-            draw.ellipse([c[0] - r, c[1] - r, c[0] + r, c[1] + r], fill=iris)
-        shade = tuple(int(c) for c in (skin * 0.6))
-        draw.line([tuple(p) for p in P[27:31]], fill=shade, width=max(1, lw // 2))
-        draw.line([tuple(p) for p in P[31:36]], fill=shade, width=lw)
-        lip = (int(skin[0] * 0.8 + 40), int(skin[1] * 0.45), int(skin[2] * 0.5))
-        draw.polygon([tuple(p) for p in P[48:60]], fill=lip)
-        inner = [tuple(p) for p in P[60:68]]
-        if style["mouth_open"] > 0.03:
-            draw.polygon(inner, fill=(40, 10, 15))
-        else:
-            draw.line(inner[:5], fill=(90, 30, 30), width=max(1, lw // 2))
-
+        _draw_face(draw, rng, pts * ss + ss / 2.0 - 0.5, style, ss)  # pixel centres at 2x
     arr = np.asarray(img.resize((m, m), Image.Resampling.BILINEAR)).astype(np.float32)
+    return _degrade(rng, arr, pts, m, kind)
+
+
+def _draw_face(
+    draw: ImageDraw.ImageDraw, rng: np.random.Generator, P: np.ndarray, style: dict, ss: int
+) -> None:
+    """Skin, head outline, hair line, brows, eyes, nose and mouth at the 2x points P."""
+    skin = np.array([rng.uniform(90, 250), 0, 0])
+    skin[1] = skin[0] * rng.uniform(0.68, 0.85)
+    skin[2] = skin[0] * rng.uniform(0.5, 0.75)
+    skin_c = tuple(int(c) for c in skin)
+    # Head outline: jaw points closed by a forehead arc above the brows.
+    jaw = [tuple(p) for p in P[0:17]]
+    top_c = (P[19] + P[24]) / 2.0
+    up = top_c - (P[8] + top_c) / 2.0
+    arc = []
+    for t in np.linspace(0, 1, 9):
+        a = P[16] * (1 - t) + P[0] * t
+        bulge = np.sin(np.pi * t)
+        arc.append(tuple(a + up * (0.35 + 0.75 * bulge)))
+    draw.polygon(jaw + arc, fill=skin_c)
+    hair = tuple(int(c) for c in rng.integers(0, 90, 3))
+    draw.line(arc, fill=hair, width=max(1, int(0.06 * style["unit"] * ss)))
+    lw = max(1, int(0.05 * style["unit"] * ss))
+    brow_c = tuple(int(c) for c in (skin * rng.uniform(0.15, 0.4)))
+    draw.line([tuple(p) for p in P[17:22]], fill=brow_c, width=lw)
+    draw.line([tuple(p) for p in P[22:27]], fill=brow_c, width=lw)
+    iris = tuple(int(c) for c in rng.integers(20, 140, 3))
+    for eye in (slice(36, 42), slice(42, 48)):
+        e = P[eye]
+        draw.polygon([tuple(p) for p in e], fill=(235, 235, 230), outline=brow_c)
+        c = e.mean(0)
+        r = 0.35 * np.linalg.norm(e[3] - e[0]) / 2 + 0.5
+        draw.ellipse([c[0] - r, c[1] - r, c[0] + r, c[1] + r], fill=iris)
+    shade = tuple(int(c) for c in (skin * 0.6))
+    draw.line([tuple(p) for p in P[27:31]], fill=shade, width=max(1, lw // 2))
+    draw.line([tuple(p) for p in P[31:36]], fill=shade, width=lw)
+    lip = (int(skin[0] * 0.8 + 40), int(skin[1] * 0.45), int(skin[2] * 0.5))
+    draw.polygon([tuple(p) for p in P[48:60]], fill=lip)
+    inner = [tuple(p) for p in P[60:68]]
+    if style["mouth_open"] > 0.03:
+        draw.polygon(inner, fill=(40, 10, 15))
+    else:
+        draw.line(inner[:5], fill=(90, 30, 30), width=max(1, lw // 2))
+
+
+def _degrade(
+    rng: np.random.Generator, arr: np.ndarray, pts: np.ndarray, m: int, kind: str
+) -> np.ndarray:
+    """Lighting, the outlier's damage (occlusion, colour, blur), blur and sensor noise."""
     # Directional lighting across the whole crop.
     ang = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[0:m, 0:m] / max(m - 1, 1) - 0.5

@@ -16,15 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from trainers.datasets.base import (
+from trainers.datasets.base import DatasetError, LandmarkDataset
+from trainers.datasets.collect import (
     DEFAULT_MAX_OUTSIDE,
-    BadFiles,
-    DatasetError,
-    LandmarkDataset,
+    FaceCollector,
+    FaceRecord,
     check_count,
-    landmark_boxes,
-    landmark_problem,
-    probe_image,
 )
 from trainers.datasets.layouts import IBUG_68
 from trainers.datasets.pts import read_pts
@@ -161,103 +158,73 @@ def open_300w(
     if not root.is_dir():
         raise DatasetError(f"300-W root {root} is not a folder")
     bbox_dir = Path(bbox_dir) if bbox_dir is not None else root / BBOX_DIR
-    bad = BadFiles(on_bad_file, f"300-W {split} under {root}")
+    faces = FaceCollector(f"300-W {split} under {root}", on_bad_file,
+                          num_landmarks=IBUG_68.num_landmarks, check_images=check_images,
+                          max_outside=max_outside)
     count_problems: list[str] = []
-    annotation_files: list[Path] = []
-
-    lms_list: list[np.ndarray] = []
-    paths: list[Path] = []
-    names: list[str] = []
-    groups: list[str] = []
-    sizes: list[tuple[int, int]] = []
-    det_boxes: list[np.ndarray] = []
-    gt_boxes: list[np.ndarray] = []
-    any_mat = False
-
+    mat_files: list[Path] = []
     for folder in SPLITS[split]:
-        sub = SUBSETS[folder]
-        folder_path = root / folder
-        if not folder_path.is_dir():
-            raise DatasetError(
-                f"300-W folder not found: {folder_path} (expected {sub.expected} .pts files); "
-                "the root must be the folder holding lfpw/, helen/, afw/, ibug/ and 300W/"
-            )
-        pts_files = sorted(folder_path.glob("*.pts"), key=lambda p: p.name)
-        msg = check_count(folder, len(pts_files), sub.expected, strict)
-        if msg:
-            count_problems.append(msg)
-        # Images without a .pts are bad files too: a face we cannot use must not vanish.
-        pts_stems = {p.stem for p in pts_files}
-        for img in sorted(folder_path.iterdir()):
-            if img.suffix.lower() in IMAGE_EXTS and img.stem not in pts_stems:
-                bad.add(img, "image without a .pts file")
-
-        mat_boxes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
-        if sub.mat_name is not None:
-            mat_path = bbox_dir / f"bounding_boxes_{sub.mat_name}.mat"
-            if mat_path.is_file():
-                mat_boxes = read_mat_boxes(mat_path)
-                annotation_files.append(mat_path)
-                any_mat = True
-
-        for pts in pts_files:
-            image = _find_image(pts)
-            if image is None:
-                bad.add(pts, f"no image with stem {pts.stem!r} ({'/'.join(IMAGE_EXTS)})")
-                continue
-            try:
-                lms = read_pts(pts)
-            except DatasetError as e:
-                bad.add(pts, str(e).removeprefix(f"{pts}: "))
-                continue
-            size = None
-            if check_images:
-                try:
-                    size = probe_image(image)
-                except DatasetError as e:
-                    bad.add(image, str(e))
-                    continue
-            problem = landmark_problem(lms, IBUG_68.num_landmarks, size, max_outside)
-            if problem:
-                bad.add(pts, problem)
-                continue
-            if mat_boxes is not None:
-                if image.name not in mat_boxes:
-                    bad.add(image, f"no box in bounding_boxes_{sub.mat_name}.mat")
-                    continue
-                det, gt = mat_boxes[image.name]
-            else:
-                det = np.full(4, np.nan)
-                gt = landmark_boxes(lms[None])[0]
-            lms_list.append(lms)
-            paths.append(image)
-            names.append(f"{folder}/{image.name}")
-            groups.append(folder)
-            sizes.append(size or (0, 0))
-            det_boxes.append(det)
-            gt_boxes.append(gt)
-
-    skipped = bad.finish()
-    n = len(paths)
-    box_sets = {
-        "bb_ground_truth": np.array(gt_boxes).reshape(n, 4),
-    }
-    if any_mat:
-        box_sets["bb_detector"] = np.array(det_boxes).reshape(n, 4)
-    return LandmarkDataset(
-        name="300w",
-        split=split,
-        root=root,
-        layout=IBUG_68,
-        landmarks=np.array(lms_list).reshape(n, 68, 2),
-        image_paths=paths,
-        box_sets=box_sets,
-        box_adjust=BOX_ADJUST,
-        names=names,
-        groups=groups,
-        skipped=skipped,
-        image_sizes=np.array(sizes).reshape(n, 2),
-        annotation_files=annotation_files,
+        count_problem, mat_file = _read_folder(root, folder, bbox_dir, strict, faces)
+        count_problems += [count_problem] if count_problem else []
+        mat_files += [mat_file] if mat_file else []
+    return faces.dataset(
+        name="300w", split=split, root=root, layout=IBUG_68, box_adjust=BOX_ADJUST,
+        detector_boxes=bool(mat_files), annotation_files=mat_files,
         count_problems=count_problems,
-        on_bad_file=on_bad_file,
     )
+
+
+def _read_folder(
+    root: Path, folder: str, bbox_dir: Path, strict: bool, faces: FaceCollector
+) -> tuple[str | None, Path | None]:
+    """Parse one subset folder into `faces`; returns (its count mismatch, the .mat read)."""
+    sub = SUBSETS[folder]
+    folder_path = root / folder
+    if not folder_path.is_dir():
+        raise DatasetError(
+            f"300-W folder not found: {folder_path} (expected {sub.expected} .pts files); "
+            "the root must be the folder holding lfpw/, helen/, afw/, ibug/ and 300W/"
+        )
+    pts_files = sorted(folder_path.glob("*.pts"), key=lambda p: p.name)
+    count_problem = check_count(folder, len(pts_files), sub.expected, strict)
+    # Images without a .pts are bad files too: a face we cannot use must not vanish.
+    pts_stems = {p.stem for p in pts_files}
+    for img in sorted(folder_path.iterdir()):
+        if img.suffix.lower() in IMAGE_EXTS and img.stem not in pts_stems:
+            faces.bad_file(img, "image without a .pts file")
+    mat_file = None
+    if sub.mat_name is not None and (bbox_dir / f"bounding_boxes_{sub.mat_name}.mat").is_file():
+        mat_file = bbox_dir / f"bounding_boxes_{sub.mat_name}.mat"
+    mat_boxes = read_mat_boxes(mat_file) if mat_file else None
+    for pts in pts_files:
+        face = _parse_face(pts, folder, mat_boxes, mat_file, faces)
+        if face is not None:
+            faces.add(face)
+    return count_problem, mat_file
+
+
+def _parse_face(
+    pts: Path,
+    folder: str,
+    mat_boxes: dict[str, tuple[np.ndarray, np.ndarray]] | None,
+    mat_file: Path | None,
+    faces: FaceCollector,
+) -> FaceRecord | None:
+    """One .pts file and its image as a FaceRecord, or None after reporting why not."""
+    image = _find_image(pts)
+    if image is None:
+        faces.bad_file(pts, f"no image with stem {pts.stem!r} ({'/'.join(IMAGE_EXTS)})")
+        return None
+    try:
+        lms = read_pts(pts)
+    except DatasetError as e:
+        faces.bad_file(pts, str(e).removeprefix(f"{pts}: "))
+        return None
+    det = gt = None  # without a .mat file the box is the one around the landmarks
+    if mat_boxes is not None and mat_file is not None:
+        if image.name not in mat_boxes:
+            faces.bad_file(image, f"no box in {mat_file.name}")
+            return None
+        det, gt = mat_boxes[image.name]
+    return FaceRecord(image=image, landmarks=lms, name=f"{folder}/{image.name}", group=folder,
+                      where=pts, box=gt, detector_box=det)

@@ -14,14 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from trainers.datasets.base import (
+from trainers.datasets.base import DatasetError, LandmarkDataset
+from trainers.datasets.collect import (
     DEFAULT_MAX_OUTSIDE,
-    BadFiles,
-    DatasetError,
-    LandmarkDataset,
+    FaceCollector,
+    FaceRecord,
     check_count,
-    landmark_problem,
-    probe_image_cached,
 )
 from trainers.datasets.layouts import WFLW_98
 
@@ -107,16 +105,29 @@ def open_wflw(
     image_dir = root / IMAGE_DIR
     if not image_dir.is_dir():
         raise DatasetError(f"WFLW image folder not found: {image_dir}")
-    flag_i = FLAGS.index(split) if split in FLAGS else None
-
-    bad = BadFiles(on_bad_file, f"WFLW {split} under {root}")
-    sizes_cache: dict[Path, tuple[int, int] | str] = {}
-    lms_list, boxes, flags_list, paths, names, groups, sizes = [], [], [], [], [], [], []
-    n_lines = n_subset = 0
+    faces = FaceCollector(f"WFLW {split} under {root}", on_bad_file,
+                          num_landmarks=WFLW_98.num_landmarks, check_images=check_images,
+                          max_outside=max_outside)
     try:
         text = ann.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise DatasetError(f"{ann}: unreadable annotation list ({e})") from e
+    n_lines, n_subset = _read_lines(text, ann, image_dir, split, faces)
+    count_problem = _check_counts(ann, split, n_lines, n_subset, strict)
+    return faces.dataset(
+        name="wflw", split=split, root=root, layout=WFLW_98, box_adjust=BOX_ADJUST,
+        # WFLW has one rectangle per face; 3FabRec crops from it for both box sources.
+        detector_boxes=True, attribute_names=FLAGS, annotation_files=[ann],
+        count_problems=[count_problem] if count_problem else [],
+    )
+
+
+def _read_lines(
+    text: str, ann: Path, image_dir: Path, split: str, faces: FaceCollector
+) -> tuple[int, int]:
+    """Parse the annotation lines of `split` into `faces`; returns (lines, subset faces)."""
+    flag_i = FLAGS.index(split) if split in FLAGS else None
+    n_lines = n_subset = 0
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -125,67 +136,27 @@ def open_wflw(
         try:
             lms, box, flags, rel = parse_line(line)
         except ValueError as e:
-            bad.add(where, str(e))
+            faces.bad_file(where, str(e))
             continue
         if flag_i is not None and flags[flag_i] != 1:
             continue
         n_subset += 1
-        image = image_dir / rel
         label = f"{where} ({rel})"
-        if not np.isfinite(box).all() or box[2] <= box[0] or box[3] <= box[1]:
-            bad.add(label, f"bad face rectangle {box.tolist()}")
-            continue
-        size = None
-        if check_images:
-            probed = probe_image_cached(image, sizes_cache)
-            if isinstance(probed, str):
-                bad.add(label, f"{image}: {probed}")
-                continue
-            size = probed
-        problem = landmark_problem(lms, 98, size, max_outside)
-        if problem:
-            bad.add(label, problem)
-            continue
-        lms_list.append(lms)
-        boxes.append(box)
-        flags_list.append(flags)
-        paths.append(image)
-        names.append(f"{rel}@{line_no}")
-        groups.append(rel.split("/")[0])
-        sizes.append(size or (0, 0))
+        faces.add(FaceRecord(
+            image=image_dir / rel, landmarks=lms, name=f"{rel}@{line_no}",
+            group=rel.split("/")[0], where=label, box=box, detector_box=box,
+            attributes={f: int(v) for f, v in zip(FLAGS, flags, strict=True)},
+            image_where=label,
+        ))
+    return n_lines, n_subset
 
-    count_problems: list[str] = []
-    if flag_i is None:
+
+def _check_counts(ann: Path, split: str, n_lines: int, n_subset: int, strict: bool) -> str | None:
+    """Compare the face count with the official one (subset sizes only ever warn)."""
+    if split not in FLAGS:
         expected = SPLIT_SIZES["train" if split == "train" else "test"]
-        msg = check_count(ann.name, n_lines, expected, strict, unit="faces")
-    else:
-        msg = check_count(
-            f"{ann.name} {split} subset", n_subset, SUBSET_SIZES[split], strict=False,
-            unit="faces", note=" (the expected size is unverified)",
-        )
-    if msg:
-        count_problems.append(msg)
-    skipped = bad.finish()
-
-    n = len(paths)
-    box_arr = np.array(boxes).reshape(n, 4)
-    flag_arr = np.array(flags_list, dtype=np.int64).reshape(n, 6)
-    return LandmarkDataset(
-        name="wflw",
-        split=split,
-        root=root,
-        layout=WFLW_98,
-        landmarks=np.array(lms_list).reshape(n, 98, 2),
-        image_paths=paths,
-        # WFLW has one rectangle per face; 3FabRec crops from it for both box sources.
-        box_sets={"bb_ground_truth": box_arr, "bb_detector": box_arr},
-        box_adjust=BOX_ADJUST,
-        names=names,
-        groups=groups,
-        attributes={f: flag_arr[:, k] for k, f in enumerate(FLAGS)},
-        skipped=skipped,
-        image_sizes=np.array(sizes).reshape(n, 2),
-        annotation_files=[ann],
-        count_problems=count_problems,
-        on_bad_file=on_bad_file,
+        return check_count(ann.name, n_lines, expected, strict, unit="faces")
+    return check_count(
+        f"{ann.name} {split} subset", n_subset, SUBSET_SIZES[split], strict=False,
+        unit="faces", note=" (the expected size is unverified)",
     )
