@@ -18,7 +18,6 @@ which goes before or after the command).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -163,20 +162,19 @@ def acquisitions() -> int:
 
 def datasets_check(name: str, root: str, *, strict: bool = False) -> int:
     """`scaf-al datasets check NAME ROOT`: what a downloaded data folder holds."""
-    from orchestrator.cli_data import cli_datasets_check
+    from orchestrator.cli_data import datasets_check as check
 
-    return cli_datasets_check(argparse.Namespace(name=name, root=root, strict=strict))
+    return check(name, Path(root).expanduser(), strict, console=console)
 
 
 def pretrain(out: str, *, data: str = "synthetic", root: str | None = None,
              input_size: int = 64, width: float = 0.25, steps: int = 1000,
              batch_size: int = 32, device: str = "auto") -> int:
     """`scaf-al pretrain`: the unsupervised auto-encoder stage into a checkpoint file."""
-    from orchestrator.cli_data import cli_pretrain
+    from orchestrator.cli_data import pretrain as run_pretrain
 
-    return cli_pretrain(argparse.Namespace(
-        out=out, data=data, root=root, input_size=input_size, width=width, steps=steps,
-        batch_size=batch_size, device=device))
+    return run_pretrain(data, root, input_size, Path(out).expanduser(), width=width, steps=steps,
+                        batch_size=batch_size, device=device, console=console)
 
 
 def bench(*, quick: bool = False, out: str | None = None) -> int:

@@ -11,7 +11,6 @@ larger --steps to train further); its checkpoint is what `model.pretrained` in a
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,8 +26,6 @@ if TYPE_CHECKING:  # the data and training modules load only when a command runs
 
 __all__ = [
     "check_table",
-    "cli_datasets_check",
-    "cli_pretrain",
     "datasets_check",
     "pretrain",
     "pretrain_images",
@@ -98,11 +95,6 @@ def datasets_check(name: str, root: Path, strict: bool = False,
         return 1
     console.print(f"[green]ok[/]: {sum(r.faces for r in rows)} faces in {len(rows)} splits")
     return 0
-
-
-def cli_datasets_check(args: argparse.Namespace) -> int:
-    """`scaf-al datasets check NAME ROOT [--strict]`: see `datasets_check`."""
-    return datasets_check(args.name, Path(args.root).expanduser(), args.strict)
 
 
 def _cache_dir() -> Path:
@@ -205,7 +197,3 @@ def _train_with_progress(images: CropSet, config: PretrainConfig, out: Path, sta
         pretrain_autoencoder(images, config, out, progress=progress, resume=True)
 
 
-def cli_pretrain(args: argparse.Namespace) -> int:
-    """`scaf-al pretrain ...`: see `pretrain`."""
-    return pretrain(args.data, args.root, args.input_size, Path(args.out), width=args.width,
-                    steps=args.steps, batch_size=args.batch_size, device=args.device)
