@@ -11,7 +11,10 @@ import tomli_w
 from PIL import Image
 
 from orchestrator.gallery import cli_gallery, gallery_rows, write_gallery
-from tests.orchestrator.test_report import make_cell, write_info, write_round
+from tests.helpers import make_cell, write_round
+
+# write_info writes experiment.json by hand; it moves with the experiment-folder rework.
+from tests.orchestrator.test_report import write_info
 from trainers.cell import DataConfig
 
 DATA = DataConfig(options={"n_pool": 30, "n_test": 10})

@@ -23,32 +23,11 @@ from orchestrator.report import (
     render_markdown,
     render_terminal,
 )
-from orchestrator.results import ResultWriter, read_rounds
-from trainers.cell import AcquisitionConfig, BudgetSchedule, CellConfig, DataConfig
-from trainers.loop import RoundResult
+from orchestrator.results import read_rounds
+from tests.helpers import make_cell, write_round
+from trainers.cell import CellConfig, DataConfig
 
 W300 = DataConfig(name="300w", root="/data/300w")
-
-
-def make_cell(acq: str = "random", seed: int = 0, params: dict | None = None,
-              data: DataConfig | None = None, sizes: tuple[int, ...] = (10, 20),
-              arch: str = "scaf") -> CellConfig:
-    return CellConfig(arch=arch, data=data or DataConfig(), seed=seed,
-                      acquisition=AcquisitionConfig(acq, params or {}),
-                      budget=BudgetSchedule(sizes))
-
-
-def write_round(exp: Path, cell: CellConfig, rnd: int, nme: dict[str, float],
-                selected: list[int] | None = None, scores: list[float] | None = None) -> None:
-    """One round through the real writer: NME per split (fractions), picks with ranks."""
-    selected = selected or []
-    res = RoundResult(
-        round=rnd, n_labeled=cell.budget.sizes[rnd], labeled=list(range(cell.budget.sizes[rnd])),
-        metrics={s: {"nme": v, "fr": 0.0, "auc": 0.5} for s, v in nme.items()},
-        baseline={s: 0.2 for s in nme}, train_seconds=1.0, score_seconds=0.5, final_loss=0.1,
-        selected=selected, selected_scores=scores or [float(-i) for i in range(len(selected))],
-        selected_ranks=list(range(len(selected))))
-    ResultWriter(str(exp), "test-exp").write_round(cell, res, splits=list(nme))
 
 
 def write_info(exp: Path, cells: list[CellConfig], name: str = "test-exp") -> None:

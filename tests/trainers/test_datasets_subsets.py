@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from tests.trainers.test_datasets_trees import build_300w, build_wflw, write_image
+from tests.helpers import build_300w, build_wflw, write_image
 from trainers.datasets import reduced_indices, resolve_count, select_subset
 from trainers.datasets.check import check_dataset, render_check
 
