@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.results import read_rounds, read_selections
+from orchestrator.results import read_rounds, read_selections, read_table
 
 SPEC = """
 [experiment]
@@ -131,3 +131,41 @@ def test_status_counts_rounds(experiment: tuple[Path, int, str],
     out, _, _ = experiment
     assert main(["status", str(out)]) == 0
     assert "12/12 trial-rounds, 4/4 cells complete" in capsys.readouterr().out
+
+
+def _result_files(exp: Path) -> dict[str, list[str]]:
+    return {t: sorted(p.name for p in (exp / "results" / t).iterdir())
+            for t in ("rounds", "selections")}
+
+
+def test_run_resume_on_the_finished_run_retrains_nothing(
+        experiment: tuple[Path, int, str], tmp_path: Path,
+        capsys: pytest.CaptureFixture) -> None:
+    # Last in the module: it runs Ray again on the shared experiment (which it must leave
+    # as it was).
+    out, code, spec_text = experiment
+    assert code == 0
+    spec = tmp_path / "spec.toml"
+    spec.write_text(spec_text)
+    files = _result_files(out)
+    rows = sorted(read_rounds(str(out)).to_pylist(), key=lambda r: (r["cell_id"], r["round"]))
+    trials = sorted(p.name for p in (out / "tune").iterdir() if p.is_dir())
+    cells = sorted(c["cell_id"] for c in json.loads((out / "experiment.json").read_text())["cells"])
+    assert len(trials) == len(cells) == 4
+    capsys.readouterr()
+
+    assert main(["run", str(spec), "--out", str(out), "--resume", "--plain"]) == 0, (
+        capsys.readouterr().out[-3000:])
+    assert "resuming" in capsys.readouterr().out
+    read = read_table(str(out), "rounds")
+    assert read.duplicates_dropped == 0 and read.skipped == []
+    keys = sorted(zip(read.table["cell_id"].to_pylist(), read.table["round"].to_pylist(),
+                      strict=True))
+    assert keys == [(c, r) for c in cells for r in range(3)]  # each (cell, round) exactly once
+    # Nothing ran again: no new result file, the same rows (write and training times), and
+    # Tune holds the same four trials.
+    assert _result_files(out) == files
+    again = sorted(read.table.to_pylist(), key=lambda r: (r["cell_id"], r["round"]))
+    assert [(r["written_at"], r["train_seconds"]) for r in again] == [
+        (r["written_at"], r["train_seconds"]) for r in rows]
+    assert sorted(p.name for p in (out / "tune").iterdir() if p.is_dir()) == trials
