@@ -264,6 +264,8 @@ def build_wflw(root: Path, n_train: int = 3, n_test: int = 4, seed: int = 0) -> 
 
 # --- orchestrator: tiny specs, result stores, Ray processes --------------------------
 
+# The tiny spec of the orchestrator tests (the `spec_doc` / `write_spec` fixtures): as small
+# as the models allow, so a whole cell runs in seconds on one CPU core.
 BASE_SPEC: dict[str, Any] = {
     "experiment": {"name": "tiny", "seeds": [0], "architectures": ["scaf"]},
     "data": {"name": "synthetic", "options": {"n_pool": 40, "n_test": 12}},
