@@ -5,16 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import acquisition
 from acquisition import registry
-
-
-def gaussian_maps(centres: np.ndarray, sigmas: np.ndarray, size: int) -> np.ndarray:
-    """(n, L, size, size) Gaussian heatmaps with peak 1 at the given (row, col) centres."""
-    grid = np.arange(size, dtype=np.float64)
-    rows = grid[None, None, :, None] - centres[..., 0, None, None]
-    cols = grid[None, None, None, :] - centres[..., 1, None, None]
-    return np.exp(-(rows**2 + cols**2) / (2.0 * sigmas[..., None, None] ** 2))
+from tests.helpers import gaussian_maps
 
 
 @pytest.fixture
@@ -44,12 +36,3 @@ def clean_registry():
     registry._REGISTRY.update(saved)
     registry._plugins_loaded = saved_flag
 
-
-def inputs_for(acq: acquisition.Acquisition, pool: dict[str, np.ndarray]) -> dict:
-    """The keyword arguments select() needs for this acquisition on the pool fixture."""
-    kwargs: dict = {"labeled": pool["labeled"]}
-    if "heatmaps" in acq.needs:
-        kwargs["scores"] = acq.score(pool["heatmaps"])
-    if "features" in acq.needs:
-        kwargs["features"] = pool["features"]
-    return kwargs

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import acquisition
-from tests.acquisition.conftest import inputs_for
+from tests.helpers import inputs_for
 
 NAMES = acquisition.list_acquisitions()
 SCORE_NAMES = [name for name in NAMES if "heatmaps" in acquisition.get(name).needs]

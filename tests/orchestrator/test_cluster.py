@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.orchestrator.conftest import expected_keys, failures_logged, rounds_key_table
+from tests.helpers import expected_keys, failures_logged, rounds_key_table
 
 pytestmark = pytest.mark.usefixtures("no_ray_left")
 

@@ -14,7 +14,7 @@ import pytest
 from orchestrator.cli import main
 from orchestrator.experiment_folder import ExperimentFolder
 from orchestrator.progress import take_snapshot
-from orchestrator.results import read_rounds, read_selections
+from orchestrator.results import read_rounds, read_selections, read_table
 
 SPEC = """
 [experiment]
@@ -171,3 +171,41 @@ def test_snapshot_reads_the_state_file_tune_wrote(experiment: tuple[Path, int, s
     assert [c.trial.status for c in snap.cells if c.trial] == ["TERMINATED"] * 4
     assert all(c.trial.num_failures == 0 and c.trial.start_time for c in snap.cells if c.trial)
     assert snap.complete and snap.ended and snap.done == snap.total == 12
+
+
+def _result_files(exp: Path) -> dict[str, list[str]]:
+    return {t: sorted(p.name for p in (exp / "results" / t).iterdir())
+            for t in ("rounds", "selections")}
+
+
+def test_run_resume_on_the_finished_run_retrains_nothing(
+        experiment: tuple[Path, int, str, str], tmp_path: Path,
+        capsys: pytest.CaptureFixture) -> None:
+    # Last in the module: it runs Ray again on the shared experiment (which it must leave
+    # as it was).
+    out, code, spec_text, _ = experiment
+    assert code == 0
+    spec = tmp_path / "spec.toml"
+    spec.write_text(spec_text)
+    files = _result_files(out)
+    rows = sorted(read_rounds(str(out)).to_pylist(), key=lambda r: (r["cell_id"], r["round"]))
+    trials = sorted(p.name for p in (out / "tune").iterdir() if p.is_dir())
+    cells = sorted(c.cell_id for c in ExperimentFolder.open(out).info.cells)
+    assert len(trials) == len(cells) == 4
+    capsys.readouterr()
+
+    assert main(["run", str(spec), "--out", str(out), "--resume", "--plain"]) == 0, (
+        capsys.readouterr().out[-3000:])
+    assert "resuming" in capsys.readouterr().out
+    read = read_table(str(out), "rounds")
+    assert read.duplicates_dropped == 0 and read.skipped == []
+    keys = sorted(zip(read.table["cell_id"].to_pylist(), read.table["round"].to_pylist(),
+                      strict=True))
+    assert keys == [(c, r) for c in cells for r in range(3)]  # each (cell, round) exactly once
+    # Nothing ran again: no new result file, the same rows (write and training times), and
+    # Tune holds the same four trials.
+    assert _result_files(out) == files
+    again = sorted(read.table.to_pylist(), key=lambda r: (r["cell_id"], r["round"]))
+    assert [(r["written_at"], r["train_seconds"]) for r in again] == [
+        (r["written_at"], r["train_seconds"]) for r in rows]
+    assert sorted(p.name for p in (out / "tune").iterdir() if p.is_dir()) == trials

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.orchestrator.conftest import (
+from tests.helpers import (
     expected_keys,
     failures_logged,
     reference_rows,

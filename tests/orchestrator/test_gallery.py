@@ -11,7 +11,7 @@ from PIL import Image
 
 from orchestrator.cli import main
 from orchestrator.gallery import gallery_rows, write_gallery
-from tests.orchestrator.test_report import make_cell, write_info, write_round
+from tests.helpers import make_cell, write_info, write_round
 from trainers.cell import DataConfig
 
 DATA = DataConfig(options={"n_pool": 30, "n_test": 10})

@@ -16,7 +16,7 @@ from orchestrator.progress_grid import estimate_eta, grid_view
 from orchestrator.progress_view import grid_lines, render_grid_plain
 from orchestrator.tune_state import TrialStatus
 from orchestrator.watch import ViewOptions, watch
-from tests.orchestrator.test_report import make_cell, write_info, write_round
+from tests.helpers import make_cell, write_info, write_round
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

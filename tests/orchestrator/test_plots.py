@@ -10,7 +10,10 @@ from PIL import Image
 from orchestrator.cli import main
 from orchestrator.plots import write_learning_curves
 from orchestrator.results import read_rounds
-from tests.orchestrator.test_report import W300, make_cell, write_round
+from tests.helpers import make_cell, write_round
+from trainers.cell import DataConfig
+
+W300 = DataConfig(name="300w", root="/data/300w")
 
 
 def _store(exp: Path, data=None, splits=("test",)) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from orchestrator.results import read_rounds, read_selections
-from tests.acquisition.plugin_fixture import install_example_plugin, plugin_env
+from tests.helpers import install_example_plugin, plugin_env
 
 
 def test_plugin_acquisition_runs_in_an_experiment(

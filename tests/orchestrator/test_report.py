@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from orchestrator.cli import main
-from orchestrator.experiment_folder import ExperimentFolder
 from orchestrator.report import build_report, load_report, paired_test
 from orchestrator.report_render import (
     render_csv,
@@ -20,36 +19,11 @@ from orchestrator.report_render import (
     render_markdown,
     render_terminal,
 )
-from orchestrator.results import ResultWriter, read_rounds
-from trainers.cell import AcquisitionConfig, BudgetSchedule, CellConfig, DataConfig
-from trainers.loop import RoundResult
+from orchestrator.results import read_rounds
+from tests.helpers import make_cell, write_info, write_round
+from trainers.cell import DataConfig
 
 W300 = DataConfig(name="300w", root="/data/300w")
-
-
-def make_cell(acq: str = "random", seed: int = 0, params: dict | None = None,
-              data: DataConfig | None = None, sizes: tuple[int, ...] = (10, 20),
-              arch: str = "scaf") -> CellConfig:
-    return CellConfig(arch=arch, data=data or DataConfig(), seed=seed,
-                      acquisition=AcquisitionConfig(acq, params or {}),
-                      budget=BudgetSchedule(sizes))
-
-
-def write_round(exp: Path, cell: CellConfig, rnd: int, nme: dict[str, float],
-                selected: list[int] | None = None, scores: list[float] | None = None) -> None:
-    """One round through the real writer: NME per split (fractions), picks with ranks."""
-    selected = selected or []
-    res = RoundResult(
-        round=rnd, n_labeled=cell.budget.sizes[rnd], labeled=list(range(cell.budget.sizes[rnd])),
-        metrics={s: {"nme": v, "fr": 0.0, "auc": 0.5} for s, v in nme.items()},
-        baseline={s: 0.2 for s in nme}, train_seconds=1.0, score_seconds=0.5, final_loss=0.1,
-        selected=selected, selected_scores=scores or [float(-i) for i in range(len(selected))],
-        selected_ranks=list(range(len(selected))))
-    ResultWriter(str(exp), "test-exp").write_round(cell, res, splits=list(nme))
-
-
-def write_info(exp: Path, cells: list[CellConfig], name: str = "test-exp") -> None:
-    ExperimentFolder.create_for_cells(exp, name, cells, {"experiment": {"name": name}})
 
 
 # Synthetic store: random and nnm, 3 seeds, sizes 10 and 20 (NME fractions).
@@ -104,34 +78,51 @@ def test_best_per_column_and_markdown_bold(synth_store: Path) -> None:
     assert "| 3 |" in rnd_row  # seeds column
 
 
-def test_paired_comparison_matches_scipy(synth_store: Path) -> None:
+def test_paired_comparison_known_p_values(synth_store: Path) -> None:
     rep = load_report(synth_store).datasets[0]
     c = next(c for c in rep.comparisons if c.n_labeled == 20)
     assert c.reference.acq_label == "random" and c.method.acq_label == "nnm"
-    a = np.array([6.0, 7.0, 5.0])
-    b = np.array([8.0, 9.0, 7.0])
-    # Every difference is -2: the t-test is degenerate (no variance) and said to be n/a.
+    # Size 20: nnm (6, 7, 5) - random (8, 9, 7) = (-2, -2, -2) percentage points.
+    # The t-test is degenerate (no variance) and said to be n/a.
+    # Wilcoxon, exact: |d| ranks (2, 2, 2), T+ = 0. Of the 2^3 = 8 equally likely sign
+    # assignments only "all negative" has T+ <= 0: two-sided p = 2 * 1/8 = 0.25.
     assert c.n_pairs == 3 and c.mean_diff == pytest.approx(-2.0)
     assert c.p_ttest is None
-    assert c.p_wilcoxon == pytest.approx(stats.wilcoxon(a, b).pvalue)
+    assert c.p_wilcoxon == pytest.approx(0.25)
+    # Size 10: nnm (9, 10, 10) - random (10, 12, 11) = d = (-1, -2, -1).
+    # mean d = -4/3; squared deviations 1/9 + 4/9 + 1/9 = 2/3, sd = sqrt((2/3) / 2) = 1/sqrt(3);
+    # t = mean / (sd / sqrt(3)) = (-4/3) / (1/3) = -4, df = 2;
+    # two-sided p (df = 2) = 1 - |t| / sqrt(2 + t^2) = 1 - 4 / sqrt(18) = 1 - 2*sqrt(2)/3.
+    # Wilcoxon: every difference negative, so again 2 * 1/8 = 0.25.
     c10 = next(c for c in rep.comparisons if c.n_labeled == 10)
-    a, b = np.array([9.0, 10.0, 10.0]), np.array([10.0, 12.0, 11.0])
-    assert c10.mean_diff == pytest.approx((a - b).mean())
-    assert c10.std_diff == pytest.approx((a - b).std(ddof=1))
-    assert c10.p_ttest == pytest.approx(stats.ttest_rel(a, b).pvalue)
-    assert c10.p_wilcoxon == pytest.approx(stats.wilcoxon(a, b).pvalue)
+    assert c10.mean_diff == pytest.approx(-4 / 3)
+    assert c10.std_diff == pytest.approx(1 / math.sqrt(3))
+    assert c10.p_ttest == pytest.approx(1 - 2 * math.sqrt(2) / 3)  # 0.05719
+    assert c10.p_wilcoxon == pytest.approx(0.25)
 
 
 def test_paired_test_matches_by_seed_and_says_na() -> None:
     n, d, sd, pt, pw = paired_test({0: 1.0, 5: 3.0}, {5: 1.0, 7: 0.0})
     assert (n, d, sd, pt, pw) == (1, 2.0, None, None, None)
-    a = {0: 5.0, 1: 4.0, 2: 6.5, 3: 3.0, 4: 7.0, 5: 2.0}
-    b = {5: 2.5, 4: 6.0, 3: 4.0, 2: 6.0, 1: 5.5, 0: 5.25}  # different order: paired by seed
+    # Seeds 0-4 pair up (given in a different order; 9 and 7 have no partner).
+    a = {0: 5.0, 1: 4.0, 2: 6.5, 3: 3.0, 4: 7.0, 9: 1.0}
+    b = {4: 13.0, 3: 8.0, 2: 9.5, 1: 6.0, 0: 4.0, 7: 0.0}
+    # d = a - b by seed = (1, -2, -3, -5, -6): sum -15, mean -3, sum of squares 75;
+    # sd^2 = (75 - 15^2/5) / 4 = 7.5; t = -3 / sqrt(7.5 / 5) = -sqrt(6), df = 4.
+    # Two-sided p for df = 4 with theta = atan(t / 2): 1 - sin(theta) (1 + cos(theta)^2 / 2),
+    # sin(theta)^2 = t^2 / (4 + t^2) = 0.6, cos(theta)^2 = 0.4: p = 1 - 1.2 sqrt(0.6) = 0.07048.
+    # Wilcoxon, exact: |d| ranks 1..5, only rank 1 positive: T+ = 1. Sign assignments
+    # (2^5 = 32) with T+ <= 1: {} and {1}; two-sided p = 2 * 2/32 = 0.125.
     n, d, sd, pt, pw = paired_test(a, b)
-    x, y = np.array([a[s] for s in range(6)]), np.array([b[s] for s in range(6)])
-    assert n == 6 and d == pytest.approx((x - y).mean())
-    assert pt == pytest.approx(stats.ttest_rel(x, y).pvalue)
-    assert pw == pytest.approx(stats.wilcoxon(x, y).pvalue)
+    assert n == 5 and d == pytest.approx(-3.0) and sd == pytest.approx(math.sqrt(7.5))
+    assert pt == pytest.approx(1 - 1.2 * math.sqrt(0.6))
+    assert pw == pytest.approx(0.125)
+    # Two pairs, d = (-1, -3): mean -2, sd sqrt(2), t = -2 / (sqrt(2) / sqrt(2)) = -2, df = 1;
+    # p (df = 1) = 1 - 2 atan(|t|) / pi = 0.29517. Wilcoxon: T+ = 0, p = 2 * 1/4 = 0.5.
+    n, d, sd, pt, pw = paired_test({0: 2.0, 1: 1.0}, {0: 3.0, 1: 4.0})
+    assert (n, d) == (2, -2.0) and sd == pytest.approx(math.sqrt(2))
+    assert pt == pytest.approx(1 - 2 * math.atan(2) / math.pi)
+    assert pw == pytest.approx(0.5)
 
 
 def test_significant_result_reads_better(tmp_path: Path) -> None:

@@ -132,11 +132,27 @@ def test_missing_store_reads_as_empty(tmp_path: Path) -> None:
 def test_store_reads_and_writes_through_a_filesystem_uri(tmp_path: Path) -> None:
     from orchestrator.results import read_rounds, read_selections
 
-    uri = f"file://{tmp_path / 'exp'}"
+    exp = tmp_path / "exp"
+    uri = exp.as_uri()  # file:///tmp/.../exp
+    assert uri.startswith("file:///")
     writer = ResultWriter(uri, "uri")
-    for r in range(2):
-        writer.write_round(_cell(), _result(r))
-    assert len(_files(tmp_path / "exp")) == 2
-    assert read_rounds(uri).num_rows == 2
-    assert read_rounds(uri).equals(read_rounds(str(tmp_path / "exp")))
-    assert read_selections(uri).num_rows == read_selections(str(tmp_path / "exp")).num_rows
+    cell = _cell(seed=7)
+    writer.write_round(cell, _result(0, loss=1.0))
+    writer.write_round(cell, _result(1, loss=0.5))
+    # The files land in the local folder the URI names.
+    assert len(_files(exp)) == 2 and len(_files(exp, "selections")) == 2
+    rows = sorted(read_rounds(uri).to_pylist(), key=lambda r: r["round"])
+    # The values `_result` wrote: n_labeled 10 + 2r, NME 0.1 * loss, picks 2r+20 and 2r+21.
+    assert [(r["experiment"], r["cell_id"], r["seed"]) for r in rows] == [
+        ("uri", cell.cell_id(), 7)] * 2
+    assert [r["round"] for r in rows] == [0, 1]
+    assert [r["n_labeled"] for r in rows] == [10, 12]
+    assert [r["nme_test"] for r in rows] == pytest.approx([0.1, 0.05])
+    assert [r["fr_test"] for r in rows] == [0.5, 0.5]
+    assert [r["baseline_nme_test"] for r in rows] == [0.3, 0.3]
+    assert [r["final_loss"] for r in rows] == [1.0, 0.5]
+    assert [r["selected_indices"] for r in rows] == [[20, 21], [22, 23]]
+    assert rows[1]["labeled_indices"] == list(range(12))
+    sel = sorted(read_selections(uri).to_pylist(), key=lambda r: (r["round"], r["rank"]))
+    assert [(r["round"], r["pool_index"], r["score"], r["rank"]) for r in sel] == [
+        (0, 20, 20.0, 0), (0, 21, 21.0, 1), (1, 22, 22.0, 0), (1, 23, 23.0, 1)]

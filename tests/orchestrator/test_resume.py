@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from orchestrator.cli import main
-from tests.orchestrator.conftest import (
+from tests.helpers import (
     descendants,
     expected_keys,
     kill_pids,

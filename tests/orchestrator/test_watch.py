@@ -15,7 +15,7 @@ from rich.console import Console
 from orchestrator.progress import take_snapshot
 from orchestrator.progress_view import render_plain, render_rich
 from orchestrator.watch import ViewOptions, watch
-from tests.orchestrator.test_report import make_cell, write_info, write_round
+from tests.helpers import make_cell, write_info, write_round
 
 CELLS = [make_cell("random", 0, sizes=(10, 20)), make_cell("nnm", 0, sizes=(10, 20))]
 

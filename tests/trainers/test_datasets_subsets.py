@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.trainers.test_datasets_trees import build_300w, build_wflw, write_image
+from tests.helpers import build_300w, build_wflw, write_image
 from trainers.datasets import reduced_indices, resolve_count, select_subset
 from trainers.datasets.check import check_dataset, failing_splits
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.trainers.test_datasets_trees import (
+from tests.helpers import (
     build_300w,
     mini_300w_expected,
     write_image,

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tests.trainers.test_datasets_trees import build_wflw, face_points, wflw_line
+from tests.helpers import build_wflw, face_points, wflw_line
 from trainers.datasets import (
     DatasetCountWarning,
     DatasetError,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.trainers.test_datasets_trees import build_300w, build_wflw
+from tests.helpers import build_300w, build_wflw
 from trainers.cell import (
     AcquisitionConfig,
     BudgetSchedule,
