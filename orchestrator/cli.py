@@ -97,8 +97,15 @@ def status(experiment_dir: str, view: ViewOptions | None = None) -> int:
 
 
 def report(experiment_dir: str, *, fmt: str = "terminal", plots: str | None = None,
-           split: str | None = None) -> int:
-    """`scaf-al report DIR`: the paper-style tables, tests against random, learning curves."""
+           split: str | None = None, out: str | None = None) -> int:
+    """`scaf-al report DIR`: the paper-style tables, tests against random, learning curves
+    (`fmt="html"`: one self-contained page written to `out`, default DIR/report.html)."""
+    if fmt == "html":
+        from orchestrator.report_html import write_html
+
+        page = write_html(experiment_dir, out or Path(experiment_dir) / "report.html")
+        console.print(f"wrote {page}", highlight=False)
+        return 0
     from orchestrator.report import load_report
     from orchestrator.report_render import (
         render_csv,
@@ -126,10 +133,14 @@ def report(experiment_dir: str, *, fmt: str = "terminal", plots: str | None = No
 
 
 def watch(experiment_dir: str, *, interval: float = 2.0, once: bool = False,
-          view: ViewOptions | None = None) -> int:
-    """`scaf-al watch DIR`: the live view, from any machine that sees the folder."""
+          view: ViewOptions | None = None, html: str | None = None) -> int:
+    """`scaf-al watch DIR`: the live view, from any machine that sees the folder (or, with
+    `html`, a self-contained page rewritten every interval)."""
     from orchestrator.watch import watch as watch_folder
+    from orchestrator.watch import watch_html
 
+    if html:
+        return watch_html(experiment_dir, html, interval=interval, once=once, console=console)
     return watch_folder(experiment_dir, interval=interval, once=once, options=view,
                         console=console)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from types import ModuleType
 
-FORMATS = ("terminal", "markdown", "csv", "latex")
+FORMATS = ("terminal", "markdown", "csv", "latex", "html")
 DATA_SETS = ("300w", "wflw", "folder")
 
 
@@ -73,8 +73,9 @@ def _experiment_commands(sub: argparse._SubParsersAction, add: object, c: Module
     rep.add_argument("--format", choices=FORMATS, default="terminal")
     rep.add_argument("--plots", help="write learning-curve PNG + SVG into this folder")
     rep.add_argument("--split", help="test split for the main table")
+    rep.add_argument("--out", help="--format html: the file to write (default DIR/report.html)")
     rep.set_defaults(handler=lambda a: c.report(a.dir, fmt=a.format, plots=a.plots,
-                                                split=a.split))
+                                                split=a.split, out=a.out))
 
     w = add("watch", help="live view of an experiment folder")
     w.add_argument("dir", help="experiment folder")
@@ -82,8 +83,10 @@ def _experiment_commands(sub: argparse._SubParsersAction, add: object, c: Module
     w.add_argument("--once", action="store_true", help="print one snapshot and exit")
     _view_flags(w)
     w.add_argument("--plain", action="store_true", help="plain text even on a terminal")
+    w.add_argument("--html", help="rewrite this self-contained HTML page every interval "
+                                  "instead of printing (the page reloads itself)")
     w.set_defaults(handler=lambda a: c.watch(a.dir, interval=a.interval, once=a.once,
-                                             view=_view(a)))
+                                             view=_view(a), html=a.html))
 
     g = add("gallery", help="top-ranked pool images of a cell and round")
     g.add_argument("dir", help="experiment folder")

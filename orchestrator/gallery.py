@@ -225,3 +225,39 @@ def write_gallery(experiment_dir: str | Path, cell: str | None = None, round_: i
              f"labeled, selects {n_sel}): first {top} picks in selection order; "
              f"green = ground truth, blue = prediction")
     return render_gallery(pool, rows, out, title)
+
+
+def first_picks_rows(folder: ExperimentFolder, top: int = 4) -> list[GalleryRow]:
+    """One row per acquisition: the round-0 picks of its first cell (in the experiment's
+    order) that has selections, best rank first."""
+    sel = read_selections(folder.store)
+    r0 = sel.filter(pc.equal(sel["round"], 0))
+    with_picks = set(r0.column("cell_id").to_pylist())
+    rows, seen = [], set()
+    for cid, cfg in folder.info.configs().items():
+        label = CellConfig.from_dict(cfg).acquisition.label()
+        if label in seen or cid not in with_picks:
+            continue
+        seen.add(label)
+        t = r0.filter(pc.equal(r0["cell_id"], cid)).sort_by("rank").slice(0, top)
+        picks = [Pick(int(r["pool_index"]), int(r["rank"]), r["score"], r.get("pred_landmarks"))
+                 for r in t.to_pylist()]
+        rows.append(GalleryRow(cid, f"{_label(cfg)}\nround 0", picks))
+    return rows
+
+
+def write_first_picks(folder: ExperimentFolder, out: Path, top: int = 4) -> Path | None:
+    """The first picks of every acquisition as one PNG (None: no round has selected yet).
+
+    Raises:
+        ValueError / OSError: the pool cannot be loaded on this machine.
+    """
+    from trainers.data_loading import load_data
+
+    rows = first_picks_rows(folder, top)
+    if not rows:
+        return None
+    cfg = CellConfig.from_dict(folder.info.configs()[rows[0].cell_id])
+    pool, _ = load_data(cfg.data, cfg.model.input_size, folder.cache_dir())
+    return render_gallery(pool, rows, out, "first picks of each acquisition (round 0); "
+                          "green = ground truth, blue = prediction")

@@ -5,7 +5,8 @@
   global mean would mislead while the cheap budgets finish first);
 - one group per architecture x acquisition: cells done / total per budget, mean NME;
 - problems: failed, retrying or stopped cells with their error line, and cells much slower
-  than their peers (same architecture and budget) with the slowness factor;
+  than their peers (the other seeds of the same architecture, acquisition and budget) with
+  the slowness factor;
 - per-node use, from the latest round each node reported.
 """
 
@@ -19,7 +20,8 @@ from orchestrator.progress import CellProgress, Snapshot
 
 #: A cell whose mean round time is this many times its peers' median is flagged slow.
 SLOW_FACTOR = 2.0
-#: Peers (same architecture and budget, with measured rounds) needed before flagging.
+#: Peers (same architecture, acquisition and budget: the other seeds, with measured rounds)
+#: needed before flagging.
 MIN_PEERS = 3
 
 
@@ -101,11 +103,11 @@ def _groups(cells: list[CellProgress]) -> list[GroupRow]:
 
 
 def _slow(cells: list[CellProgress]) -> list[Problem]:
-    peers: dict[tuple[str, int], list[tuple[CellProgress, float]]] = defaultdict(list)
+    peers: dict[tuple[str, str, int], list[tuple[CellProgress, float]]] = defaultdict(list)
     for c in cells:
         secs = c.round_seconds()
         if secs:
-            peers[(c.arch, c.budget)].append((c, statistics.fmean(secs)))
+            peers[(c.arch, c.acquisition, c.budget)].append((c, statistics.fmean(secs)))
     out = []
     for group in peers.values():
         if len(group) < MIN_PEERS:

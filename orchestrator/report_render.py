@@ -63,15 +63,15 @@ def _seed_range(rep: DatasetReport, m: Method) -> str:
     return str(hi) if lo == hi else f"{lo}-{hi}"
 
 
-def _title(rep: DatasetReport) -> str:
+def title(rep: DatasetReport) -> str:
     return (f"NME (%) on {DATASET_TITLES.get(rep.dataset, rep.dataset)}, mean ± std over "
             f"seeds; columns: labeled images / test split")
 
 
 def results_table(rep: DatasetReport) -> Table:
     """The paper-style table of one data set: methods x (labeled size, split), NME %."""
-    t = Table(title=_title(rep),
-              caption=escape(_caption(rep, "* best (lowest mean) per column")))
+    t = Table(title=title(rep),
+              caption=escape(caption(rep, "* best (lowest mean) per column")))
     t.add_column("architecture / acquisition", no_wrap=True)
     t.add_column("seeds", justify="right")
     for n, s in _columns(rep):
@@ -97,7 +97,7 @@ def render_terminal(report: Report, comparisons: bool = True) -> Group:
     return Group(*parts)
 
 
-def _caption(rep: DatasetReport, best_note: str) -> str:
+def caption(rep: DatasetReport, best_note: str) -> str:
     notes = [best_note]
     if any(c.n < rep.max_seeds for c in rep.cells.values()):
         notes.append(f"[k] = only k seeds (others have {rep.max_seeds})")
@@ -125,38 +125,52 @@ def _comparison_table(rep: DatasetReport) -> Table:
     return t
 
 
+def table_rows(rep: DatasetReport) -> tuple[list[str], list[list[tuple[str, bool]]]]:
+    """The paper-style table as (header, rows of (text, is_best) cells), shared by the
+    Markdown and HTML renderers."""
+    cols = _columns(rep)
+    header = ["architecture / acquisition", "seeds"] + [
+        f"{n} · {split_title(rep.dataset, s)}" for n, s in cols]
+    rows = []
+    for m in rep.methods:
+        cells = [(m.name(), False), (_seed_range(rep, m), False)]
+        cells += [(_cell_text(rep, rep.stats(m, n, s)), m in rep.best.get((n, s), set()))
+                  for n, s in cols]
+        rows.append(cells)
+    return header, rows
+
+
+COMPARISON_NOTE = ("Δ = acquisition − random in NME percentage points (negative = better); "
+                   "p-values of the paired t-test and the Wilcoxon signed-rank test.")
+COMPARISON_HEADER = ["acquisition", "labeled", "split", "Δ mean ± sd", "pairs", "t-test p",
+                     "Wilcoxon p", "verdict (t, 5%)"]
+
+
+def comparison_rows(rep: DatasetReport) -> list[list[str]]:
+    """The comparisons against random, one row per acquisition x size x split."""
+    return [[c.method.name(), str(c.n_labeled), split_title(rep.dataset, c.split),
+             _fmt_diff(c), str(c.n_pairs), _fmt_p(c.p_ttest), _fmt_p(c.p_wilcoxon),
+             _verdict(c)] for c in rep.comparisons]
+
+
 def render_markdown(report: Report) -> str:
     """GitHub Markdown: one table per data set (best in bold), then the comparisons."""
     out = [f"# Results: {report.experiment}\n" if report.experiment else "# Results\n"]
     for rep in report.datasets:
-        out.append(f"## {_title(rep)}\n")
-        cols = _columns(rep)
-        header = ["architecture / acquisition", "seeds"] + [
-            f"{n} · {split_title(rep.dataset, s)}" for n, s in cols]
+        out.append(f"## {title(rep)}\n")
+        header, rows = table_rows(rep)
         out.append("| " + " | ".join(header) + " |")
-        out.append("|" + "---|" * 2 + "---:|" * len(cols))
-        for m in rep.methods:
-            cells = [m.name(), _seed_range(rep, m)]
-            for n, s in cols:
-                text = _cell_text(rep, rep.stats(m, n, s))
-                if m in rep.best.get((n, s), set()):
-                    text = f"**{text}**"
-                cells.append(text)
-            out.append("| " + " | ".join(cells) + " |")
+        out.append("|" + "---|" * 2 + "---:|" * (len(header) - 2))
+        for row in rows:
+            out.append("| " + " | ".join(f"**{t}**" if best else t for t, best in row) + " |")
         out.append("")
-        out.append(_caption(rep, "**bold**: best (lowest mean) per column") + ".\n")
+        out.append(caption(rep, "**bold**: best (lowest mean) per column") + ".\n")
         if rep.comparisons:
             out.append("### Against random at the same size (paired by seed)\n")
-            out.append("Δ = acquisition − random in NME percentage points (negative = better); "
-                       "p-values of the paired t-test and the Wilcoxon signed-rank test.\n")
-            out.append("| acquisition | labeled | split | Δ mean ± sd | pairs | t-test p | "
-                       "Wilcoxon p | verdict (t, 5%) |")
+            out.append(COMPARISON_NOTE + "\n")
+            out.append("| " + " | ".join(COMPARISON_HEADER) + " |")
             out.append("|---|---:|---|---:|---:|---:|---:|---|")
-            for c in rep.comparisons:
-                out.append(f"| {c.method.name()} | {c.n_labeled} | "
-                           f"{split_title(rep.dataset, c.split)} | {_fmt_diff(c)} | "
-                           f"{c.n_pairs} | {_fmt_p(c.p_ttest)} | {_fmt_p(c.p_wilcoxon)} | "
-                           f"{_verdict(c)} |")
+            out += ["| " + " | ".join(r) + " |" for r in comparison_rows(rep)]
             out.append("")
     return "\n".join(out)
 
@@ -211,8 +225,8 @@ def render_latex(report: Report) -> str:
         k = len(rep.splits)
         out.append(r"\begin{table}[t]")
         out.append(r"\centering")
-        title = _tex(_title(rep)).replace("±", r"$\pm$")
-        out.append(r"\caption{" + title + r". Best per column in bold.}")
+        name = _tex(title(rep)).replace("±", r"$\pm$")
+        out.append(r"\caption{" + name + r". Best per column in bold.}")
         out.append(r"\begin{tabular}{l" + "c" * len(cols) + "}")
         out.append(r"\toprule")
         top = ["Method"] + [rf"\multicolumn{{{k}}}{{c}}{{{n}}}" for n in rep.sizes]

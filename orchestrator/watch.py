@@ -108,3 +108,34 @@ def watch(experiment_dir: str | Path, *, interval: float = 2.0, once: bool = Fal
             snap = take_snapshot(folder)
     except KeyboardInterrupt:
         return 130  # watching only: nothing to save
+
+
+def watch_html(experiment_dir: str | Path, out: str | Path, *, interval: float = 30.0,
+               once: bool = False, console: Console | None = None) -> int:
+    """Rewrite the self-contained HTML page `out` every `interval` seconds (atomically; the
+    page reloads itself) until the run has ended; `once` writes it a single time."""
+    from orchestrator.gallery import first_picks_rows
+    from orchestrator.report_html import gallery_section, write_html
+
+    if interval <= 0:
+        raise ValueError(f"--interval must be > 0 seconds, got {interval}")
+    console = console or Console()
+    folder = ExperimentFolder.open(experiment_dir)
+    shown: list[str] = []
+    gallery = ""
+    try:
+        while True:
+            # The gallery only changes when an acquisition's first round-0 picks arrive.
+            picked = [r.label for r in first_picks_rows(folder)]
+            if picked != shown or not gallery:
+                gallery, shown = gallery_section(folder), picked
+            snap = take_snapshot(folder)
+            write_html(folder.path, out, refresh=None if snap.ended or once else interval,
+                       gallery=gallery)
+            console.print(f"wrote {out} ({snap.done}/{snap.total} trial-rounds)",
+                          highlight=False)
+            if once or snap.ended:
+                return 0
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return 130

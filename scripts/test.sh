@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/setup-browser.sh
 . .venv/bin/activate
 ruff check .
 exec python -m pytest -q "$@"

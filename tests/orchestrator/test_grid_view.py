@@ -51,7 +51,8 @@ def test_slow_cells_are_flagged_against_their_peers() -> None:
     peers = [_cell(f"p{i}", 40, 9, [10.0, 10.0]) for i in range(3)]
     slow = _cell("slow", 40, 9, [35.0, 35.0])  # median of 10, 10, 10, 35 is 10 -> 3.5x
     other_budget = _cell("big", 200, 9, [90.0])  # no peers at budget 200: never flagged
-    view = grid_view(Snapshot("g", T0, [*peers, slow, other_budget]))
+    other_acq = _cell("nnm", 40, 9, [90.0], acq="nnm")  # nor for another acquisition
+    view = grid_view(Snapshot("g", T0, [*peers, slow, other_budget, other_acq]))
     assert [(p.kind, p.label) for p in view.problems] == [("SLOW", "slow")]
     assert view.problems[0].detail.startswith("3.5x slower than peers")
 
