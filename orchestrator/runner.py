@@ -149,6 +149,9 @@ def run_experiment(
                 tune_config=tune.TuneConfig(
                     max_concurrent_trials=r.max_concurrent_trials or None,
                     trial_dirname_creator=_trial_dirname,
+                    # A worker process runs trial after trial: imports, torch start-up and
+                    # the loaded data (memoised by content) are paid once per worker.
+                    reuse_actors=True,
                 ),
                 run_config=tune.RunConfig(
                     name=TUNE_DIR,
