@@ -15,9 +15,11 @@ import torch
 
 __all__ = [
     "budget",
+    "coordinates_tensor",
     "generator",
     "heatmaps_tensor",
     "labeled_mask",
+    "norm_tensor",
     "pool_features",
     "pool_scores",
     "to_numpy",
@@ -93,7 +95,8 @@ def pool_scores(scores: Any, mask: np.ndarray, name: str) -> np.ndarray:
     """
     if scores is None:
         raise TypeError(
-            f"{name} is score-based: pass scores=acq.score(heatmaps) for the whole pool "
+            f"{name} is score-based: pass scores=<acq.score_chunk(chunk) per chunk, or "
+            f"acq.score(heatmaps)> for the whole pool "
             f"({mask.size} items; labeled entries are ignored)"
         )
     values = to_numpy(scores)
@@ -154,6 +157,51 @@ def heatmaps_tensor(heatmaps: Any, name: str) -> torch.Tensor:
             f"(n images, L landmarks); got shape {tuple(maps.shape)}"
         )
     return _as_float(maps, "heatmaps", name)
+
+
+def coordinates_tensor(values: Any, what: str, shape: str, name: str) -> torch.Tensor:
+    """Check landmark coordinates (..., L, 2), numpy or torch; return a float64 tensor.
+
+    float64 (float32 on mps, which lacks it) so that distances of nearby points keep their
+    digits; the arrays are small next to heatmaps, so the copy is cheap.
+
+    Args:
+        values: The array, e.g. (n, L, 2) landmarks or (n, T, L, 2) TTA landmarks.
+        what: Input name for messages.
+        shape: Expected shape written for messages, e.g. ``"(n, L, 2)"``; its number of
+            dimensions is checked.
+        name: Acquisition name for messages.
+    """
+    points = values if isinstance(values, torch.Tensor) else _numpy_to_torch(values)
+    ndim = shape.count(",") + 1
+    if points.ndim != ndim or points.shape[-1] != 2 or points.shape[-2] == 0:
+        raise ValueError(
+            f"{name}: {what} must have shape {shape} with (x, y) last and L >= 1; got shape "
+            f"{tuple(points.shape)}"
+        )
+    points = _as_float(points.detach(), what, name)
+    return points.to(torch.float32 if points.device.type == "mps" else torch.float64)
+
+
+def norm_tensor(norm: Any, n: int, like: torch.Tensor, name: str) -> torch.Tensor:
+    """Check per-item normalising distances: (n,) and > 0 (NaN passes, to give NaN scores).
+
+    Returns:
+        ``norm`` as a tensor with the dtype and device of ``like``.
+    """
+    values = norm if isinstance(norm, torch.Tensor) else _numpy_to_torch(norm)
+    values = _as_float(values.detach(), "norm", name).to(like.device, like.dtype)
+    if tuple(values.shape) != (n,):
+        raise ValueError(f"{name}: norm has shape {tuple(values.shape)}; expected ({n},)")
+    bad = (values <= 0) | torch.isinf(values)
+    if bool(bad.any()):
+        first = torch.nonzero(bad).flatten()[:5].tolist()
+        raise ValueError(
+            f"{name}: norm must be a positive finite distance per item; got "
+            f"{values[bad][:5].tolist()} at chunk rows {first}. Clamp the normalising distance "
+            "(e.g. the predicted inter-ocular distance) to at least one pixel"
+        )
+    return values
 
 
 def _numpy_to_torch(values: Any) -> torch.Tensor:
