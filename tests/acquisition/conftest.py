@@ -8,6 +8,9 @@ import pytest
 import acquisition
 from acquisition import registry
 
+# The example plugin's own tests need it installed: test_plugins.py installs it and runs them.
+collect_ignore = ["plugin_pkg"]
+
 
 def gaussian_maps(centres: np.ndarray, sigmas: np.ndarray, size: int) -> np.ndarray:
     """(n, L, size, size) Gaussian heatmaps with peak 1 at the given (row, col) centres."""
