@@ -24,16 +24,18 @@ def tta_spread_scores(tta_landmarks: torch.Tensor, norm: torch.Tensor) -> torch.
     score_i = (1/L) sum_l s_l / norm[i].
 
     Args:
-        tta_landmarks: (n, T, L, 2) landmarks under T augmentations, mapped back.
-        norm: (n,) normalising distances in the same frame.
+        tta_landmarks: (n, T, L, 2) float32 or float64 landmarks under T augmentations,
+            mapped back.
+        norm: (n,) normalising distances in the same frame; its dtype is the result's.
 
     Returns:
         (n,) scores, higher = more spread = more worth labeling.
     """
     mean = tta_landmarks.mean(dim=1, keepdim=True)  # (n, 1, L, 2)
-    squared = (tta_landmarks - mean).square().sum(dim=3)  # (n, T, L)
-    spread = squared.mean(dim=1).sqrt()  # (n, L)
-    return spread.mean(dim=1) / norm
+    per_axis = (tta_landmarks - mean).square_().mean(dim=1)  # (n, L, 2)
+    # x + y from strided views: a reduction over a dimension of size 2 is slow in torch.
+    spread = (per_axis[..., 0] + per_axis[..., 1]).sqrt_()  # (n, L)
+    return spread.mean(dim=1, dtype=norm.dtype) / norm
 
 
 @register("tta_variance")
@@ -65,5 +67,5 @@ class TTAVariance(ScoreAcquisition):
         points = checks.coordinates_tensor(
             chunk.tta_landmarks, "tta_landmarks", "(n, T, L, 2)", self.name
         )
-        norm = checks.norm_tensor(chunk.norm, chunk.n, points, self.name)
+        norm = checks.norm_tensor(chunk.norm, chunk.n, points.device, self.name)
         return tta_spread_scores(points, norm)
