@@ -68,7 +68,7 @@ def run(quick: bool = False, threads: int | None = 1) -> list[dict[str, Any]]:
         torch.set_num_threads(threads)
     try:
         records = heatmap_records(device, n_images=8 if quick else 32, repeats=5 if quick else 9)
-        records += landmark_records(device, 2_000 if quick else 20_000, repeats=5 if quick else 9)
+        records += landmark_records(device, 10_000 if quick else 20_000, repeats=5 if quick else 9)
         records.append(diverse_score_record(device, n_images=8 if quick else 32, repeats=5))
         records.append(diverse_select_record(device, 100_000, k=100, repeats=3 if quick else 5))
         records.append(kcenter_record(device, 100_000, picks=200 if quick else 1000, repeats=3))
