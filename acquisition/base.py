@@ -43,13 +43,14 @@ class Acquisition(abc.ABC):
       the whole pool's (n_pool, d) matrix, labeled rows included (they are the initial
       centres of k-center-greedy).
     * ``landmarks``: (n, L, 2) float32 landmarks predicted on the un-augmented image.
-    * ``flip_heatmaps``: (n, L, H, W) float32 heatmaps predicted on the horizontally mirrored
-      image, mapped back: channels re-ordered with the data set's flip permutation and each
-      map mirrored back along W, so ``flip_heatmaps[i, l]`` compares pixel by pixel with
-      ``heatmaps[i, l]``.
-    * ``flip_landmarks``: (n, L, 2) float32 landmarks predicted on the mirrored image, mapped
-      back the same way (x -> M - 1 - x, then the flip permutation): a model whose
-      predictions mirror exactly with the image gives ``flip_landmarks == landmarks``.
+    * ``flip_heatmaps``: (n, L, H, W) float32 heatmaps predicted on the network input
+      mirrored left-right, mapped back: channel l is the flipped prediction's channel
+      ``flip_perm[l]`` and each map is mirrored back along W, so ``flip_heatmaps[i, l]``
+      compares pixel by pixel with ``heatmaps[i, l]``.
+    * ``flip_landmarks``: (n, L, 2) float32 landmarks predicted on the mirrored input, mapped
+      back the same way (x -> 2c - x about the input's centre column c, in the crop frame,
+      then the flip permutation): a model whose predictions mirror exactly with the image
+      gives ``flip_landmarks == landmarks``.
     * ``tta_landmarks``: (n, T, L, 2) float32 landmarks predicted under T random
       augmentations (the run's augmentation level), each mapped back to the un-augmented
       frame with the inverse of its transform. T is the instance's :attr:`tta_samples`. The
