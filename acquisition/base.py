@@ -54,8 +54,8 @@ class Acquisition(abc.ABC):
     * ``tta_landmarks``: (n, T, L, 2) float32 landmarks predicted under T random
       augmentations (the run's augmentation level), each mapped back to the un-augmented
       frame with the inverse of its transform. T is the instance's :attr:`tta_samples`. The
-      augmentations of an item must be drawn from a generator seeded by (round, pool index),
-      so that they do not depend on how the pool is chunked.
+      augmentations of an item must be drawn from a generator seeded by (cell seed, round,
+      pool index), so that they do not depend on how the pool is chunked.
     * ``labeled_features``: (m, d) float32 latent codes of the m labeled items, rows in
       increasing pool index (``np.flatnonzero(labeled)``); the same array in every chunk.
     * ``labeled_landmarks``: (m, L, 2) float32 annotated (ground-truth) landmarks of the
@@ -63,6 +63,9 @@ class Acquisition(abc.ABC):
     * ``norm`` (always provided, not a need): (n,) float32 > 0, the per-item normalising
       distance in the same frame, computed without labels (the loop's choice, e.g. the
       distance between the predicted outer eye corners).
+
+    NaN in an item's inputs gives that item a NaN score (the built-ins), which :meth:`select`
+    refuses with the item's pool index: a diverged model fails the round loudly.
 
     Attributes:
         name: Registry name, set by :func:`acquisition.register`.
@@ -135,7 +138,8 @@ class Acquisition(abc.ABC):
         Args:
             k: Number of items to select (1 <= k <= number of unlabeled items).
             labeled: (n_pool,) boolean mask, True where an item is already labeled.
-            scores: (n_pool,) scores from :meth:`score`, for score-based acquisitions.
+            scores: (n_pool,) scores from :meth:`score_chunk` (or :meth:`score`) for
+                score-based acquisitions (:attr:`is_score_based`).
             features: (n_pool, d) features, for acquisitions that need ``"features"``.
             rng: numpy Generator, for acquisitions that draw at random.
 
