@@ -1,7 +1,8 @@
 """Base classes: subclasses write one method, validation and bookkeeping live here once.
 
-* :class:`ScoreAcquisition` subclasses write ``compute_score(heatmaps) -> (n,)`` (higher = more
-  worth labeling); ranking, discard-top-p% and take-K come from :mod:`acquisition.selection`.
+* :class:`ScoreAcquisition` subclasses write ``compute_score(heatmaps) -> (n,)`` or, for inputs
+  other than heatmaps, ``compute_chunk_score(chunk) -> (n,)`` (higher = more worth labeling);
+  ranking, discard-top-p% and take-K come from :mod:`acquisition.selection`.
 * :class:`SetAcquisition` subclasses write ``select_from(k, labeled, features, rng)`` for
   selections that are not a ranking (random, k-center-greedy).
 
@@ -20,27 +21,67 @@ import numpy as np
 import torch
 
 from acquisition import checks
+from acquisition.inputs import NEEDS, MissingInputError, PoolChunk
 from acquisition.selection import take_top_k
 
 __all__ = ["NEEDS", "Acquisition", "ScoreAcquisition", "SetAcquisition"]
-
-#: What an acquisition may ask the loop for, besides the labeled mask.
-NEEDS = frozenset({"heatmaps", "features"})
 
 
 class Acquisition(abc.ABC):
     """An acquisition function: chooses which unlabeled pool items to label next.
 
+    What the loop provides. Score acquisitions get the inputs named in ``needs`` per streamed
+    chunk of n pool items, as a :class:`~acquisition.inputs.PoolChunk` passed to
+    :meth:`ScoreAcquisition.score_chunk`; set acquisitions get ``features`` in :meth:`select`.
+    Arrays are numpy or torch (any device), float32 from the loop (float64 accepted). All
+    coordinates are pixels of one frame, the loop's crop frame (3FabRec's M x M margin crop,
+    0-based pixel centres, (x, y)); scores built from them divide by ``norm``, so they do not
+    depend on the frame's scale.
+
+    * ``heatmaps``: (n, L, H, W) float32 model heatmaps of the un-augmented image.
+    * ``features``: (n, d) float32 latent codes of the un-augmented image. In :meth:`select`
+      the whole pool's (n_pool, d) matrix, labeled rows included (they are the initial
+      centres of k-center-greedy).
+    * ``landmarks``: (n, L, 2) float32 landmarks predicted on the un-augmented image.
+    * ``flip_heatmaps``: (n, L, H, W) float32 heatmaps predicted on the network input
+      mirrored left-right, mapped back: channel l is the flipped prediction's channel
+      ``flip_perm[l]`` and each map is mirrored back along W, so ``flip_heatmaps[i, l]``
+      compares pixel by pixel with ``heatmaps[i, l]``.
+    * ``flip_landmarks``: (n, L, 2) float32 landmarks predicted on the mirrored input, mapped
+      back the same way (x -> 2c - x about the input's centre column c, in the crop frame,
+      then the flip permutation): a model whose predictions mirror exactly with the image
+      gives ``flip_landmarks == landmarks``.
+    * ``tta_landmarks``: (n, T, L, 2) float32 landmarks predicted under T random
+      augmentations (the run's augmentation level), each mapped back to the un-augmented
+      frame with the inverse of its transform. T is the instance's :attr:`tta_samples`. The
+      augmentations of an item must be drawn from a generator seeded by (cell seed, round,
+      pool index), so that they do not depend on how the pool is chunked.
+    * ``labeled_features``: (m, d) float32 latent codes of the m labeled items, rows in
+      increasing pool index (``np.flatnonzero(labeled)``); the same array in every chunk.
+    * ``labeled_landmarks``: (m, L, 2) float32 annotated (ground-truth) landmarks of the
+      labeled items, same row order and frame; the same array in every chunk.
+    * ``norm`` (always provided, not a need): (n,) float32 > 0, the per-item normalising
+      distance in the same frame, computed without labels (the loop's choice, e.g. the
+      distance between the predicted outer eye corners).
+
+    NaN in an item's inputs gives that item a NaN score (the built-ins), which :meth:`select`
+    refuses with the item's pool index: a diverged model fails the round loudly.
+
     Attributes:
         name: Registry name, set by :func:`acquisition.register`.
-        needs: What the loop must provide: a subset of ``{"heatmaps", "features"}``.
+        needs: What the loop must provide: a subset of :data:`acquisition.NEEDS`. Set
+            acquisitions may only need ``features``. An instance may widen it (a composer
+            adds its inner score's needs), so the loop reads it from the instance.
+        tta_samples: T, the number of test-time augmentations per item when ``needs`` holds
+            ``tta_landmarks``; 0 otherwise.
         last_selection: After :meth:`select`, ``{"pool_index", "score", "rank"}`` numpy arrays
             for the selected items in selection order (``score`` is NaN where the acquisition
             has no score); ``None`` before the first selection.
     """
 
     name: ClassVar[str] = ""
-    needs: ClassVar[frozenset[str]] = frozenset()
+    needs: frozenset[str] = frozenset()
+    tta_samples: int = 0
 
     def __init__(self) -> None:
         self.last_selection: dict[str, np.ndarray] | None = None
@@ -67,12 +108,21 @@ class Acquisition(abc.ABC):
         """The resolved parameters (defaults filled in), JSON-serialisable, for result rows."""
         return {key: getattr(self, key) for key in self.parameter_defaults()}
 
+    @property
+    def is_score_based(self) -> bool:
+        """True when the loop must score the pool (:meth:`score_chunk`) before :meth:`select`."""
+        return False
+
     def score(self, heatmaps: np.ndarray | torch.Tensor) -> np.ndarray:
         """Score-based acquisitions only; see :meth:`ScoreAcquisition.score`."""
         raise TypeError(
             f"acquisition '{self.name}' is not score-based (needs: {sorted(self.needs)}); "
             "call select() directly"
         )
+
+    def score_chunk(self, chunk: PoolChunk) -> np.ndarray:
+        """Score-based acquisitions only; see :meth:`ScoreAcquisition.score_chunk`."""
+        return self.score(chunk)  # raises the same TypeError
 
     def select(
         self,
@@ -88,7 +138,8 @@ class Acquisition(abc.ABC):
         Args:
             k: Number of items to select (1 <= k <= number of unlabeled items).
             labeled: (n_pool,) boolean mask, True where an item is already labeled.
-            scores: (n_pool,) scores from :meth:`score`, for score-based acquisitions.
+            scores: (n_pool,) scores from :meth:`score_chunk` (or :meth:`score`) for
+                score-based acquisitions (:attr:`is_score_based`).
             features: (n_pool, d) features, for acquisitions that need ``"features"``.
             rng: numpy Generator, for acquisitions that draw at random.
 
@@ -138,14 +189,17 @@ class Acquisition(abc.ABC):
 
 
 class ScoreAcquisition(Acquisition):
-    """Ranks items by a per-item score from their heatmaps; subclasses write compute_score.
+    """Ranks items by a per-item score; subclasses write compute_score or compute_chunk_score.
+
+    Heatmap scores override ``compute_score(heatmaps)``; scores on other inputs override
+    ``compute_chunk_score(chunk)`` and declare what they read in ``needs``.
 
     Args:
         discard_top: Fraction p in [0, 1) of unlabeled items skipped from the top of the
             ranking before taking k (the paper's NNM10% is ``discard_top=0.10``).
     """
 
-    needs: ClassVar[frozenset[str]] = frozenset({"heatmaps"})
+    needs: frozenset[str] = frozenset({"heatmaps"})
 
     def __init__(self, *, discard_top: float = 0.0) -> None:
         super().__init__()
@@ -158,9 +212,13 @@ class ScoreAcquisition(Acquisition):
             )
         self.discard_top = float(discard_top)
 
-    @abc.abstractmethod
+    @property
+    def is_score_based(self) -> bool:
+        """True: the loop scores the pool with :meth:`score_chunk` before :meth:`select`."""
+        return True
+
     def compute_score(self, heatmaps: torch.Tensor) -> torch.Tensor:
-        """Per-item scores, higher = more worth labeling.
+        """Per-item scores from heatmaps, higher = more worth labeling.
 
         Args:
             heatmaps: (n, L, H, W) float32 or float64 tensor on any device, n >= 1.
@@ -169,9 +227,60 @@ class ScoreAcquisition(Acquisition):
             (n,) tensor on the same device. Each score must depend on its own item only, so
             that scoring the pool in chunks gives the same result as scoring it whole.
         """
+        raise NotImplementedError(
+            f"acquisition '{self.name}' ({type(self).__qualname__}) implements neither "
+            "compute_score(heatmaps) nor compute_chunk_score(chunk)"
+        )
+
+    def compute_chunk_score(self, chunk: PoolChunk) -> torch.Tensor | np.ndarray:
+        """Per-item scores from any declared inputs; by default ``compute_score(heatmaps)``.
+
+        Args:
+            chunk: The inputs named in ``needs`` (plus ``norm``) for n >= 1 items.
+
+        Returns:
+            (n,) tensor or array; each score must depend on its own item (and on the
+            labeled-set inputs) only, so that chunking the pool does not change it.
+        """
+        return self.compute_score(checks.heatmaps_tensor(chunk.heatmaps, self.name))
+
+    def score_chunk(self, chunk: PoolChunk) -> np.ndarray:
+        """Score one streamed chunk of the pool: the loop's entry point.
+
+        Args:
+            chunk: A :class:`~acquisition.inputs.PoolChunk` holding ``needs`` and ``norm``.
+
+        Returns:
+            (n,) float64 numpy scores, higher = more worth labeling.
+
+        Raises:
+            MissingInputError: the acquisition read an input the chunk does not hold (the
+                message says whether ``needs`` declares it).
+            ValueError: ``tta_landmarks`` with a T other than :attr:`tta_samples`.
+        """
+        if not isinstance(chunk, PoolChunk):
+            raise TypeError(
+                f"{self.name}: score_chunk takes an acquisition.PoolChunk; got "
+                f"{type(chunk).__name__} (for bare heatmaps call score(heatmaps))"
+            )
+        if chunk.n == 0:
+            return np.zeros(0, dtype=np.float64)
+        self._check_tta(chunk)
+        try:
+            with torch.no_grad():
+                result = torch.as_tensor(self.compute_chunk_score(chunk))
+        except MissingInputError as error:
+            key = error.args[1] if len(error.args) > 1 else "an input"
+            raise MissingInputError(self._missing_message(key, error), key) from None
+        if tuple(result.shape) != (chunk.n,):
+            raise RuntimeError(
+                f"acquisition '{self.name}' returned scores of shape {tuple(result.shape)} "
+                f"for {chunk.n} items; expected ({chunk.n},)"
+            )
+        return result.detach().to("cpu", torch.float64).numpy()
 
     def score(self, heatmaps: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Score items from their heatmaps, computing on the heatmaps' device.
+        """Score items from their heatmaps alone: ``score_chunk(PoolChunk(heatmaps=...))``.
 
         Args:
             heatmaps: (n, L, H, W) numpy array or torch tensor (any device).
@@ -180,17 +289,32 @@ class ScoreAcquisition(Acquisition):
             (n,) float64 numpy scores, higher = more worth labeling.
         """
         maps = checks.heatmaps_tensor(heatmaps, self.name)
-        if maps.shape[0] == 0:
-            return np.zeros(0, dtype=np.float64)
-        with torch.no_grad():
-            result = self.compute_score(maps)
-        result = torch.as_tensor(result)
-        if tuple(result.shape) != (maps.shape[0],):
-            raise RuntimeError(
-                f"acquisition '{self.name}' compute_score returned shape {tuple(result.shape)} "
-                f"for {maps.shape[0]} items; expected ({maps.shape[0]},)"
+        return self.score_chunk(PoolChunk(heatmaps=maps))
+
+    def _check_tta(self, chunk: PoolChunk) -> None:
+        if "tta_landmarks" in self.needs and "tta_landmarks" in chunk:
+            samples = int(chunk["tta_landmarks"].shape[1])
+            if samples != self.tta_samples:
+                raise ValueError(
+                    f"{self.name}: tta_landmarks holds T={samples} augmentations per item; "
+                    f"this acquisition asks for tta_samples={self.tta_samples}"
+                )
+
+    def _missing_message(self, key: str, error: MissingInputError) -> str:
+        if key == "norm":
+            return (
+                f"{self.name} reads 'norm', which the loop always provides but this chunk "
+                "lacks; pass PoolChunk(norm=...) rather than score(heatmaps)"
             )
-        return result.detach().to("cpu", torch.float64).numpy()
+        if key in self.needs:
+            return (
+                f"{self.name} reads {key!r}, which it declares in needs {sorted(self.needs)}, "
+                f"but the caller did not provide it: {error}"
+            )
+        return (
+            f"{self.name} ({type(self).__module__}) reads {key!r} without declaring it in "
+            f"needs {sorted(self.needs)}; add it to `needs` so the loop computes it"
+        )
 
     def _select(
         self, k: int, labeled: np.ndarray, scores: Any, features: Any, rng: Any

@@ -15,9 +15,11 @@ import torch
 
 __all__ = [
     "budget",
+    "coordinates_tensor",
     "generator",
     "heatmaps_tensor",
     "labeled_mask",
+    "norm_tensor",
     "pool_features",
     "pool_scores",
     "to_numpy",
@@ -93,7 +95,8 @@ def pool_scores(scores: Any, mask: np.ndarray, name: str) -> np.ndarray:
     """
     if scores is None:
         raise TypeError(
-            f"{name} is score-based: pass scores=acq.score(heatmaps) for the whole pool "
+            f"{name} is score-based: pass scores=<acq.score_chunk(chunk) per chunk, or "
+            f"acq.score(heatmaps)> for the whole pool "
             f"({mask.size} items; labeled entries are ignored)"
         )
     values = to_numpy(scores)
@@ -130,6 +133,10 @@ def pool_features(features: Any, mask: np.ndarray, name: str) -> torch.Tensor:
             "one row per pool index"
         )
     matrix = _as_float(matrix, "features", name)
+    # A NaN or inf entry makes the sum non-finite, so a finite sum (one read pass) clears the
+    # matrix; a per-row isfinite costs about 50x more and runs only when the sum is not.
+    if bool(torch.isfinite(matrix.sum())):
+        return matrix
     finite_rows = torch.isfinite(matrix).all(dim=1)
     n_bad = int((~finite_rows).sum())
     if n_bad:
@@ -154,6 +161,51 @@ def heatmaps_tensor(heatmaps: Any, name: str) -> torch.Tensor:
             f"(n images, L landmarks); got shape {tuple(maps.shape)}"
         )
     return _as_float(maps, "heatmaps", name)
+
+
+def coordinates_tensor(values: Any, what: str, shape: str, name: str) -> torch.Tensor:
+    """Check landmark coordinates (..., L, 2), numpy or torch; return a float tensor.
+
+    float32 and float64 are kept (no copy): differences of float32 pixel coordinates below a
+    few hundred pixels are exact to about 1e-5 px, far below any spread worth ranking.
+
+    Args:
+        values: The array, e.g. (n, L, 2) landmarks or (n, T, L, 2) TTA landmarks.
+        what: Input name for messages.
+        shape: Expected shape written for messages, e.g. ``"(n, L, 2)"``; its number of
+            dimensions is checked.
+        name: Acquisition name for messages.
+    """
+    points = values if isinstance(values, torch.Tensor) else _numpy_to_torch(values)
+    ndim = shape.count(",") + 1
+    if points.ndim != ndim or points.shape[-1] != 2 or points.shape[-2] == 0:
+        raise ValueError(
+            f"{name}: {what} must have shape {shape} with (x, y) last and L >= 1; got shape "
+            f"{tuple(points.shape)}"
+        )
+    return _as_float(points.detach(), what, name)
+
+
+def norm_tensor(norm: Any, n: int, device: torch.device, name: str) -> torch.Tensor:
+    """Check per-item normalising distances: (n,) and > 0 (NaN passes, to give NaN scores).
+
+    Returns:
+        ``norm`` as a float64 tensor on ``device`` (float32 on mps, which lacks float64).
+    """
+    values = norm if isinstance(norm, torch.Tensor) else _numpy_to_torch(norm)
+    dtype = torch.float32 if device.type == "mps" else torch.float64
+    values = _as_float(values.detach(), "norm", name).to(device, dtype)
+    if tuple(values.shape) != (n,):
+        raise ValueError(f"{name}: norm has shape {tuple(values.shape)}; expected ({n},)")
+    bad = (values <= 0) | torch.isinf(values)
+    if bool(bad.any()):
+        first = torch.nonzero(bad).flatten()[:5].tolist()
+        raise ValueError(
+            f"{name}: norm must be a positive finite distance per item; got "
+            f"{values[bad][:5].tolist()} at chunk rows {first}. Clamp the normalising distance "
+            "(e.g. the predicted inter-ocular distance) to at least one pixel"
+        )
+    return values
 
 
 def _numpy_to_torch(values: Any) -> torch.Tensor:

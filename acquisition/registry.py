@@ -18,13 +18,14 @@ import types
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from acquisition.base import NEEDS, Acquisition
+from acquisition.base import NEEDS, Acquisition, ScoreAcquisition, SetAcquisition
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "AcquisitionRegistryError",
     "available",
     "get",
+    "label",
     "list_acquisitions",
     "load_plugins",
     "register",
@@ -107,7 +108,34 @@ def get(name: str, **params: Any) -> Acquisition:
         raise ValueError(f"acquisition '{name}' requires parameter(s) {missing}")
     acquisition = cls(**params)
     _check_params(acquisition)
+    _check_needs(acquisition)
     return acquisition
+
+
+def label(name: str, params: dict[str, Any] | None = None) -> str:
+    """Short display name for result rows and reports, e.g. ``nnm(discard_top=0.1)``.
+
+    Parameters are sorted by key; a nested acquisition (a mapping with a ``"name"`` key, as a
+    composer's ``score``) is written the same way, so ``diverse_top`` over NNM reads
+    ``diverse_top(candidates=5,discard_top=0.1,score=nnm(window=7))``. Without nesting this is
+    the same text as ``AcquisitionConfig.label()``.
+
+    Args:
+        name: Acquisition name.
+        params: Its parameters as configured (None or empty: the bare name).
+
+    Returns:
+        The label.
+    """
+    if not params:
+        return name
+    return f"{name}({','.join(f'{key}={_label_value(params[key])}' for key in sorted(params))})"
+
+
+def _label_value(value: Any) -> str:
+    if isinstance(value, dict) and isinstance(value.get("name"), str):
+        return label(value["name"], {k: v for k, v in value.items() if k != "name"})
+    return f"{value}"
 
 
 def available() -> dict[str, str]:
@@ -197,11 +225,43 @@ def _check_class(name: str, cls: Any) -> None:
             f"@register({name!r}): {_origin(cls)}.needs must be a frozenset subset of "
             f"{sorted(NEEDS)}; got {cls.needs!r}"
         )
+    _check_kind(name, cls)
     owner = _REGISTRY.get(cls.__dict__.get("name", ""))
     if owner is cls and cls.name != name:
         raise AcquisitionRegistryError(
             f"{_origin(cls)} is already registered as '{cls.name}'; register a subclass to "
             f"also offer it as '{name}'"
+        )
+
+
+def _check_kind(name: str, cls: type[Acquisition]) -> None:
+    if issubclass(cls, SetAcquisition) and not cls.needs <= {"features"}:
+        raise TypeError(
+            f"@register({name!r}): {_origin(cls)} is a SetAcquisition, whose select_from gets "
+            f"features only; it cannot need {sorted(cls.needs - {'features'})}. Per-item "
+            "inputs reach score acquisitions through score_chunk"
+        )
+    if issubclass(cls, ScoreAcquisition):
+        own = {"compute_score", "compute_chunk_score"}
+        if all(getattr(cls, m) is getattr(ScoreAcquisition, m) for m in own):
+            raise TypeError(
+                f"@register({name!r}): {_origin(cls)} does not implement ['compute_score'] "
+                "(or compute_chunk_score, for inputs other than heatmaps)"
+            )
+
+
+def _check_needs(acquisition: Acquisition) -> None:
+    # An instance may widen its class's needs (a composer adds its inner score's).
+    needs, where = acquisition.needs, f"acquisition '{acquisition.name}'"
+    if not (isinstance(needs, frozenset) and needs <= NEEDS):
+        raise TypeError(
+            f"{where}: needs must be a frozenset subset of {sorted(NEEDS)}; got {needs!r}"
+        )
+    samples = acquisition.tta_samples
+    valid = isinstance(samples, int) and not isinstance(samples, bool) and samples >= 1
+    if "tta_landmarks" in needs and not valid:
+        raise TypeError(
+            f"{where} needs tta_landmarks, so tta_samples must be an int >= 1; got {samples!r}"
         )
 
 

@@ -5,6 +5,11 @@ most 2x a sum over the same heatmaps, entropy at most 6x, and one k-center-greed
 2x one read pass over the feature matrix. The SCAF paper's 12 ms (NNM) and 42 ms (entropy)
 per image are recorded next to ours for comparison (different hardware: a rough guide only).
 
+The landmark scores (flip_consistency, tta_variance) are timed per pool image against one
+element-wise pass over their inputs (``landmarks - flip_landmarks``; ``tta_landmarks * 1``),
+and diverse_top against what it wraps: its scoring against NNM's on the same heatmaps, its
+selection against NNM's take-K on the same scores.
+
 Run: ``python -m benchmarks.acquisition [--quick]`` or through ``scaf-al bench``.
 """
 
@@ -26,8 +31,21 @@ from acquisition.selection import take_top_k
 __all__ = ["run"]
 
 N_LANDMARKS, MAP_SIZE, FEATURE_DIM = 98, 128, 99
+TTA_SAMPLES = 8
 PAPER_MS = {"nnm": 12.0, "entropy": 42.0}
-TARGETS = {"nnm": 2.0, "entropy": 6.0, "kcenter_greedy": 2.0}
+TARGETS = {
+    "nnm": 2.0,
+    "entropy": 6.0,
+    "kcenter_greedy": 2.0,
+    # Against one element-wise pass over the inputs: a difference, squares, a square root
+    # and a mean are a few such passes.
+    "flip_consistency": 8.0,
+    "tta_variance": 4.0,
+    # A composer adds only bookkeeping to the score it wraps.
+    "diverse_top.score": 1.2,
+    # k-center-greedy over candidates x k items, plus one finiteness pass over the features.
+    "diverse_top.select": 20.0,
+}
 
 
 def run(quick: bool = False, threads: int | None = 1) -> list[dict[str, Any]]:
@@ -50,6 +68,9 @@ def run(quick: bool = False, threads: int | None = 1) -> list[dict[str, Any]]:
         torch.set_num_threads(threads)
     try:
         records = heatmap_records(device, n_images=8 if quick else 32, repeats=5 if quick else 9)
+        records += landmark_records(device, 10_000 if quick else 20_000, repeats=5 if quick else 9)
+        records.append(diverse_score_record(device, n_images=8 if quick else 32, repeats=5))
+        records.append(diverse_select_record(device, 100_000, k=100, repeats=3 if quick else 5))
         records.append(kcenter_record(device, 100_000, picks=200 if quick else 1000, repeats=3))
         records += kcenter_scaling_records(
             device, sizes=(20_000, 80_000) if quick else (25_000, 100_000, 400_000), picks=100
@@ -95,6 +116,108 @@ def heatmap_records(device: torch.device, n_images: int, repeats: int) -> list[d
             )
         )
     return records
+
+
+def landmark_records(device: torch.device, n_images: int, repeats: int) -> list[dict[str, Any]]:
+    """flip_consistency and tta_variance us/image vs one element-wise pass over their inputs."""
+    generator = torch.Generator().manual_seed(1)
+    landmarks = torch.rand(n_images, N_LANDMARKS, 2, generator=generator) * 256
+    flip = landmarks + torch.randn(landmarks.shape, generator=generator)
+    tta = landmarks[:, None] + torch.randn(
+        n_images, TTA_SAMPLES, N_LANDMARKS, 2, generator=generator
+    )
+    norm = torch.rand(n_images, generator=generator) * 20 + 60
+    landmarks, flip, tta, norm = (t.to(device) for t in (landmarks, flip, tta, norm))
+    flip_acq = acquisition.get("flip_consistency")
+    tta_acq = acquisition.get("tta_variance", samples=TTA_SAMPLES)
+    flip_chunk = acquisition.PoolChunk(norm=norm, landmarks=landmarks, flip_landmarks=flip)
+    tta_chunk = acquisition.PoolChunk(norm=norm, tta_landmarks=tta)
+    pairs = {
+        "flip_consistency": (lambda: flip_acq.score_chunk(flip_chunk), lambda: landmarks - flip),
+        "tta_variance": (lambda: tta_acq.score_chunk(tta_chunk), lambda: tta * 1.0),
+    }
+    timings = interleaved(
+        {key: fn for name, (score, read) in pairs.items()
+         for key, fn in ((name, score), (f"{name}.read", read))},
+        repeats,
+        device,
+    )  # fmt: skip
+    shapes = {"flip_consistency": list(flip.shape), "tta_variance": list(tta.shape)}
+    return [
+        record(
+            f"acquisition.{name}",
+            1e6 * timings[name] / n_images,
+            "us/image",
+            "one element-wise pass over the inputs",
+            1e6 * timings[f"{name}.read"] / n_images,
+            TARGETS[name],
+            device=str(device),
+            shape=shapes[name],
+            threads=torch.get_num_threads(),
+            repeats=repeats,
+        )
+        for name in pairs
+    ]
+
+
+def diverse_score_record(device: torch.device, n_images: int, repeats: int) -> dict[str, Any]:
+    """diverse_top (inner NNM) scoring ms/image vs NNM's own on the same heatmaps."""
+    heatmaps = synthetic_heatmaps(n_images, device)
+    composer, nnm = acquisition.get("diverse_top", score="nnm"), acquisition.get("nnm")
+    chunk = acquisition.PoolChunk(heatmaps=heatmaps)
+    timings = interleaved(
+        {"nnm": lambda: nnm.score_chunk(chunk), "diverse_top": lambda: composer.score_chunk(chunk)},
+        repeats,
+        device,
+    )
+    return record(
+        "acquisition.diverse_top.score",
+        1e3 * timings["diverse_top"] / n_images,
+        "ms/image",
+        "nnm on the same heatmaps",
+        1e3 * timings["nnm"] / n_images,
+        TARGETS["diverse_top.score"],
+        device=str(device),
+        shape=list(heatmaps.shape),
+        threads=torch.get_num_threads(),
+        repeats=repeats,
+    )
+
+
+def diverse_select_record(device: torch.device, n_pool: int, k: int, repeats: int) -> dict:
+    """diverse_top select (discard 10 %, 5 x k candidates) ns/item vs NNM10%'s take-K."""
+    generator = torch.Generator().manual_seed(2)
+    features = torch.randn(n_pool, FEATURE_DIM, generator=generator).to(device)
+    rng = np.random.default_rng(2)
+    scores = rng.normal(size=n_pool)
+    labeled = np.zeros(n_pool, dtype=bool)
+    labeled[rng.choice(n_pool, size=100, replace=False)] = True
+    composer = acquisition.get("diverse_top", score="nnm", discard_top=0.1, candidates=5)
+    nnm = acquisition.get("nnm", discard_top=0.1)
+    timings = interleaved(
+        {
+            "nnm": lambda: nnm.select(k, labeled=labeled, scores=scores),
+            "diverse_top": lambda: composer.select(
+                k, labeled=labeled, scores=scores, features=features, rng=rng
+            ),
+        },
+        repeats,
+        device,
+    )
+    return record(
+        "acquisition.diverse_top.select",
+        1e9 * timings["diverse_top"] / n_pool,
+        "ns/item",
+        "nnm(discard_top=0.1) take-K on the same scores",
+        1e9 * timings["nnm"] / n_pool,
+        TARGETS["diverse_top.select"],
+        device=str(device),
+        shape=[n_pool, FEATURE_DIM],
+        k=k,
+        candidates=5,
+        threads=torch.get_num_threads(),
+        repeats=repeats,
+    )
 
 
 def kcenter_record(device: torch.device, n_pool: int, picks: int, repeats: int) -> dict[str, Any]:

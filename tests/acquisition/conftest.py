@@ -8,10 +8,14 @@ import pytest
 from acquisition import registry
 from tests.helpers import gaussian_maps
 
+# The example plugin's own tests need it installed: test_plugins.py installs it and runs them.
+collect_ignore = ["plugin_pkg"]
+
 
 @pytest.fixture
 def pool() -> dict[str, np.ndarray]:
-    """40 items, 3 landmarks of 12x12, 5-d features, 6 labeled items."""
+    """40 items, 3 landmarks of 12x12, 5-d features, 6 labeled items, plus the landmark
+    inputs (crop frame 4x the heatmaps) and norm; TTA landmarks come from :func:`tta_for`."""
     rng = np.random.default_rng(1234)
     n = 40
     centres = rng.uniform(0, 11, size=(n, 3, 2))
@@ -19,10 +23,17 @@ def pool() -> dict[str, np.ndarray]:
     heatmaps = gaussian_maps(centres, sigmas, 12) + rng.normal(0, 0.02, size=(n, 3, 12, 12))
     labeled = np.zeros(n, dtype=bool)
     labeled[[0, 3, 4, 17, 25, 39]] = True
+    landmarks = 4.0 * centres[..., ::-1]  # (x, y)
+    flipped = heatmaps[:, :, :, ::-1] + rng.normal(0, 0.02, size=heatmaps.shape)
     return {
         "heatmaps": heatmaps.astype(np.float32),
         "features": rng.normal(size=(n, 5)),
         "labeled": labeled,
+        "landmarks": landmarks.astype(np.float32),
+        "flip_landmarks": (landmarks + rng.normal(0, 1.5, landmarks.shape)).astype(np.float32),
+        "flip_heatmaps": flipped.astype(np.float32),
+        "norm": rng.uniform(15, 25, size=n).astype(np.float32),
+        "labeled_landmarks": landmarks[labeled].astype(np.float32),
     }
 
 

@@ -10,14 +10,36 @@ import pytest
 import torch
 
 import acquisition
-from tests.helpers import inputs_for
+from acquisition.testing import check_acquisition
+from tests.helpers import chunk_for, inputs_for
 
 NAMES = acquisition.list_acquisitions()
 SCORE_NAMES = [name for name in NAMES if "heatmaps" in acquisition.get(name).needs]
+CHUNK_NAMES = [name for name in NAMES if acquisition.get(name).is_score_based]
 
 
 def test_builtins_are_registered() -> None:
-    assert {"random", "nnm", "entropy", "kcenter_greedy"} <= set(NAMES)
+    expected = {"random", "nnm", "entropy", "kcenter_greedy"}
+    expected |= {"flip_consistency", "tta_variance", "diverse_top"}
+    assert expected <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_passes_the_conformance_kit(name: str) -> None:
+    report = check_acquisition(name)
+    assert report.ok, report.format()
+    assert len(report.checks) == 8 and report.cost_us_per_item["select"] > 0
+
+
+@pytest.mark.parametrize("name", CHUNK_NAMES)
+def test_score_chunk_shape_finite_and_chunk_invariant(name: str, pool: dict) -> None:
+    acq = acquisition.get(name)
+    whole = acq.score_chunk(chunk_for(acq, pool))
+    assert whole.shape == (40,) and whole.dtype == np.float64 and np.isfinite(whole).all()
+    bounds = [0, 1, 8, 9, 23, 40]
+    parts = [acq.score_chunk(chunk_for(acq, pool, slice(a, b))) for a, b in pairwise(bounds)]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    assert acq.score_chunk(chunk_for(acq, pool, slice(0, 0))).shape == (0,)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -106,3 +106,16 @@ def test_discard_leaves_too_few(mask: np.ndarray) -> None:
     acq.select(3, labeled=mask, scores=np.arange(10.0))
     with pytest.raises(ValueError, match=r"k=4 exceeds the 3 unlabeled item\(s\) left after"):
         acq.select(4, labeled=mask, scores=np.arange(10.0))
+
+
+def test_features_whose_sum_overflows_are_still_finite() -> None:
+    """The fast finiteness check sums the matrix; a sum that overflows is rechecked by row."""
+    features = np.zeros((4, 2), dtype=np.float32)
+    features[[1, 2], 0] = 3e38  # finite, but their float32 sum is inf
+    labeled = np.array([True, False, False, False])
+    picked = acquisition.get("kcenter_greedy").select(1, labeled=labeled, features=features)
+    assert picked.tolist() == [1]
+    features[3, 1] = np.inf
+    match = r"1 row\(s\) with NaN or inf \(first pool indices: \[3\]\)"
+    with pytest.raises(ValueError, match=match):
+        acquisition.get("kcenter_greedy").select(1, labeled=labeled, features=features)

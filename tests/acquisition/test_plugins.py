@@ -89,6 +89,24 @@ def test_contract_tests_cover_the_installed_plugin(plugin_site: tuple[Path, str]
     assert " passed" in done.stdout and " failed" not in done.stdout
 
 
+def test_plugin_package_tests_run_the_conformance_kit(plugin_site: tuple[Path, str]) -> None:
+    site, _ = plugin_site
+    plugin_tests = Path(__file__).with_name("plugin_pkg") / "tests" / "test_conformance.py"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", str(plugin_tests)],
+        cwd=plugin_tests.parents[4],
+        env=plugin_env(site),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "3 passed" in done.stdout
+    assert "conformance of example_low_peak(discard_top=0.1)" in done.stdout
+    assert "8 passed, 0 failed" in done.stdout and "us/item" in done.stdout
+
+
 def test_plugin_is_not_visible_without_its_path() -> None:
     assert "example_low_peak" not in acquisition.available()
 
