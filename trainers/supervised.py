@@ -21,10 +21,9 @@ import torch.nn.functional as F
 
 from trainers.batches import augment, crops_to_tensor, network_input
 from trainers.datasets.cropset import CropSet
-from trainers.device import autocast_context, resolve_device
+from trainers.device import autocast_context, channels_last, prepare_model, resolve_device
 from trainers.heatmaps import decode, gaussian_targets, grid_sigma
 from trainers.metrics import nme, summarize
-from trainers.models.device import channels_last, prepare_model
 
 SCHEDULES = ("joint", "two_step")
 
