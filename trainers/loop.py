@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 import acquisition
-from trainers.cell import CellConfig
+from trainers.cell import CellConfig, DataConfig
 from trainers.data_loading import load_data
 from trainers.datasets.cropset import CropSet
 from trainers.device import resolve_device
@@ -267,14 +267,23 @@ def _evaluate(ctx: _CellContext, model: torch.nn.Module) -> dict[str, dict[str, 
                        amp=trainer.amp, subpixel=trainer.subpixel)
         metrics[split] = {k: res[k] for k in ("nme", "fr", "auc")}
         errors[split] = res["errors"]
-    metrics.update(derived_splits(ctx.cell, errors))
+    metrics.update(derived_splits(ctx.cell.data, errors))
     return metrics
 
 
-def derived_splits(cell: CellConfig, errors: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+def derived_splits(data: DataConfig, errors: dict[str, np.ndarray]
+                   ) -> dict[str, dict[str, float]]:
     """Splits made of others, from their per-image errors: 300-W "full" is common +
-    challenging (its NME is the image-weighted mean of theirs, not the mean of two NMEs)."""
-    if cell.data.name == "300w" and {"common", "challenging"} <= errors.keys():
+    challenging (its NME is the image-weighted mean of theirs, not the mean of two NMEs).
+
+    Args:
+        data: the cell's data set.
+        errors: per-image NME of each evaluated split.
+
+    Returns:
+        The summary (`trainers.metrics.summarize`) of each derived split; {} when none.
+    """
+    if data.name == "300w" and {"common", "challenging"} <= errors.keys():
         return {"full": summarize(np.concatenate([errors["common"], errors["challenging"]]))}
     return {}
 

@@ -16,7 +16,7 @@ from trainers.cell import (
     DataConfig,
     ModelSettings,
 )
-from trainers.loop import LoopState, RoundResult, initial_state, run_cell
+from trainers.loop import LoopState, RoundResult, derived_splits, initial_state, run_cell
 from trainers.supervised import TrainerConfig
 
 
@@ -109,3 +109,12 @@ def test_checkpoints_of_the_older_format_still_resume() -> None:
     )
     assert "added_round" not in json.loads(state.to_json())
     assert LoopState.from_json(state.to_json()) == state
+
+
+def test_300w_full_pools_the_per_image_errors_of_common_and_challenging() -> None:
+    errors = {"common": np.array([0.1, 0.2, 0.3]), "challenging": np.array([0.5, 0.7])}
+    full = derived_splits(DataConfig(name="300w", root="unused"), errors)["full"]
+    assert full["nme"] == pytest.approx(1.8 / 5)  # not (0.2 + 0.6) / 2 = 0.4
+    assert full["fr"] == pytest.approx(4 / 5)  # errors strictly above 0.10
+    assert full["n"] == 5
+    assert derived_splits(DataConfig(), {"test": np.array([0.1])}) == {}
