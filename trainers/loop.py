@@ -8,6 +8,8 @@
                                select K = sizes[r+1] - sizes[r] items
         report the round (one callback), then the loop state (labeled order, round, RNG)
 
+`run_cell` is this loop; one round is `_run_round`: `_train`, `_evaluate`, `_select`.
+
 Everything a round needs to restart lives in `LoopState`; model weights are rebuilt by
 retraining, as the protocol demands. Round 0 depends only on the seed, not on the
 acquisition, so its trained model is cached by content hash and shared between cells that
