@@ -29,14 +29,6 @@ BF16_RTOL = 0.03
 LAYOUT_RTOL = 1e-5
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _crops(n: int = 8) -> CropSet:
     m = margin_size(S)
     rng = np.random.default_rng(0)
