@@ -83,24 +83,36 @@ def augment(
     b, _, h, w = x.shape
     if h != w:
         raise ValueError(f"augment expects square crops, got {h}x{w}")
-    m = w
-    params = AUGMENT_LEVELS[level]
     lms = None if landmarks is None else landmarks.clone()
-
     if flip_perm is not None:
-        flip = torch.rand(b, generator=generator) < 0.5
-        if bool(flip.any()):
-            fd = flip.to(x.device)
-            x = torch.where(fd[:, None, None, None], x.flip(-1), x)
-            if lms is not None:
-                mirrored = lms.clone()
-                mirrored[..., 0] = (m - 1) - mirrored[..., 0]
-                mirrored = mirrored[:, flip_perm.to(lms.device)]
-                lms = torch.where(flip.to(lms.device)[:, None, None], mirrored, lms)
-
+        x, lms = _random_flip(x, lms, flip_perm, generator)
     if level == 0:
         return x, lms
+    lin, shift = _random_affine(b, AUGMENT_LEVELS[level], w, generator)
+    return _warp(x, lms, lin, shift)
 
+
+def _random_flip(x: torch.Tensor, lms: torch.Tensor | None, flip_perm: torch.Tensor,
+                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Mirror each image with p = 0.5; its landmarks are mirrored and re-labelled."""
+    m = x.shape[-1]
+    flip = torch.rand(x.shape[0], generator=generator) < 0.5
+    if not bool(flip.any()):
+        return x, lms
+    fd = flip.to(x.device)
+    x = torch.where(fd[:, None, None, None], x.flip(-1), x)
+    if lms is not None:
+        mirrored = lms.clone()
+        mirrored[..., 0] = (m - 1) - mirrored[..., 0]
+        mirrored = mirrored[:, flip_perm.to(lms.device)]
+        lms = torch.where(flip.to(lms.device)[:, None, None], mirrored, lms)
+    return x, lms
+
+
+def _random_affine(b: int, params: AugmentLevel, m: int,
+                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image, the forward linear part (B, 2, 2) about the centre and the shift (B, 2)
+    in pixels, drawn from the level's ranges (float64, on the CPU)."""
     ang = torch.deg2rad(_uniform(b, -params.rotation, params.rotation, generator))
     shear = torch.deg2rad(_uniform(b, -params.shear, params.shear, generator))
     sx = _uniform(b, *params.scale, generator)
@@ -117,9 +129,13 @@ def augment(
     shr[:, 0, 1] = -torch.tan(shear)
     shr[:, 1, 1] = 1.0
     scl = torch.diag_embed(torch.stack([sx, sy], -1))
-    lin = rot @ shr @ scl  # (B, 2, 2)
-    shift = torch.stack([tx, ty], -1)  # pixels
+    return rot @ shr @ scl, torch.stack([tx, ty], -1)
 
+
+def _warp(x: torch.Tensor, lms: torch.Tensor | None, lin: torch.Tensor,
+          shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Resample the images (bicubic, black fill) and move the landmarks by the same map."""
+    m = x.shape[-1]
     # grid_sample wants output -> input in normalised coords; with align_corners=True a
     # square image maps pixels to [-1, 1] with one scale factor, so the linear part is shared.
     inv = torch.linalg.inv(lin)

@@ -8,6 +8,8 @@
                                select K = sizes[r+1] - sizes[r] items
         report the round (one callback), then the loop state (labeled order, round, RNG)
 
+`run_cell` is this loop; one round is `_run_round`: `_train`, `_evaluate`, `_select`.
+
 Everything a round needs to restart lives in `LoopState`; model weights are rebuilt by
 retraining, as the protocol demands. Round 0 depends only on the seed, not on the
 acquisition, so its trained model is cached by content hash and shared between cells that
@@ -27,7 +29,7 @@ import numpy as np
 import torch
 
 import acquisition
-from trainers.cell import CellConfig
+from trainers.cell import CellConfig, DataConfig
 from trainers.data_loading import load_data
 from trainers.datasets.cropset import CropSet
 from trainers.device import resolve_device
@@ -42,24 +44,25 @@ INITIAL_SEED_SALT = 0x5CAF
 @dataclass
 class LoopState:
     """The restart point of a cell: next round to run, labeled pool indices in acquisition
-    order with the round each was added, and the acquisition RNG state."""
+    order, and the acquisition RNG state.
+
+    The round an item was added follows from its position and the budget schedule (the
+    first sizes[0] items are L0, the next sizes[1] - sizes[0] came in round 1, ...).
+    """
 
     round: int
     labeled: list[int]
-    added_round: list[int]
     rng_state: dict[str, Any]
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"round": self.round, "labeled": self.labeled, "added_round": self.added_round,
-             "rng_state": self.rng_state}
-        )
+        return json.dumps({"round": self.round, "labeled": self.labeled,
+                           "rng_state": self.rng_state})
 
     @classmethod
     def from_json(cls, text: str) -> LoopState:
+        """Read `to_json`'s text; the "added_round" key of older checkpoints is ignored."""
         d = json.loads(text)
-        return cls(int(d["round"]), [int(i) for i in d["labeled"]],
-                   [int(r) for r in d["added_round"]], d["rng_state"])
+        return cls(int(d["round"]), [int(i) for i in d["labeled"]], d["rng_state"])
 
     def rng(self) -> np.random.Generator:
         g = np.random.default_rng()
@@ -97,7 +100,7 @@ def initial_state(cell: CellConfig, pool_size: int) -> LoopState:
         )
     rng = np.random.default_rng([cell.seed, INITIAL_SEED_SALT])
     l0 = rng.choice(pool_size, size=n0, replace=False)
-    return LoopState(0, [int(i) for i in l0], [0] * n0, rng.bit_generator.state)
+    return LoopState(0, [int(i) for i in l0], rng.bit_generator.state)
 
 
 def round_seed(cell: CellConfig, r: int) -> int:
@@ -114,6 +117,195 @@ def mean_shape_baseline(pool: CropSet, tests: dict[str, CropSet]) -> dict[str, f
         gt = t.landmarks_to_original(t.landmarks.astype(np.float64))
         out[split] = float(nme(pred, gt, eyes=t.eye_idx).mean())
     return out
+
+
+@dataclass
+class _CellContext:
+    """What every round of a cell reads: the data, the acquisition, the device, the
+    pretrained auto-encoder and the round-0 cache."""
+
+    cell: CellConfig
+    pool: CropSet
+    tests: dict[str, CropSet]
+    acq: Any
+    device: torch.device
+    ae_path: Path
+    baseline: dict[str, float]
+    round0: RoundZeroCache
+    say: Callable[[str], None]
+
+
+@dataclass
+class Selection:
+    """The items one round chose for labeling, with what the acquisition saw of them."""
+
+    indices: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    ranks: list[int] = field(default_factory=list)
+    # Predicted landmarks (M-crop frame, flattened) of each chosen item; empty when the
+    # acquisition did not run the model over the pool.
+    predictions: list[list[float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def run_cell(
+    cell: CellConfig,
+    *,
+    cache_dir: Path,
+    report: Callable[[RoundResult, LoopState], None],
+    state: LoopState | None = None,
+    device: str = "auto",
+    log: Callable[[str], None] | None = None,
+) -> LoopState:
+    """Run (or continue from `state`) the active-learning loop of `cell`.
+
+    Args:
+        cell: the cell configuration.
+        cache_dir: shared cache for data, pretrained auto-encoders and round-0 models.
+        report: called once per finished round with its result and the state to resume
+            from (the next round); the orchestrator writes rows and a checkpoint there.
+        state: a state from an earlier `report` to resume from; None starts at L0.
+        device: "auto", "cpu" or "cuda[:i]".
+        log: optional progress messages.
+
+    Returns:
+        The final state (round == number of rounds).
+
+    Raises:
+        ValueError: the pool is smaller than the budget, or `state` belongs to another cell.
+    """
+    ctx, state = _open_cell(cell, state, Path(cache_dir), device, log or (lambda _msg: None))
+    while state.round < len(cell.budget.sizes):
+        result, state = _run_round(ctx, state)
+        report(result, state)
+    return state
+
+
+def _open_cell(cell: CellConfig, state: LoopState | None, cache_dir: Path, device: str,
+               say: Callable[[str], None]) -> tuple[_CellContext, LoopState]:
+    """Load the data and check the start state, then pretrain (or find) the auto-encoder.
+
+    Returns:
+        The cell's context and the state of the first round to run.
+    """
+    dev = resolve_device(device)
+    acq = acquisition.get(cell.acquisition.name, **cell.acquisition.params)
+    pool, tests = load_data(cell.data, cell.model.input_size, cache_dir)
+    state = _start_state(cell, state, len(pool))  # before the costly auto-encoder
+    ae_path = ensure_autoencoder(cell, pool, cache_dir, log=say)
+    ctx = _CellContext(cell, pool, tests, acq, dev, ae_path, mean_shape_baseline(pool, tests),
+                       RoundZeroCache(cache_dir), say)
+    return ctx, state
+
+
+def _start_state(cell: CellConfig, state: LoopState | None, pool_size: int) -> LoopState:
+    """L0 for a new run; a resumed state only when its labeled set fits the budget."""
+    if state is None:
+        return initial_state(cell, pool_size)
+    sizes = cell.budget.sizes
+    if state.round < len(sizes) and len(state.labeled) != sizes[state.round]:
+        raise ValueError(
+            f"checkpoint holds {len(state.labeled)} labeled items for round {state.round}, "
+            f"but the budget schedule says {sizes[state.round]}: it belongs to another cell"
+        )
+    return state
+
+
+def _run_round(ctx: _CellContext, state: LoopState) -> tuple[RoundResult, LoopState]:
+    """Train, evaluate and (unless it is the last round) select: one round of the loop.
+
+    The model lives only inside this call, so it is freed before the next round builds one.
+    """
+    r, sizes = state.round, ctx.cell.budget.sizes
+    labeled = np.asarray(state.labeled, dtype=np.int64)
+    model, train_stats, reused = _train(ctx, r, labeled)
+    metrics = _evaluate(ctx, model)
+    rng = state.rng()
+    selection = Selection()
+    if r + 1 < len(sizes):
+        selection = _select(ctx, model, labeled, sizes[r + 1] - sizes[r], rng)
+    result = RoundResult(
+        round=r, n_labeled=len(labeled), labeled=[int(i) for i in labeled],
+        metrics=metrics, baseline=ctx.baseline,
+        train_seconds=float(train_stats["train_seconds"]), score_seconds=selection.seconds,
+        final_loss=float(train_stats["final_loss"]), selected=selection.indices,
+        selected_scores=selection.scores, selected_ranks=selection.ranks,
+        selected_predictions=selection.predictions, reused_round0=reused,
+    )
+    next_state = LoopState(round=r + 1, labeled=state.labeled + selection.indices,
+                           rng_state=rng.bit_generator.state)
+    return result, next_state
+
+
+def _train(ctx: _CellContext, r: int, labeled: np.ndarray) -> tuple[torch.nn.Module, dict, bool]:
+    """A fresh model from the auto-encoder, trained on `labeled` (round 0: from the cache).
+
+    Returns:
+        (the trained model, its training statistics, True when round-0 weights were reused).
+    """
+    seed = round_seed(ctx.cell, r)
+    torch.manual_seed(seed)  # the head's initial weights
+    model = _fresh_model(ctx.cell, ctx.pool.num_landmarks, ctx.ae_path)
+
+    def train() -> dict:
+        ctx.say(f"round {r}: training on {len(labeled)} labeled images")
+        return fit(model, ctx.pool, labeled, ctx.cell.trainer, seed=seed, device=ctx.device)
+
+    if r == 0:
+        # Round 0 depends on the seed, not the acquisition: train it once per content key.
+        key = ctx.round0.key(ctx.cell, ctx.ae_path, labeled)
+        stats, reused = ctx.round0.get_or_train(key, model, train)
+        return model, stats, reused
+    return model, train(), False
+
+
+def _evaluate(ctx: _CellContext, model: torch.nn.Module) -> dict[str, dict[str, float]]:
+    """NME / FR / AUC of every test split, plus the splits derived from them."""
+    trainer = ctx.cell.trainer
+    metrics: dict[str, dict[str, float]] = {}
+    errors: dict[str, np.ndarray] = {}
+    for split, test in ctx.tests.items():
+        res = evaluate(model, test, batch_size=trainer.eval_batch_size, device=ctx.device,
+                       amp=trainer.amp, subpixel=trainer.subpixel)
+        metrics[split] = {k: res[k] for k in ("nme", "fr", "auc")}
+        errors[split] = res["errors"]
+    metrics.update(derived_splits(ctx.cell.data, errors))
+    return metrics
+
+
+def derived_splits(data: DataConfig, errors: dict[str, np.ndarray]
+                   ) -> dict[str, dict[str, float]]:
+    """Splits made of others, from their per-image errors: 300-W "full" is common +
+    challenging (its NME is the image-weighted mean of theirs, not the mean of two NMEs).
+
+    Args:
+        data: the cell's data set.
+        errors: per-image NME of each evaluated split.
+
+    Returns:
+        The summary (`trainers.metrics.summarize`) of each derived split; {} when none.
+    """
+    if data.name == "300w" and {"common", "challenging"} <= errors.keys():
+        return {"full": summarize(np.concatenate([errors["common"], errors["challenging"]]))}
+    return {}
+
+
+def _select(ctx: _CellContext, model: torch.nn.Module, labeled: np.ndarray, k: int,
+            rng: np.random.Generator) -> Selection:
+    """Score the unlabeled pool with `model` and let the acquisition choose `k` items."""
+    mask = np.zeros(len(ctx.pool), dtype=bool)
+    mask[labeled] = True
+    t0 = time.perf_counter()
+    scored = _score_pool(model, ctx.pool, mask, ctx.acq, ctx.cell, ctx.device)
+    chosen = ctx.acq.select(k, labeled=mask, scores=scored.scores, features=scored.features,
+                            rng=rng)
+    seconds = time.perf_counter() - t0
+    sel = ctx.acq.last_selection
+    indices = [int(i) for i in chosen]
+    predictions = ([] if scored.landmarks is None
+                   else [scored.landmarks[i].reshape(-1).tolist() for i in indices])
+    return Selection(indices, [float(s) for s in sel["score"]], [int(x) for x in sel["rank"]],
+                     predictions, seconds)
 
 
 @dataclass
@@ -156,117 +348,6 @@ def _score_pool(
                 out.features = np.zeros((len(pool), f.shape[1]), dtype=np.float32)
             out.features[rows] = f
     return out
-
-
-def run_cell(
-    cell: CellConfig,
-    *,
-    cache_dir: Path,
-    report: Callable[[RoundResult, LoopState], None],
-    state: LoopState | None = None,
-    device: str = "auto",
-    log: Callable[[str], None] | None = None,
-) -> LoopState:
-    """Run (or continue from `state`) the active-learning loop of `cell`.
-
-    Args:
-        cell: the cell configuration.
-        cache_dir: shared cache for data, pretrained auto-encoders and round-0 models.
-        report: called once per finished round with its result and the state to resume
-            from (the next round); the orchestrator writes rows and a checkpoint there.
-        state: a state from an earlier `report` to resume from; None starts at L0.
-        device: "auto", "cpu" or "cuda[:i]".
-        log: optional progress messages.
-
-    Returns:
-        The final state (round == number of rounds).
-    """
-    dev = resolve_device(device)
-    cache_dir = Path(cache_dir)
-    say = log or (lambda _msg: None)
-    acq = acquisition.get(cell.acquisition.name, **cell.acquisition.params)
-    pool, tests = load_data(cell.data, cell.model.input_size, cache_dir)
-    if state is None:
-        state = initial_state(cell, len(pool))
-    sizes = cell.budget.sizes
-    if len(state.labeled) != sizes[min(state.round, len(sizes) - 1)] and state.round < len(sizes):
-        raise ValueError(
-            f"checkpoint holds {len(state.labeled)} labeled items for round {state.round}, "
-            f"but the budget schedule says {sizes[state.round]}: it belongs to another cell"
-        )
-    ae_path = ensure_autoencoder(cell, pool, cache_dir, log=say)
-    baseline = mean_shape_baseline(pool, tests)
-    round0 = RoundZeroCache(cache_dir)
-
-    while state.round < len(sizes):
-        r = state.round
-        labeled = np.asarray(state.labeled, dtype=np.int64)
-        seed = round_seed(cell, r)
-        torch.manual_seed(seed)
-        model = _fresh_model(cell, pool.num_landmarks, ae_path)
-
-        def train(model: torch.nn.Module = model, labeled: np.ndarray = labeled,
-                  seed: int = seed, r: int = r) -> dict:
-            say(f"round {r}: training on {len(labeled)} labeled images")
-            return fit(model, pool, labeled, cell.trainer, seed=seed, device=dev)
-
-        if r == 0:
-            # Round 0 depends on the seed, not the acquisition: train it once per content key.
-            train_stats, reused = round0.get_or_train(round0.key(cell, ae_path, labeled),
-                                                       model, train)
-        else:
-            train_stats, reused = train(), False
-        metrics = {}
-        for split, test in tests.items():
-            res = evaluate(model, test, batch_size=cell.trainer.eval_batch_size, device=dev,
-                           amp=cell.trainer.amp, subpixel=cell.trainer.subpixel)
-            metrics[split] = {k: res[k] for k in ("nme", "fr", "auc")}
-            metrics[split]["_errors"] = res["errors"]
-        _derive_splits(cell, metrics)
-        for m in metrics.values():
-            m.pop("_errors", None)
-
-        result = RoundResult(
-            round=r, n_labeled=len(labeled), labeled=[int(i) for i in labeled],
-            metrics=metrics, baseline=baseline,
-            train_seconds=float(train_stats["train_seconds"]), score_seconds=0.0,
-            final_loss=float(train_stats["final_loss"]), reused_round0=reused,
-        )
-        rng = state.rng()
-        if r + 1 < len(sizes):
-            k = sizes[r + 1] - sizes[r]
-            mask = np.zeros(len(pool), dtype=bool)
-            mask[labeled] = True
-            t0 = time.perf_counter()
-            scored = _score_pool(model, pool, mask, acq, cell, dev)
-            chosen = acq.select(k, labeled=mask, scores=scored.scores,
-                                features=scored.features, rng=rng)
-            result.score_seconds = time.perf_counter() - t0
-            sel = acq.last_selection
-            result.selected = [int(i) for i in chosen]
-            result.selected_scores = [float(s) for s in sel["score"]]
-            result.selected_ranks = [int(x) for x in sel["rank"]]
-            if scored.landmarks is not None:
-                result.selected_predictions = [
-                    scored.landmarks[i].reshape(-1).tolist() for i in result.selected
-                ]
-        new_state = LoopState(
-            round=r + 1,
-            labeled=state.labeled + result.selected,
-            added_round=state.added_round + [r + 1] * len(result.selected),
-            rng_state=rng.bit_generator.state,
-        )
-        report(result, new_state)
-        state = new_state
-        del model
-    return state
-
-
-def _derive_splits(cell: CellConfig, metrics: dict[str, dict[str, Any]]) -> None:
-    """300-W "full" is common + challenging: computed from their per-image errors."""
-    if cell.data.name == "300w" and {"common", "challenging"} <= metrics.keys():
-        errs = np.concatenate([metrics["common"]["_errors"], metrics["challenging"]["_errors"]])
-        metrics["full"] = {**summarize(errs), "_errors": errs}
 
 
 def _fresh_model(cell: CellConfig, num_landmarks: int, ae_path: Path) -> torch.nn.Module:

@@ -32,10 +32,9 @@ import torch.nn.functional as F
 
 from trainers.batches import augment, crops_to_tensor, network_input
 from trainers.datasets.cropset import CropSet, margin_size
-from trainers.device import autocast_context, resolve_device
+from trainers.device import autocast_context, channels_last, prepare_model, resolve_device
 from trainers.models import build_model, load_pretrained, read_checkpoint, save_checkpoint
 from trainers.models.config import INPUT_SIZES
-from trainers.models.device import channels_last, prepare_model
 from trainers.models.fabrec import FabRec
 
 STAGE = "pretrain"

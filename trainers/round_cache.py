@@ -20,6 +20,8 @@ from trainers.filelock import locked
 
 
 class RoundZeroCache:
+    """Round-0 models under `<cache_dir>/round0/<key>/`, one per content key (see `key`)."""
+
     def __init__(self, cache_dir: Path) -> None:
         self.root = Path(cache_dir) / "round0"
 

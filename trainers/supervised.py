@@ -21,10 +21,9 @@ import torch.nn.functional as F
 
 from trainers.batches import augment, crops_to_tensor, network_input
 from trainers.datasets.cropset import CropSet
-from trainers.device import autocast_context, resolve_device
+from trainers.device import autocast_context, channels_last, prepare_model, resolve_device
 from trainers.heatmaps import decode, gaussian_targets, grid_sigma
 from trainers.metrics import nme, summarize
-from trainers.models.device import channels_last, prepare_model
 
 SCHEDULES = ("joint", "two_step")
 
@@ -94,6 +93,34 @@ def from_heatmap_coords(points: torch.Tensor, input_size: int, grid: int) -> tor
     return (points + 0.5) * (input_size / grid) - 0.5
 
 
+@dataclass
+class _TrainingSet:
+    """The labeled crops of one `fit`, and how a batch of them becomes input and targets."""
+
+    images: np.ndarray  # (N, M, M, 3) uint8
+    points: torch.Tensor  # (N, L, 2) float32, M-crop frame
+    flip_perm: torch.Tensor  # (L,)
+    input_size: int  # S
+    sigma: float  # target Gaussian sigma, in heatmap pixels
+
+    @classmethod
+    def of(cls, data: CropSet, labeled: np.ndarray, sigma_at_128: float) -> _TrainingSet:
+        return cls(data.images[labeled],
+                   torch.as_tensor(data.landmarks[labeled], dtype=torch.float32),
+                   torch.as_tensor(data.flip_perm, dtype=torch.long), data.input_size,
+                   grid_sigma(sigma_at_128, data.input_size // 2))
+
+    def batch(self, idx: torch.Tensor, level: int, gen: torch.Generator,
+              device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augmented network input (B, 3, S, S) and heatmap targets (B, L, S/2, S/2)."""
+        s = self.input_size
+        grid = s // 2
+        x = crops_to_tensor(self.images[idx.numpy()], device)
+        x, lms = augment(x, self.points[idx].to(device), level, self.flip_perm, gen)
+        x, lms = network_input(x, lms, s)
+        return x, gaussian_targets(to_heatmap_coords(lms, s, grid), grid, self.sigma)
+
+
 def fit(
     model: torch.nn.Module,
     data: CropSet,
@@ -117,33 +144,44 @@ def fit(
     if len(labeled) == 0:
         raise ValueError("fit() needs at least one labeled image")
     gen = torch.Generator().manual_seed(seed)
-    prepare_model(model, device)  # channels_last on CUDA, plain .to() on the CPU
+    prepare_model(model, device)  # channels_last on the fast path, plain .to() otherwise
     model.set_supervised_mode()
     groups = [{"params": list(model.head_parameters()), "lr": config.lr_head}]
     encoder_params = list(model.encoder_parameters())
     if config.train_encoder:
         groups.append({"params": encoder_params, "lr": config.lr_encoder})
     opt = torch.optim.Adam(groups, betas=(0.9, 0.999))
-    flip_perm = torch.as_tensor(data.flip_perm, dtype=torch.long)
-    images = data.images[labeled]
-    points = torch.as_tensor(data.landmarks[labeled], dtype=torch.float32)
-    s = data.input_size
-    grid = s // 2
-    sigma = grid_sigma(config.sigma, grid)
-    head_only_until = config.head_only_steps if config.schedule == "two_step" else 0
+    train_set = _TrainingSet.of(data, labeled, config.sigma)
 
     start = time.perf_counter()
+    last = _train_steps(model, opt, encoder_params, train_set, config, gen, device, progress)
+    for p in encoder_params:
+        p.requires_grad_(True)
+    secs = time.perf_counter() - start
+    return {
+        "train_seconds": secs,
+        "final_loss": last,
+        "steps": config.steps,
+        "images_per_second": config.steps * config.batch_size / max(secs, 1e-9),
+    }
+
+
+def _train_steps(model: torch.nn.Module, opt: torch.optim.Optimizer,
+                 encoder_params: list[torch.nn.Parameter], train_set: _TrainingSet,
+                 config: TrainerConfig, gen: torch.Generator, device: torch.device,
+                 progress: Callable[[int, float], None] | None) -> float:
+    """The optimisation loop of `fit`; returns the mean loss of the last checked steps."""
+    head_only_until = config.head_only_steps if config.schedule == "two_step" else 0
     loss_sum = torch.zeros((), device=device)
+    # Reading the loss syncs with the device: every step on the CPU, every 25th on CUDA.
     check_every = 1 if device.type == "cpu" else 25
     last = float("nan")
-    for step, idx in enumerate(_batch_indices(len(labeled), config.batch_size, config.steps, gen)):
-        enc_on = config.train_encoder and step >= head_only_until
+    batches = _batch_indices(len(train_set.images), config.batch_size, config.steps, gen)
+    for step, idx in enumerate(batches):
+        # two_step: the encoder has no gradient (so Adam leaves it alone) until it joins.
         for p in encoder_params:
-            p.requires_grad_(enc_on)
-        x = crops_to_tensor(images[idx.numpy()], device)
-        x, lms = augment(x, points[idx].to(device), config.augment_level, flip_perm, gen)
-        x, lms = network_input(x, lms, s)
-        target = gaussian_targets(to_heatmap_coords(lms, s, grid), grid, sigma)
+            p.requires_grad_(config.train_encoder and step >= head_only_until)
+        x, target = train_set.batch(idx, config.augment_level, gen, device)
         with autocast_context(device, config.amp):
             pred = model.heatmaps(channels_last(x))
         loss = F.mse_loss(pred.float(), target) * config.loss_scale
@@ -161,15 +199,7 @@ def fit(
                 )
             if progress is not None:
                 progress(step + 1, last)
-    for p in encoder_params:
-        p.requires_grad_(True)
-    secs = time.perf_counter() - start
-    return {
-        "train_seconds": secs,
-        "final_loss": last,
-        "steps": config.steps,
-        "images_per_second": config.steps * config.batch_size / max(secs, 1e-9),
-    }
+    return last
 
 
 @torch.no_grad()

@@ -198,8 +198,7 @@ def test_state_for_another_cell_is_refused(tiny_spec: Callable[..., Any], cache_
     from trainers.loop import LoopState, run_cell
 
     cell = tiny_spec().cells()[0]
-    alien = LoopState(round=1, labeled=list(range(15)), added_round=[0] * 15,
-                      rng_state={})
+    alien = LoopState(round=1, labeled=list(range(15)), rng_state={})
     with pytest.raises(ValueError, match="another cell"):
         run_cell(cell, cache_dir=cache_dir, device="cpu", state=alien,
                  report=lambda _r, _s: None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from trainers.cell import (
     DataConfig,
     ModelSettings,
 )
-from trainers.loop import LoopState, RoundResult, initial_state, run_cell
+from trainers.loop import LoopState, RoundResult, derived_splits, initial_state, run_cell
 from trainers.supervised import TrainerConfig
 
 
@@ -87,3 +88,33 @@ def test_round_zero_is_shared_between_acquisitions(tmp_path: Path) -> None:
     b, _ = collect(tiny_cell("nnm", window=3), tmp_path, stop_after=0)
     assert not a[0].reused_round0 and b[0].reused_round0
     assert a[0].metrics == b[0].metrics
+
+
+# Written after round 0 by the loop before `added_round` was dropped (tiny_cell("nnm"), seed 5).
+OLD_CHECKPOINT = (
+    '{"round": 1, "labeled": [10, 28, 5, 22, 11, 8, 18, 17, 12, 4, 19, 26, 29], '
+    '"added_round": [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1], "rng_state": {"bit_generator": '
+    '"PCG64", "state": {"state": 18691754517134250233009316338413546791, "inc": '
+    '239303347980282849582107511918239434959}, "has_uint32": 1, "uinteger": 953189215}}'
+)
+
+
+def test_checkpoints_of_the_older_format_still_resume() -> None:
+    state = LoopState.from_json(OLD_CHECKPOINT)
+    assert state.round == 1
+    assert state.labeled == [10, 28, 5, 22, 11, 8, 18, 17, 12, 4, 19, 26, 29]
+    assert state.labeled[:10] == initial_state(tiny_cell(), 30).labeled  # L0 of seed 5
+    assert state.rng().bit_generator.state["state"]["state"] == (
+        18691754517134250233009316338413546791
+    )
+    assert "added_round" not in json.loads(state.to_json())
+    assert LoopState.from_json(state.to_json()) == state
+
+
+def test_300w_full_pools_the_per_image_errors_of_common_and_challenging() -> None:
+    errors = {"common": np.array([0.1, 0.2, 0.3]), "challenging": np.array([0.5, 0.7])}
+    full = derived_splits(DataConfig(name="300w", root="unused"), errors)["full"]
+    assert full["nme"] == pytest.approx(1.8 / 5)  # not (0.2 + 0.6) / 2 = 0.4
+    assert full["fr"] == pytest.approx(4 / 5)  # errors strictly above 0.10
+    assert full["n"] == 5
+    assert derived_splits(DataConfig(), {"test": np.array([0.1])}) == {}
