@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 
 from trainers.datasets.base import DatasetError, decode_rgb, probe_image
@@ -181,36 +182,40 @@ def predict_images(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    dev = resolve_device(device)
-    model, info = load_landmark_model(model_path, dev)
     paths = find_images(inputs)
     face_boxes: list[np.ndarray | None] = (
         list(match_boxes(read_boxes(boxes), paths, boxes)) if boxes is not None
-        else [None] * len(paths)
-    )
+        else [None] * len(paths))
     _check_readable(paths)
-    overlay_files = _overlay_names(paths)
+    dev = resolve_device(device)
+    model, info = load_landmark_model(model_path, dev)
     names = [str(p) for p in paths]
+    overlay_paths = ([] if overlay_dir is None
+                     else [Path(overlay_dir) / n for n in _overlay_names(paths)])
     landmarks, rois, overlays = [], [], []
     for start in range(0, len(paths), batch_size):
         chunk = slice(start, start + batch_size)
         images = [_decode(p) for p in paths[chunk]]
         crops = face_crops(images, face_boxes[chunk], info, names[chunk])
-        pred_crop = np.concatenate([
-            out["landmarks"].cpu().numpy()
-            for out in predict_crops(model, crops, batch_size=batch_size, device=dev, amp=amp)
-        ]).astype(np.float64)
-        pred = crops.landmarks_to_original(pred_crop)
-        landmarks.append(pred)
+        landmarks.append(_predict_original(model, crops, dev, amp))
         rois.append(crops.meta["rois"])
-        if overlay_dir is not None:
-            for image, lms, box, name in zip(images, pred, face_boxes[chunk],
-                                             overlay_files[chunk], strict=True):
-                overlays.append(draw_overlay(image, lms, box, Path(overlay_dir) / name))
+        # Without overlay_dir, overlay_paths is empty and this zip yields nothing.
+        overlays += [draw_overlay(*args) for args in zip(
+            images, landmarks[-1], face_boxes[chunk], overlay_paths[chunk], strict=False)]
     result = Predictions(Path(out_csv), names, np.concatenate(landmarks), np.concatenate(rois),
                          overlays)
     _write_csv(result, info.num_landmarks)
     return result
+
+
+def _predict_original(model: torch.nn.Module, crops: CropSet, device: torch.device,
+                      amp: bool) -> np.ndarray:
+    """(N, L, 2) landmarks of `crops` in original image pixels (one network batch)."""
+    pred_crop = np.concatenate([
+        out["landmarks"].cpu().numpy()
+        for out in predict_crops(model, crops, batch_size=len(crops), device=device, amp=amp)
+    ]).astype(np.float64)
+    return crops.landmarks_to_original(pred_crop)
 
 
 def _write_csv(result: Predictions, num_landmarks: int) -> None:
