@@ -34,11 +34,20 @@ from trainers.datasets.base import DatasetError, decode_rgb, probe_image
 from trainers.datasets.crops import crop_image, face_roi, roi_to_original, square_roi
 from trainers.datasets.cropset import CropSet, margin_size
 from trainers.device import resolve_device
+from trainers.models.fabrec import FabRec
 from trainers.models.landmark_model import LandmarkModelInfo, load_landmark_model
 from trainers.predict_inputs import PredictError, find_images, match_boxes, read_boxes
 from trainers.supervised import predict as predict_crops
 
-__all__ = ["PredictError", "Predictions", "face_crops", "predict_images", "whole_image_roi"]
+__all__ = [
+    "PredictError",
+    "Predictions",
+    "draw_overlay",
+    "face_crops",
+    "predict_images",
+    "predict_landmarks",
+    "whole_image_roi",
+]
 
 
 @dataclass
@@ -71,7 +80,7 @@ def whole_image_roi(width: int, height: int, input_size: int) -> np.ndarray:
 
 
 def face_crops(images: Sequence[np.ndarray], boxes: Sequence[np.ndarray | None],
-               info: LandmarkModelInfo, names: Sequence[str]) -> CropSet:
+               info: LandmarkModelInfo, names: Sequence[str] | None = None) -> CropSet:
     """Margin crops of `images` for the model in `info` (landmarks unknown, set to 0).
 
     Args:
@@ -79,7 +88,7 @@ def face_crops(images: Sequence[np.ndarray], boxes: Sequence[np.ndarray | None],
         boxes: a face box per image (x_min, y_min, x_max, y_max, 0-based), or None for
             "the whole image is the face".
         info: the model's info (input size, box adjustment, layout).
-        names: an identifier per image.
+        names: an identifier per image (default: the positions "0", "1", ...).
     """
     s, m = info.input_size, margin_size(info.input_size)
     n = len(images)
@@ -96,7 +105,8 @@ def face_crops(images: Sequence[np.ndarray], boxes: Sequence[np.ndarray | None],
         rois[i] = roi
     return CropSet(images=crops, landmarks=np.zeros((n, info.num_landmarks, 2), np.float32),
                    input_size=s, flip_perm=np.asarray(info.flip_perm), eye_idx=info.eye_idx,
-                   to_original=affines, names=list(names), meta={"rois": rois})
+                   to_original=affines, meta={"rois": rois},
+                   names=[str(i) for i in range(n)] if names is None else list(names))
 
 
 def _check_readable(paths: Sequence[Path]) -> None:
@@ -196,9 +206,10 @@ def predict_images(
     for start in range(0, len(paths), batch_size):
         chunk = slice(start, start + batch_size)
         images = [_decode(p) for p in paths[chunk]]
-        crops = face_crops(images, face_boxes[chunk], info, names[chunk])
-        landmarks.append(_predict_original(model, crops, dev, amp))
-        rois.append(crops.meta["rois"])
+        chunk_landmarks, chunk_rois = predict_landmarks(model, info, images, face_boxes[chunk],
+                                                        device=dev, amp=amp)
+        landmarks.append(chunk_landmarks)
+        rois.append(chunk_rois)
         # Without overlay_dir, overlay_paths is empty and this zip yields nothing.
         overlays += [draw_overlay(*args) for args in zip(
             images, landmarks[-1], face_boxes[chunk], overlay_paths[chunk], strict=False)]
@@ -208,14 +219,31 @@ def predict_images(
     return result
 
 
-def _predict_original(model: torch.nn.Module, crops: CropSet, device: torch.device,
-                      amp: bool) -> np.ndarray:
-    """(N, L, 2) landmarks of `crops` in original image pixels (one network batch)."""
+def predict_landmarks(model: FabRec, info: LandmarkModelInfo, images: Sequence[np.ndarray],
+                      boxes: Sequence[np.ndarray | None], *, device: torch.device | str = "cpu",
+                      amp: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Landmarks of decoded images in original pixels, as one network batch (in memory).
+
+    Args:
+        model: the landmark model (e.g. from `load_landmark_model`).
+        info: its info (input size, box adjustment, layout).
+        images: H x W x 3 uint8 RGB images.
+        boxes: a face box per image (x_min, y_min, x_max, y_max, 0-based), or None for
+            "the whole image is the face".
+        device: where to run the model.
+        amp: bf16 autocast on CUDA.
+
+    Returns:
+        landmarks (N, L, 2) float64 (x, y), 0-based pixel centres of each image, and the
+        (N, 4) crop regions (l, t, r, b).
+    """
+    crops = face_crops(images, boxes, info)
     pred_crop = np.concatenate([
         out["landmarks"].cpu().numpy()
-        for out in predict_crops(model, crops, batch_size=len(crops), device=device, amp=amp)
+        for out in predict_crops(model, crops, batch_size=len(crops),
+                                 device=resolve_device(device), amp=amp)
     ]).astype(np.float64)
-    return crops.landmarks_to_original(pred_crop)
+    return crops.landmarks_to_original(pred_crop), crops.meta["rois"]
 
 
 def _write_csv(result: Predictions, num_landmarks: int) -> None:
