@@ -15,9 +15,12 @@ The exported network (`LandmarkNet`) takes what the model takes and returns two 
 
 ONNX: written with torch's dynamo exporter (`torch.onnx.export(..., dynamo=True)`, which
 needs `onnxscript`; the `export` extra installs it), opset 18, a dynamic batch axis, and
-all weights inside the one `.onnx` file (`external_data=False`). The legacy TorchScript-
-based exporter is deprecated in torch 2.x, so it is not used. TorchScript: traced
-(`torch.jit.trace`); the batch size stays free because tracing records shape reads.
+all weights inside the one `.onnx` file (`external_data=False`; fine below ONNX's 2 GB
+protobuf limit, and the 256 px width-1 network is far below it). The older exporter
+(`dynamo=False`) is built on `torch.jit`, which torch 2.13 marks deprecated, so it is not
+used. TorchScript: traced (`torch.jit.trace`; torch 2.13 warns that torch.jit is
+deprecated, but the files load in Python and C++ libtorch); the batch size stays free
+because tracing records shape reads, and the decode's sizes are fixed Python ints.
 Both files carry metadata: input size, landmark count, image mean, flip table and eye pair.
 """
 
@@ -38,7 +41,7 @@ from trainers.models.landmark_model import LandmarkModelInfo, load_landmark_mode
 from trainers.supervised import from_heatmap_coords
 
 FORMATS = ("onnx", "torchscript")
-ONNX_OPSET = 18  # the dynamo exporter's lowest supported opset (>= 17 as asked)
+ONNX_OPSET = 18  # the dynamo exporter's own opset (no version conversion); >= 17 as asked
 _TRACE_BATCH = 2  # not 1, so no size-1 axis gets specialised while tracing
 
 
