@@ -16,6 +16,12 @@ from trainers.models.checkpoint import (
 )
 from trainers.models.config import IMAGE_MEAN, ModelConfig
 from trainers.models.fabrec import FabRec
+from trainers.models.landmark_model import (
+    LandmarkModelInfo,
+    load_landmark_model,
+    read_landmark_info,
+    save_landmark_model,
+)
 
 
 def build_model(arch: str = "3fabrec", num_landmarks: int = 68, input_size: int = 256,
@@ -42,11 +48,15 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "FabRec",
+    "LandmarkModelInfo",
     "LoadReport",
     "ModelConfig",
     "build_model",
+    "load_landmark_model",
     "load_model",
     "load_pretrained",
     "read_checkpoint",
+    "read_landmark_info",
     "save_checkpoint",
+    "save_landmark_model",
 ]
