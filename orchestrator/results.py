@@ -175,37 +175,65 @@ class ReadReport:
 
 
 def read_table(experiment_dir: str, name: str) -> ReadReport:
-    """Read a result table, skipping unreadable files (reported, with a warning)."""
+    """Read a result table, skipping unreadable files (reported, with a warning).
+
+    A file that vanishes between listing and reading was merged away by compaction (which
+    writes the merged file before deleting its sources): the folder is listed again.
+    """
     if name not in TABLES:
         raise ValueError(f"unknown result table {name!r}; tables: {', '.join(TABLES)}")
     fs, root = _fs_and_path(experiment_dir)
     folder = f"{root}/results/{name}"
-    info = fs.get_file_info(folder)
-    empty_schema = rounds_schema([]) if name == "rounds" else SELECTION_SCHEMA
-    if info.type == pafs.FileType.NotFound:
-        return ReadReport(empty_schema.empty_table())
-    files = sorted(
-        f.path for f in fs.get_file_info(pafs.FileSelector(folder))
-        if f.type == pafs.FileType.File and f.base_name.endswith(".parquet")
-        and not f.base_name.startswith(("_", "."))
-    )
-    tables, skipped = [], []
-    for path in files:
-        try:
-            with fs.open_input_file(path) as fh:
-                tables.append(pq.read_table(fh))
-        except (OSError, pa.ArrowInvalid) as e:
-            skipped.append((path, str(e).splitlines()[0]))
+    for _attempt in range(5):
+        tables, skipped, vanished = read_files(fs, list_files(fs, folder))
+        if not vanished:
+            break
     for path, why in skipped:
         warnings.warn(f"result file {path} is unreadable and was skipped: {why}", stacklevel=2)
     if not tables:
-        return ReadReport(empty_schema.empty_table(), skipped)
-    schema = pa.unify_schemas([t.schema for t in tables], promote_options="permissive")
-    table = pa.concat_tables([t.cast(_widen(t.schema, schema)) for t in tables],
-                             promote_options="permissive")
+        return ReadReport(empty_table(name), skipped)
+    table = concat_tables(tables)
     n = table.num_rows
-    table = _latest_per_key(table, ["cell_id", "round"], unique=name == "rounds")
+    table = latest_rows(table, name)
     return ReadReport(table, skipped, n - table.num_rows)
+
+
+def empty_table(name: str) -> pa.Table:
+    return (rounds_schema([]) if name == "rounds" else SELECTION_SCHEMA).empty_table()
+
+
+def list_files(fs: pafs.FileSystem, folder: str, prefix: str = "") -> list[str]:
+    """Visible Parquet files of a table folder (sorted; `_`/`.` names are work files)."""
+    if fs.get_file_info(folder).type == pafs.FileType.NotFound:
+        return []
+    return sorted(
+        f.path for f in fs.get_file_info(pafs.FileSelector(folder))
+        if f.type == pafs.FileType.File and f.base_name.endswith(".parquet")
+        and not f.base_name.startswith(("_", ".")) and f.base_name.startswith(prefix)
+    )
+
+
+def read_files(
+    fs: pafs.FileSystem, paths: list[str]
+) -> tuple[list[pa.Table], list[tuple[str, str]], list[str]]:
+    """(tables read, (path, why) of unreadable files, paths that no longer exist)."""
+    tables, skipped, vanished = [], [], []
+    for path in paths:
+        try:
+            with fs.open_input_file(path) as fh:
+                tables.append(pq.read_table(fh))
+        except FileNotFoundError:
+            vanished.append(path)
+        except (OSError, pa.ArrowInvalid) as e:
+            skipped.append((path, str(e).splitlines()[0]))
+    return tables, skipped, vanished
+
+
+def concat_tables(tables: list[pa.Table]) -> pa.Table:
+    """One table from files of different schema generations (missing columns read null)."""
+    schema = pa.unify_schemas([t.schema for t in tables], promote_options="permissive")
+    return pa.concat_tables([t.cast(_widen(t.schema, schema)) for t in tables],
+                            promote_options="permissive")
 
 
 def _widen(have: pa.Schema, want: pa.Schema) -> pa.Schema:
@@ -213,19 +241,28 @@ def _widen(have: pa.Schema, want: pa.Schema) -> pa.Schema:
     return pa.schema([want.field(f.name) for f in have])
 
 
-def _latest_per_key(table: pa.Table, group: list[str], unique: bool) -> pa.Table:
-    """Keep, per `group` key, only the rows of the latest write (`written_at`); with
-    `unique`, also at most one row per key (the last one read)."""
+def latest_rows(table: pa.Table, name: str) -> pa.Table:
+    """The rows readers keep: per (cell_id, round), those of the latest write; one row per
+    key in `rounds`, one per picked item in `selections` (a merged file and a source it
+    was merged from may both be visible for a moment: the same write, read twice)."""
+    key = ["cell_id", "round"]
+    return _latest_per_key(table, key, key if name == "rounds" else [*key, "pool_index"])
+
+
+def _latest_per_key(table: pa.Table, group: list[str], unique_by: list[str]) -> pa.Table:
+    """Keep, per `group` key, only the rows of the latest write (`written_at`), and at most
+    one row per `unique_by` key (the last one read)."""
     if table.num_rows == 0:
         return table
     # Decide on a narrow table (joins cannot carry list columns), then take the rows.
-    t = table.select([*group, "written_at"]).append_column(
+    cols = list(dict.fromkeys([*group, *unique_by]))
+    t = table.select([*cols, "written_at"]).append_column(
         "__row", pa.array(range(table.num_rows), pa.int64()))
     latest = t.group_by(group).aggregate([("written_at", "max")])
     t = t.join(latest, keys=group)
     t = t.filter(pc.equal(t["written_at"], t["written_at_max"]))
-    if unique:
-        t = t.group_by(group).aggregate([("__row", "max")]).rename_columns([*group, "__row"])
+    t = t.group_by(unique_by).aggregate([("__row", "max")]).rename_columns([*unique_by, "__row"])
+    # Rows of one write stay in their written order (selections by rank).
     t = t.sort_by([(k, "ascending") for k in group] + [("__row", "ascending")])
     return table.take(t["__row"])
 
