@@ -206,6 +206,7 @@ def plan_grid(
     probe: bool = False,
     device: str | None = None,
     probe_steps: int = 3,
+    probe_score_images: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> GridPlan:
     """Count what `spec`'s grid costs; with `probe`, measure speed and memory here too.
@@ -216,6 +217,7 @@ def plan_grid(
             machine's device, and estimate device-hours and trials per GPU (or node).
         device: device to probe on; None uses `spec.resources.device`.
         probe_steps: timed training steps per configuration.
+        probe_score_images: crops in each timed scoring pass (default: two eval batches).
         log: optional progress messages.
 
     Returns:
@@ -240,7 +242,7 @@ def plan_grid(
         from orchestrator.probe import probe_plan
 
         probe_plan(plan, spec, device=device or spec.resources.device, steps=probe_steps,
-                   log=log)
+                   score_images=probe_score_images, log=log)
     return plan
 
 
