@@ -70,16 +70,23 @@ def merged_name(cell_id: str) -> str:
 
 
 def merge_table(
-    fs: pafs.FileSystem, folder: str, cell_id: str
+    fs: pafs.FileSystem, folder: str, cell_id: str, sources: list[str] | None = None
 ) -> tuple[list[str], CompactionStats]:
     """Step 1: write the cell's merged file for one table folder.
+
+    Args:
+        fs: the store's filesystem.
+        folder: the table folder (`<experiment>/results/<table>`).
+        cell_id: the cell.
+        sources: the cell's files there, when the caller listed the folder already.
 
     Returns:
         (the files the merged file replaces, to be deleted by `delete_sources`; stats).
         Nothing is written when the cell has at most one readable file there.
     """
     stats = CompactionStats()
-    sources = list_files(fs, folder, prefix=f"part-{cell_id}-")
+    if sources is None:
+        sources = list_files(fs, folder, prefix=f"part-{cell_id}-")
     if len(sources) <= 1:
         return [], stats
     tables, stats.unreadable, vanished = read_files(fs, sources)
@@ -109,12 +116,15 @@ def delete_sources(fs: pafs.FileSystem, paths: list[str]) -> int:
     return deleted
 
 
-def compact_cell(store_root: str, cell_id: str) -> CompactionStats:
-    """Merge one cell's files into one file per table (`selections` and `rounds`).
+def compact_cell(
+    store_root: str, cell_id: str, *, listed: dict[str, list[str]] | None = None
+) -> CompactionStats:
+    """Merge one cell's files into one file per table (`rounds` and `selections`).
 
     Args:
         store_root: the experiment folder (holding `results/`), local or a URI.
         cell_id: the cell's id (`CellConfig.cell_id()`).
+        listed: {table: the cell's files} when the caller listed the folders already.
 
     Returns:
         What was read, written, deleted and left unreadable.
@@ -124,23 +134,24 @@ def compact_cell(store_root: str, cell_id: str) -> CompactionStats:
     fs, root = _fs_and_path(store_root)
     stats = CompactionStats()
     for name in TABLES:
-        replaced, table_stats = merge_table(fs, f"{root}/results/{name}", cell_id)
+        sources = None if listed is None else listed.get(name, [])
+        replaced, table_stats = merge_table(fs, f"{root}/results/{name}", cell_id, sources)
         table_stats.files_deleted = delete_sources(fs, replaced)
         stats.add(table_stats)
     stats.cells = 1 if stats.files_written else 0
     return stats
 
 
-def cells_in_store(store_root: str) -> list[str]:
-    """Ids of the cells with at least one file in the store (either table)."""
+def files_by_cell(store_root: str) -> dict[str, dict[str, list[str]]]:
+    """{cell_id: {table: its files}} from one listing of each table folder."""
     fs, root = _fs_and_path(store_root)
-    ids: set[str] = set()
+    out: dict[str, dict[str, list[str]]] = {}
     for name in TABLES:
         for path in list_files(fs, f"{root}/results/{name}"):
             m = _CELL_OF.match(path.rsplit("/", 1)[-1])
             if m:
-                ids.add(m.group(1))
-    return sorted(ids)
+                out.setdefault(m.group(1), {}).setdefault(name, []).append(path)
+    return out
 
 
 def compact_store(store_root: str) -> CompactionStats:
@@ -155,6 +166,8 @@ def compact_store(store_root: str) -> CompactionStats:
             f"{store_root}: no results/ folder here (give an experiment folder of `scaf-al run`)"
         )
     stats = CompactionStats()
-    for cell_id in cells_in_store(store_root):
-        stats.add(compact_cell(store_root, cell_id))
+    # One listing for the whole store (not one per cell): files written after it are
+    # simply left for the next compaction.
+    for cell_id, listed in sorted(files_by_cell(store_root).items()):
+        stats.add(compact_cell(store_root, cell_id, listed=listed))
     return stats
