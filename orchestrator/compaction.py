@@ -22,6 +22,7 @@ import contextlib
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pyarrow.fs as pafs
 
@@ -35,6 +36,7 @@ from orchestrator.results import (
     read_files,
 )
 
+STALE_TEMP_S = 24 * 3600.0  # a temp file this old belongs to a process that died
 # `part-<cell_id>-...`: the cell id is the 16-hex config hash (trainers.cell.config_hash).
 _CELL_OF = re.compile(r"^part-([0-9a-f]+)-")
 
@@ -49,11 +51,12 @@ class CompactionStats:
     files_deleted: int = 0
     rows_kept: int = 0
     rows_dropped: int = 0
+    stale_temp_removed: int = 0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, other: CompactionStats) -> None:
         for name in ("cells", "files_read", "files_written", "files_deleted", "rows_kept",
-                     "rows_dropped"):
+                     "rows_dropped", "stale_temp_removed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.unreadable += other.unreadable
 
@@ -61,6 +64,7 @@ class CompactionStats:
         return {"cells": self.cells, "files_read": self.files_read,
                 "files_written": self.files_written, "files_deleted": self.files_deleted,
                 "rows_kept": self.rows_kept, "rows_dropped": self.rows_dropped,
+                "stale_temp_removed": self.stale_temp_removed,
                 "unreadable": [list(u) for u in self.unreadable]}
 
 
@@ -154,8 +158,28 @@ def files_by_cell(store_root: str) -> dict[str, dict[str, list[str]]]:
     return out
 
 
-def compact_store(store_root: str) -> CompactionStats:
-    """Compact every cell of an existing store (safe while a grid is still running).
+def remove_stale_temp_files(store_root: str, older_than_s: float) -> int:
+    """Delete `_tmp-` files (left by a writer or compaction that died mid-write) not touched
+    for `older_than_s` seconds; a live write finishes in seconds. Returns how many."""
+    fs, root = _fs_and_path(store_root)
+    cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+    removed = 0
+    for name in TABLES:
+        folder = f"{root}/results/{name}"
+        if fs.get_file_info(folder).type != pafs.FileType.Directory:
+            continue
+        for info in fs.get_file_info(pafs.FileSelector(folder)):
+            if (info.type == pafs.FileType.File and info.base_name.startswith("_tmp-")
+                    and info.mtime is not None and info.mtime.astimezone(UTC) < cutoff):
+                with contextlib.suppress(FileNotFoundError):
+                    fs.delete_file(info.path)
+                    removed += 1
+    return removed
+
+
+def compact_store(store_root: str, *, stale_temp_s: float = STALE_TEMP_S) -> CompactionStats:
+    """Compact every cell of an existing store (safe while a grid is still running), and
+    remove temp files older than `stale_temp_s` seconds.
 
     Raises:
         FileNotFoundError: `store_root` has no `results/` folder.
@@ -170,4 +194,5 @@ def compact_store(store_root: str) -> CompactionStats:
     # simply left for the next compaction.
     for cell_id, listed in sorted(files_by_cell(store_root).items()):
         stats.add(compact_cell(store_root, cell_id, listed=listed))
+    stats.stale_temp_removed = remove_stale_temp_files(store_root, stale_temp_s)
     return stats

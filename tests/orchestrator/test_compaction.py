@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,15 @@ def test_a_file_gone_between_listing_and_reading_is_told_apart(tmp_path: Path) -
     gone = str(tmp_path / "results" / "rounds" / "part-0000000000000000-r000-x.parquet")
     tables, skipped, vanished = read_files(fs, [real, gone])
     assert len(tables) == 1 and skipped == [] and vanished == [gone]
+
+
+def test_store_compaction_removes_only_stale_temp_files(tmp_path: Path) -> None:
+    _store(tmp_path)
+    folder = tmp_path / "results" / "rounds"
+    old, fresh = folder / "_tmp-old.parquet", folder / "_tmp-fresh.parquet"
+    old.write_bytes(b"PAR1 half")
+    fresh.write_bytes(b"PAR1 half")
+    day_ago = time.time() - 25 * 3600
+    os.utime(old, (day_ago, day_ago))
+    stats = compact_store(str(tmp_path))
+    assert stats.stale_temp_removed == 1 and not old.exists() and fresh.exists()
