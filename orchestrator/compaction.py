@@ -28,9 +28,9 @@ import pyarrow.fs as pafs
 
 from orchestrator.results import (
     TABLES,
-    _atomic_write,
-    _fs_and_path,
+    atomic_write,
     concat_tables,
+    fs_and_path,
     latest_rows,
     list_files,
     read_files,
@@ -103,7 +103,7 @@ def merge_table(
     table = concat_tables(tables)
     kept = latest_rows(table, folder.rsplit("/", 1)[-1])
     kept = kept.replace_schema_metadata(tables[0].schema.metadata)
-    _atomic_write(kept, fs, folder, merged_name(cell_id))
+    atomic_write(kept, fs, folder, merged_name(cell_id))
     stats.files_written = 1
     stats.rows_kept, stats.rows_dropped = kept.num_rows, table.num_rows - kept.num_rows
     return read, stats
@@ -135,7 +135,7 @@ def compact_cell(
     """
     if not _CELL_OF.match(f"part-{cell_id}-"):
         raise ValueError(f"cell_id must be a lower-case hex cell id, got {cell_id!r}")
-    fs, root = _fs_and_path(store_root)
+    fs, root = fs_and_path(store_root)
     stats = CompactionStats()
     for name in TABLES:
         sources = None if listed is None else listed.get(name, [])
@@ -148,7 +148,7 @@ def compact_cell(
 
 def files_by_cell(store_root: str) -> dict[str, dict[str, list[str]]]:
     """{cell_id: {table: its files}} from one listing of each table folder."""
-    fs, root = _fs_and_path(store_root)
+    fs, root = fs_and_path(store_root)
     out: dict[str, dict[str, list[str]]] = {}
     for name in TABLES:
         for path in list_files(fs, f"{root}/results/{name}"):
@@ -161,7 +161,7 @@ def files_by_cell(store_root: str) -> dict[str, dict[str, list[str]]]:
 def remove_stale_temp_files(store_root: str, older_than_s: float) -> int:
     """Delete `_tmp-` files (left by a writer or compaction that died mid-write) not touched
     for `older_than_s` seconds; a live write finishes in seconds. Returns how many."""
-    fs, root = _fs_and_path(store_root)
+    fs, root = fs_and_path(store_root)
     cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
     removed = 0
     for name in TABLES:
@@ -184,7 +184,7 @@ def compact_store(store_root: str, *, stale_temp_s: float = STALE_TEMP_S) -> Com
     Raises:
         FileNotFoundError: `store_root` has no `results/` folder.
     """
-    fs, root = _fs_and_path(store_root)
+    fs, root = fs_and_path(store_root)
     if fs.get_file_info(f"{root}/results").type != pafs.FileType.Directory:
         raise FileNotFoundError(
             f"{store_root}: no results/ folder here (give an experiment folder of `scaf-al run`)"

@@ -7,7 +7,9 @@ Tables (schema version 1):
 - `selections`: one row per selected item: `cell_id`, `round`, `pool_index`, `score`, `rank`.
 
 Each write is its own file `part-<cell_id>-r<round>-<uuid>.parquet`, written under a `_tmp-`
-name and renamed, so readers never see half a file (discovery skips `_`/`.` prefixes). A
+name and renamed, so readers never see half a file (discovery skips `_`/`.` prefixes).
+A finished cell's files are merged into one `part-<cell_id>-all-<uuid>.parquet`
+(orchestrator/compaction.py) without changing what readers see. A
 re-run round writes a new file; readers keep the latest `written_at` per (`cell_id`,
 `round`), so retries and restores never show a duplicate key. Columns that appear in later
 files (new splits, new fields) read as nulls in earlier ones. No pickles, only Parquet.
@@ -87,14 +89,15 @@ def rounds_schema(splits: list[str]) -> pa.Schema:
     return pa.schema(BASE_ROUND_FIELDS + extra, metadata={"schema_version": str(SCHEMA_VERSION)})
 
 
-def _fs_and_path(root: str) -> tuple[pafs.FileSystem, str]:
+def fs_and_path(root: str) -> tuple[pafs.FileSystem, str]:
     """A pyarrow filesystem and path for a local folder or a URI (s3://, gs://, file://)."""
     if "://" in str(root):
         return pafs.FileSystem.from_uri(str(root))
     return pafs.LocalFileSystem(), str(root)
 
 
-def _atomic_write(table: pa.Table, fs: pafs.FileSystem, folder: str, name: str) -> str:
+def atomic_write(table: pa.Table, fs: pafs.FileSystem, folder: str, name: str) -> str:
+    """Write `table` as `folder/name` via a `_tmp-` name and a rename; returns the path."""
     fs.create_dir(folder, recursive=True)
     tmp = f"{folder}/_tmp-{uuid.uuid4().hex}.parquet"
     final = f"{folder}/{name}"
@@ -117,7 +120,7 @@ class ResultWriter:
     """Writes one round at a time for one cell (used inside the trial, next to the work)."""
 
     def __init__(self, experiment_dir: str, experiment: str) -> None:
-        self.fs, self.root = _fs_and_path(experiment_dir)
+        self.fs, self.root = fs_and_path(experiment_dir)
         self.experiment = experiment
 
     def write_round(
@@ -161,8 +164,8 @@ class ResultWriter:
                                      result.selected_ranks, preds, strict=True)
         ]
         sel = pa.Table.from_pylist(sel_rows, schema=SELECTION_SCHEMA)
-        _atomic_write(sel, self.fs, f"{self.root}/results/selections", name)
-        _atomic_write(table, self.fs, f"{self.root}/results/rounds", name)
+        atomic_write(sel, self.fs, f"{self.root}/results/selections", name)
+        atomic_write(table, self.fs, f"{self.root}/results/rounds", name)
 
 
 @dataclass
@@ -182,7 +185,7 @@ def read_table(experiment_dir: str, name: str) -> ReadReport:
     """
     if name not in TABLES:
         raise ValueError(f"unknown result table {name!r}; tables: {', '.join(TABLES)}")
-    fs, root = _fs_and_path(experiment_dir)
+    fs, root = fs_and_path(experiment_dir)
     folder = f"{root}/results/{name}"
     for _attempt in range(5):
         tables, skipped, vanished = read_files(fs, list_files(fs, folder))

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from orchestrator.compaction import compact_cell, compact_store, delete_sources, merge_table
-from orchestrator.results import ResultWriter, _fs_and_path, read_files, read_table
+from orchestrator.results import ResultWriter, fs_and_path, read_files, read_table
 from tests.orchestrator.test_results_store import _cell, _result
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,7 +98,7 @@ def test_steps_stopped_between_merge_and_deletes_lose_and_duplicate_nothing(
 ) -> None:
     a, _ = _store(tmp_path)
     before = _snapshot(tmp_path)
-    fs, root = _fs_and_path(str(tmp_path))
+    fs, root = fs_and_path(str(tmp_path))
     replaced = {t: merge_table(fs, f"{root}/results/{t}", a)[0] for t in ("rounds", "selections")}
     assert _snapshot(tmp_path) == before  # merged file and all its sources visible
     delete_sources(fs, replaced["rounds"][:2])  # stopped half-way through the deletes
@@ -173,7 +173,7 @@ def test_unreadable_file_is_left_in_place_and_reported(tmp_path: Path) -> None:
 
 def test_a_file_gone_between_listing_and_reading_is_told_apart(tmp_path: Path) -> None:
     _store(tmp_path)
-    fs, _ = _fs_and_path(str(tmp_path))
+    fs, _ = fs_and_path(str(tmp_path))
     real = str(tmp_path / "results" / "rounds" / _files(tmp_path, "rounds")[0])
     gone = str(tmp_path / "results" / "rounds" / "part-0000000000000000-r000-x.parquet")
     tables, skipped, vanished = read_files(fs, [real, gone])
