@@ -29,6 +29,7 @@ import numpy as np
 
 from orchestrator.spec import ExperimentSpec
 from trainers.cell import CellConfig, DataConfig
+from trainers.supervised import TrainerConfig
 
 # Count keys of the `--json` object, in display order.
 COUNT_KEYS = ("cells", "trial_rounds", "trainings", "training_images", "scored_images",
@@ -178,7 +179,7 @@ def count_cells(
     """Counts per probe configuration (see the module docstring for each count)."""
     out: dict[ConfigKey, GridCounts] = {}
     round0: dict[ConfigKey, set[str]] = {}
-    trainer: dict[ConfigKey, Any] = {}
+    trainer: dict[ConfigKey, TrainerConfig] = {}
     needs: dict[str, frozenset[str]] = {}
     for cell in cells:
         key = config_key(cell)
@@ -189,7 +190,8 @@ def count_cells(
         c.trial_rounds += rounds
         round0.setdefault(key, set()).add(round0_key(cell, pool))
         label = cell.acquisition.label()
-        needs.setdefault(label, _needs_of(cell))
+        if label not in needs:
+            needs[label] = _needs_of(cell)
         scored = _scored_per_cell(cell, needs[label], pool)
         c.scored_images = None if c.scored_images is None or scored is None else (
             c.scored_images + scored)
