@@ -297,3 +297,27 @@ def probe_text(plan: GridPlan) -> list[str]:
     lines.append(f"  {est['trials_per_device']} trials fit one {where} at once ({why}, "
                  f"{_gib(est['trial_bytes'])} per trial of {_gib(est['device_total_bytes'])})")
     return lines
+
+
+def auto_gpu_fraction(spec: ExperimentSpec, *, device: str = "cuda",
+                      steps: int = 2) -> tuple[float, dict[str, Any]]:
+    """`resources.gpus_per_trial = "auto"`: probe the spec's configurations on a GPU of this
+    process and pick the share of one trial (`choose_gpu_fraction` with the default margin).
+
+    Returns:
+        (the fraction, the `plan_json` object of the probe, to record with the run).
+
+    Raises:
+        ValueError: no CUDA device here, or one trial does not fit the GPU.
+    """
+    from orchestrator.plan import plan_grid, plan_json
+    from trainers.device import resolve_device
+
+    if resolve_device(device).type != "cuda":
+        raise ValueError(f"resources.gpus_per_trial = 'auto' needs a CUDA device to probe; "
+                         f"got device {device!r} (give a fraction instead)")
+    plan = plan_grid(spec, probe=True, device=device, probe_steps=steps)
+    fraction = plan.estimate["gpu_fraction"]
+    if fraction is None:
+        raise ValueError(f"resources.gpus_per_trial = 'auto': {plan.unknown[-1]}")
+    return float(fraction), plan_json(plan)

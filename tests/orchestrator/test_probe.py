@@ -56,3 +56,10 @@ def test_tiny_probe_measures_and_estimates(tiny_spec: Callable[..., Any]) -> Non
     assert got["device_hours"] == pytest.approx(want)
     assert got["gpu_fraction"] is None and got["trials_per_device"] >= 1
     assert "trials fit one node" in plan_text(plan)
+
+
+def test_auto_fraction_needs_a_gpu(tiny_spec: Callable[..., Any]) -> None:
+    from orchestrator.probe import auto_gpu_fraction
+
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        auto_gpu_fraction(tiny_spec(), device="cpu")
