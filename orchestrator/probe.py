@@ -8,8 +8,9 @@ crops of the grid's shape, on this machine's device. Memory:
 - CUDA: `torch.cuda.max_memory_allocated` (the issue's figure), and what one trial holds:
   the allocator's peak reservation plus the device memory the process uses outside it
   (the CUDA context; from `mem_get_info`, so on a shared GPU it also counts other users).
-- CPU: peak RSS (`ru_maxrss`) of a fresh child process per configuration, so one probe's
-  high-water mark never hides in another's; the RSS before the model was built is kept too.
+- CPU: peak RSS (VmHWM, else `ru_maxrss`) of a fresh child process per configuration, so
+  one probe's high-water mark never hides in another's (nor in the parent's); the peak
+  before the model was built is kept too.
   A trial also holds its pool and test crops, added from the plan's image counts.
 
 From these: device-hours for the grid (one trial at a time, pre-training and start-up not
@@ -100,6 +101,18 @@ def probe_cropset(n: int, input_size: int, num_landmarks: int, seed: int = 0) ->
 
 
 def _peak_rss_bytes() -> int:
+    """Peak RSS of this process's own memory map.
+
+    Linux's `ru_maxrss` carries the high-water mark across exec, so a child spawned from a
+    big parent would start at the parent's size; VmHWM belongs to the current map only.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
