@@ -7,7 +7,9 @@ Tables (schema version 1):
 - `selections`: one row per selected item: `cell_id`, `round`, `pool_index`, `score`, `rank`.
 
 Each write is its own file `part-<cell_id>-r<round>-<uuid>.parquet`, written under a `_tmp-`
-name and renamed, so readers never see half a file (discovery skips `_`/`.` prefixes). A
+name and renamed, so readers never see half a file (discovery skips `_`/`.` prefixes).
+A finished cell's files are merged into one `part-<cell_id>-all-<uuid>.parquet`
+(orchestrator/compaction.py) without changing what readers see. A
 re-run round writes a new file; readers keep the latest `written_at` per (`cell_id`,
 `round`), so retries and restores never show a duplicate key. Columns that appear in later
 files (new splits, new fields) read as nulls in earlier ones. No pickles, only Parquet.
@@ -99,14 +101,15 @@ def rounds_schema(splits: list[str]) -> pa.Schema:
     return pa.schema(BASE_ROUND_FIELDS + extra, metadata={"schema_version": str(SCHEMA_VERSION)})
 
 
-def _fs_and_path(root: str) -> tuple[pafs.FileSystem, str]:
+def fs_and_path(root: str) -> tuple[pafs.FileSystem, str]:
     """A pyarrow filesystem and path for a local folder or a URI (s3://, gs://, file://)."""
     if "://" in str(root):
         return pafs.FileSystem.from_uri(str(root))
     return pafs.LocalFileSystem(), str(root)
 
 
-def _atomic_write(table: pa.Table, fs: pafs.FileSystem, folder: str, name: str) -> str:
+def atomic_write(table: pa.Table, fs: pafs.FileSystem, folder: str, name: str) -> str:
+    """Write `table` as `folder/name` via a `_tmp-` name and a rename; returns the path."""
     fs.create_dir(folder, recursive=True)
     tmp = f"{folder}/_tmp-{uuid.uuid4().hex}.parquet"
     final = f"{folder}/{name}"
@@ -129,7 +132,7 @@ class ResultWriter:
     """Writes one round at a time for one cell (used inside the trial, next to the work)."""
 
     def __init__(self, experiment_dir: str, experiment: str) -> None:
-        self.fs, self.root = _fs_and_path(experiment_dir)
+        self.fs, self.root = fs_and_path(experiment_dir)
         self.experiment = experiment
 
     def write_round(
@@ -176,8 +179,8 @@ class ResultWriter:
                                      result.selected_ranks, preds, strict=True)
         ]
         sel = pa.Table.from_pylist(sel_rows, schema=SELECTION_SCHEMA)
-        _atomic_write(sel, self.fs, f"{self.root}/results/selections", name)
-        _atomic_write(table, self.fs, f"{self.root}/results/rounds", name)
+        atomic_write(sel, self.fs, f"{self.root}/results/selections", name)
+        atomic_write(table, self.fs, f"{self.root}/results/rounds", name)
 
 
 @dataclass
@@ -189,59 +192,89 @@ class ReadReport:
     duplicates_dropped: int = 0
 
 
-def _read_file(fs: pafs.FileSystem, path: str, columns: Sequence[str] | None) -> pa.Table:
-    with fs.open_input_file(path) as fh:
-        if columns is None:
-            return pq.read_table(fh)
-        pf = pq.ParquetFile(fh)
-        have = pf.schema_arrow.names
-        keep = [c for c in have if c in columns or c.startswith(METRIC_PREFIXES)]
-        return pf.read(columns=keep)
-
-
 def read_table(experiment_dir: str, name: str,
                columns: Sequence[str] | None = None) -> ReadReport:
     """Read a result table, skipping unreadable files (reported, with a warning).
 
+    A file that vanishes between listing and reading was merged away by compaction (which
+    writes the merged file before deleting its sources): the folder is listed again.
+
     Args:
         experiment_dir: the experiment folder (a path or a pyarrow filesystem URI).
         name: "rounds" or "selections".
-        columns: read only these columns (plus every metric column and the key), e.g. to
+        columns: read only these columns (plus every metric column and the keys), e.g. to
             leave out the index lists; None reads all.
     """
     if name not in TABLES:
         raise ValueError(f"unknown result table {name!r}; tables: {', '.join(TABLES)}")
-    fs, root = _fs_and_path(experiment_dir)
+    fs, root = fs_and_path(experiment_dir)
     folder = f"{root}/results/{name}"
-    info = fs.get_file_info(folder)
-    empty_schema = rounds_schema([]) if name == "rounds" else SELECTION_SCHEMA
-    if info.type == pafs.FileType.NotFound:
-        return ReadReport(empty_schema.empty_table())
-    files = sorted(
-        f.path for f in fs.get_file_info(pafs.FileSelector(folder))
-        if f.type == pafs.FileType.File and f.base_name.endswith(".parquet")
-        and not f.base_name.startswith(("_", "."))
-    )
-    if columns is not None:
-        columns = {*columns, "cell_id", "round", "written_at"}
-    tables, skipped = [], []
-    for path in files:
-        try:
-            tables.append(_read_file(fs, path, columns))
-        except (OSError, pa.ArrowInvalid) as e:
-            skipped.append((path, str(e).splitlines()[0]))
+    for _attempt in range(5):
+        tables, skipped, vanished = read_files(fs, list_files(fs, folder), columns)
+        if not vanished:
+            break
     for path, why in skipped:
         warnings.warn(f"result file {path} is unreadable and was skipped: {why}", stacklevel=2)
-    if columns is not None:
-        empty_schema = pa.schema([f for f in empty_schema if f.name in columns])
     if not tables:
-        return ReadReport(empty_schema.empty_table(), skipped)
-    schema = pa.unify_schemas([t.schema for t in tables], promote_options="permissive")
-    table = pa.concat_tables([t.cast(_widen(t.schema, schema)) for t in tables],
-                             promote_options="permissive")
+        empty = empty_table(name)
+        if columns is not None:
+            empty = empty.select([c for c in empty.column_names if _wanted(c, columns)])
+        return ReadReport(empty, skipped)
+    table = concat_tables(tables)
     n = table.num_rows
-    table = _latest_per_key(table, ["cell_id", "round"], unique=name == "rounds")
+    table = latest_rows(table, name)
     return ReadReport(table, skipped, n - table.num_rows)
+
+
+def empty_table(name: str) -> pa.Table:
+    return (rounds_schema([]) if name == "rounds" else SELECTION_SCHEMA).empty_table()
+
+
+def list_files(fs: pafs.FileSystem, folder: str, prefix: str = "") -> list[str]:
+    """Visible Parquet files of a table folder (sorted; `_`/`.` names are work files)."""
+    if fs.get_file_info(folder).type == pafs.FileType.NotFound:
+        return []
+    return sorted(
+        f.path for f in fs.get_file_info(pafs.FileSelector(folder))
+        if f.type == pafs.FileType.File and f.base_name.endswith(".parquet")
+        and not f.base_name.startswith(("_", ".")) and f.base_name.startswith(prefix)
+    )
+
+
+KEY_COLUMNS = ("cell_id", "round", "pool_index", "written_at")
+
+
+def _wanted(column: str, columns: Sequence[str]) -> bool:
+    return column in columns or column in KEY_COLUMNS or column.startswith(METRIC_PREFIXES)
+
+
+def read_files(
+    fs: pafs.FileSystem, paths: list[str], columns: Sequence[str] | None = None,
+) -> tuple[list[pa.Table], list[tuple[str, str]], list[str]]:
+    """(tables read, (path, why) of unreadable files, paths that no longer exist);
+    `columns`: see `read_table`."""
+    tables, skipped, vanished = [], [], []
+    for path in paths:
+        try:
+            with fs.open_input_file(path) as fh:
+                if columns is None:
+                    tables.append(pq.read_table(fh))
+                else:
+                    pf = pq.ParquetFile(fh)
+                    tables.append(pf.read(columns=[c for c in pf.schema_arrow.names
+                                                   if _wanted(c, columns)]))
+        except FileNotFoundError:
+            vanished.append(path)
+        except (OSError, pa.ArrowInvalid) as e:
+            skipped.append((path, str(e).splitlines()[0]))
+    return tables, skipped, vanished
+
+
+def concat_tables(tables: list[pa.Table]) -> pa.Table:
+    """One table from files of different schema generations (missing columns read null)."""
+    schema = pa.unify_schemas([t.schema for t in tables], promote_options="permissive")
+    return pa.concat_tables([t.cast(_widen(t.schema, schema)) for t in tables],
+                            promote_options="permissive")
 
 
 def _widen(have: pa.Schema, want: pa.Schema) -> pa.Schema:
@@ -249,19 +282,28 @@ def _widen(have: pa.Schema, want: pa.Schema) -> pa.Schema:
     return pa.schema([want.field(f.name) for f in have])
 
 
-def _latest_per_key(table: pa.Table, group: list[str], unique: bool) -> pa.Table:
-    """Keep, per `group` key, only the rows of the latest write (`written_at`); with
-    `unique`, also at most one row per key (the last one read)."""
+def latest_rows(table: pa.Table, name: str) -> pa.Table:
+    """The rows readers keep: per (cell_id, round), those of the latest write; one row per
+    key in `rounds`, one per picked item in `selections` (a merged file and a source it
+    was merged from may both be visible for a moment: the same write, read twice)."""
+    key = ["cell_id", "round"]
+    return _latest_per_key(table, key, key if name == "rounds" else [*key, "pool_index"])
+
+
+def _latest_per_key(table: pa.Table, group: list[str], unique_by: list[str]) -> pa.Table:
+    """Keep, per `group` key, only the rows of the latest write (`written_at`), and at most
+    one row per `unique_by` key (the last one read)."""
     if table.num_rows == 0:
         return table
     # Decide on a narrow table (joins cannot carry list columns), then take the rows.
-    t = table.select([*group, "written_at"]).append_column(
+    cols = list(dict.fromkeys([*group, *unique_by]))
+    t = table.select([*cols, "written_at"]).append_column(
         "__row", pa.array(range(table.num_rows), pa.int64()))
     latest = t.group_by(group).aggregate([("written_at", "max")])
     t = t.join(latest, keys=group)
     t = t.filter(pc.equal(t["written_at"], t["written_at_max"]))
-    if unique:
-        t = t.group_by(group).aggregate([("__row", "max")]).rename_columns([*group, "__row"])
+    t = t.group_by(unique_by).aggregate([("__row", "max")]).rename_columns([*unique_by, "__row"])
+    # Rows of one write stay in their written order (selections by rank).
     t = t.sort_by([(k, "ascending") for k in group] + [("__row", "ascending")])
     return table.take(t["__row"])
 

@@ -1,0 +1,290 @@
+"""`scaf-al plan`: what a grid costs before anything runs.
+
+Counts come from `spec.cells()` and follow what the loop really does (trainers/loop.py):
+
+- `trial_rounds`: one per round of every cell (len(budget.sizes)).
+- `trainings`: round 0 is trained once per round-0 cache key (trainers/round_cache.py: the
+  cell without its acquisition and budget, the auto-encoder and L0), so cells that differ
+  only by acquisition (or by a budget with the same L0) share it; every later round trains.
+- `training_images`: trainings x trainer.steps x trainer.batch_size.
+- `scored_images`: pool images streamed for selection after every non-final round
+  (`_score_pool`): the whole pool when the acquisition needs features, the unlabeled part
+  when it needs heatmaps, none when it needs nothing (random).
+- `eval_images`: trial-rounds x test images (every loaded test split, each round).
+
+Pool and test sizes come from the data options (synthetic), the official split sizes
+(300-W, WFLW) or the user's folder when it can be opened; when a size is unknown the count
+is None and the plan says why instead of guessing. `--probe` (orchestrator/probe.py) adds
+measured speed and memory per (architecture, input size, width, batch size).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from orchestrator.spec import ExperimentSpec
+from trainers.cell import CellConfig, DataConfig
+from trainers.supervised import TrainerConfig
+
+# Count keys of the `--json` object, in display order.
+COUNT_KEYS = ("cells", "trial_rounds", "trainings", "training_images", "scored_images",
+              "eval_images")
+
+ConfigKey = tuple[str, int, float, int]  # (architecture, input size, width, batch size)
+
+
+@dataclass
+class GridCounts:
+    """Cost counts of one part of a grid (None: a data size is unknown)."""
+
+    cells: int = 0
+    trial_rounds: int = 0
+    trainings: int = 0
+    training_images: int = 0
+    scored_images: int | None = 0
+    eval_images: int | None = 0
+
+    def add(self, other: GridCounts) -> None:
+        for name in COUNT_KEYS:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            setattr(self, name, None if mine is None or theirs is None else mine + theirs)
+
+
+@dataclass
+class GridPlan:
+    """What a grid costs: totals, the same per probe configuration, and what is unknown.
+
+    `per_config` and `estimate` are filled by `--probe` (orchestrator/probe.py).
+    """
+
+    name: str
+    totals: GridCounts
+    by_config: dict[ConfigKey, GridCounts]
+    pool_images: int | None
+    test_images: int | None
+    steps: int
+    batch_size: int
+    unknown: list[str] = field(default_factory=list)
+    per_config: list[dict[str, Any]] = field(default_factory=list)
+    estimate: dict[str, Any] = field(default_factory=dict)
+
+
+def config_key(cell: CellConfig) -> ConfigKey:
+    """The probe configuration a cell's trainings run in."""
+    return (cell.arch, cell.model.input_size, float(cell.model.width), cell.trainer.batch_size)
+
+
+def _split_size(data: DataConfig, split: str) -> int | None:
+    """Images in one split: synthetic options, official sizes, or the opened folder."""
+    if data.name == "synthetic":
+        from trainers.datasets.synthetic import SyntheticConfig
+
+        defaults = SyntheticConfig()
+        key = "n_pool" if split in ("pool", "train") else "n_test"
+        return int(data.options.get(key, getattr(defaults, key)))
+    if data.name == "300w":
+        from trainers.datasets.w300 import SPLIT_SIZES as W300_SIZES
+
+        return W300_SIZES.get(split)
+    if data.name == "wflw":
+        from trainers.datasets.wflw import SPLIT_SIZES, SUBSET_SIZES
+
+        return {**SPLIT_SIZES, **SUBSET_SIZES}.get(split)
+    return _opened_size(data, split)
+
+
+def _opened_size(data: DataConfig, split: str) -> int | None:
+    """A user's folder has no official size: count it when the folder can be opened."""
+    if not data.root or not Path(data.root).expanduser().is_dir():
+        return None
+    from trainers.datasets import open_dataset
+
+    try:
+        return len(open_dataset(data.name, data.root, split, **data.options))
+    except (OSError, ValueError):
+        return None
+
+
+def pool_images(data: DataConfig) -> int | None:
+    """Pool size as the loop sees it (after `data.pool_size`), None when unknown."""
+    n = _split_size(data, data.train_split or "train")
+    if data.pool_size is not None:
+        return data.pool_size if n is None else min(n, data.pool_size)
+    return n
+
+
+def loaded_test_splits(data: DataConfig) -> list[str]:
+    """The test splits the loop loads (300-W "full" is derived from common + challenging)."""
+    from trainers.data_loading import DERIVED_SPLITS
+
+    derived = DERIVED_SPLITS.get(data.name, {})
+    wanted: list[str] = []
+    for split in data.test_splits or ():
+        for part in derived.get(split, (split,)):
+            if part not in wanted:
+                wanted.append(part)
+    return wanted
+
+
+def test_images(data: DataConfig) -> tuple[int | None, list[str]]:
+    """(images evaluated per round, splits whose size is unknown)."""
+    sizes = {s: _split_size(data, s) for s in loaded_test_splits(data)}
+    missing = [s for s, n in sizes.items() if n is None]
+    return (None if missing else sum(n for n in sizes.values() if n is not None)), missing
+
+
+def round0_key(cell: CellConfig, pool: int | None) -> str:
+    """The round-0 cache key the loop would use (trainers/round_cache.py).
+
+    The auto-encoder path stands in by its own key (same cache => same path); L0 is drawn
+    exactly as the loop draws it when the pool size is known, else by its size (L0 depends
+    on the seed, already in the key, its size and the pool only).
+    """
+    from trainers.loop import initial_state
+    from trainers.pretrain_cache import autoencoder_key
+    from trainers.round_cache import RoundZeroCache
+
+    ae = cell.model.pretrained or f"autoencoders/{autoencoder_key(cell)}"
+    n0 = cell.budget.sizes[0]
+    l0 = np.asarray(initial_state(cell, pool).labeled) if pool else np.arange(n0)
+    return RoundZeroCache.key(cell, Path(ae), l0)
+
+
+def _scored_per_cell(cell: CellConfig, needs: frozenset[str], pool: int | None) -> int | None:
+    """Pool items `_score_pool` streams over the cell's non-final rounds."""
+    if not needs:
+        return 0
+    if pool is None:
+        return None
+    sizes = cell.budget.sizes[:-1]
+    if "features" in needs:
+        return pool * len(sizes)
+    return sum(pool - n for n in sizes)
+
+
+def _needs_of(cell: CellConfig) -> frozenset[str]:
+    import acquisition
+
+    return frozenset(acquisition.get(cell.acquisition.name, **cell.acquisition.params).needs)
+
+
+def count_cells(
+    cells: list[CellConfig], pool: int | None, test: int | None
+) -> dict[ConfigKey, GridCounts]:
+    """Counts per probe configuration (see the module docstring for each count)."""
+    out: dict[ConfigKey, GridCounts] = {}
+    round0: dict[ConfigKey, set[str]] = {}
+    trainer: dict[ConfigKey, TrainerConfig] = {}
+    needs: dict[str, frozenset[str]] = {}
+    for cell in cells:
+        key = config_key(cell)
+        c = out.setdefault(key, GridCounts())
+        trainer.setdefault(key, cell.trainer)
+        rounds = len(cell.budget.sizes)
+        c.cells += 1
+        c.trial_rounds += rounds
+        round0.setdefault(key, set()).add(round0_key(cell, pool))
+        label = cell.acquisition.label()
+        if label not in needs:
+            needs[label] = _needs_of(cell)
+        scored = _scored_per_cell(cell, needs[label], pool)
+        c.scored_images = None if c.scored_images is None or scored is None else (
+            c.scored_images + scored)
+    for key, c in out.items():
+        c.trainings = c.trial_rounds - c.cells + len(round0[key])
+        c.training_images = c.trainings * trainer[key].steps * trainer[key].batch_size
+        c.eval_images = None if test is None else c.trial_rounds * test
+    return out
+
+
+def plan_grid(
+    spec: ExperimentSpec,
+    *,
+    probe: bool = False,
+    device: str | None = None,
+    probe_steps: int = 3,
+    probe_score_images: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> GridPlan:
+    """Count what `spec`'s grid costs; with `probe`, measure speed and memory here too.
+
+    Args:
+        spec: the validated experiment spec.
+        probe: run a few real training steps and a scoring pass per configuration on this
+            machine's device, and estimate device-hours and trials per GPU (or node).
+        device: device to probe on; None uses `spec.resources.device`.
+        probe_steps: timed training steps per configuration.
+        probe_score_images: crops in each timed scoring pass (default: two eval batches).
+        log: optional progress messages.
+
+    Returns:
+        The plan; `plan_text` and `plan_json` render it.
+    """
+    pool = pool_images(spec.data)
+    test, missing = test_images(spec.data)
+    unknown = []
+    if pool is None:
+        unknown.append(f"scored_images: the size of the {spec.data.name} "
+                       f"{spec.data.train_split!r} split is unknown (set data.pool_size)")
+    if missing:
+        unknown.append(f"eval_images: the size of the {spec.data.name} test split(s) "
+                       f"{', '.join(missing)} is unknown (data.root not readable here)")
+    by_config = count_cells(spec.cells(), pool, test)
+    totals = GridCounts()
+    for c in by_config.values():
+        totals.add(c)
+    plan = GridPlan(spec.name, totals, by_config, pool, test, spec.trainer.steps,
+                    spec.trainer.batch_size, unknown)
+    if probe:
+        from orchestrator.probe import probe_plan
+
+        probe_plan(plan, spec, device=device or spec.resources.device, steps=probe_steps,
+                   score_images=probe_score_images, log=log)
+    return plan
+
+
+def plan_json(plan: GridPlan) -> dict[str, Any]:
+    """One object: the count keys, `per_config` (probe records) and, when probed, the
+    device-hour estimate keys."""
+    out: dict[str, Any] = {k: getattr(plan.totals, k) for k in COUNT_KEYS}
+    out["per_config"] = [dict(r) for r in plan.per_config]
+    out.update(plan.estimate)
+    return out
+
+
+def _num(value: int | None) -> str:
+    return "unknown" if value is None else f"{value:,}"
+
+
+def plan_text(plan: GridPlan) -> str:
+    """The plan as a short table for a terminal."""
+    t = plan.totals
+    shared = t.trial_rounds - t.trainings
+    test = "unknown" if plan.test_images is None else f"{plan.test_images:,}"
+    why = {
+        "cells": "",
+        "trial_rounds": "rounds summed over cells",
+        "trainings": f"round 0 shared: {shared:,} trainings saved",
+        "training_images": f"trainings x {plan.steps:,} steps x {plan.batch_size} images",
+        "scored_images": f"pool images streamed for selection (pool {_num(plan.pool_images)})",
+        "eval_images": f"trial-rounds x {test} test images",
+    }
+    lines = [f"plan: {plan.name}"]
+    for key in COUNT_KEYS:
+        lines.append(f"  {key:<16} {_num(getattr(t, key)):>14}  {why[key]}".rstrip())
+    lines += [f"  note: {u}" for u in plan.unknown]
+    if plan.per_config:
+        from orchestrator.probe import probe_text
+
+        lines += probe_text(plan)
+    return "\n".join(lines)
+
+
+def counts_dict(counts: GridCounts) -> dict[str, int | None]:
+    """A GridCounts as a plain dict (the count keys only)."""
+    return {k: v for k, v in asdict(counts).items() if k in COUNT_KEYS}
