@@ -171,6 +171,63 @@ def acquisitions() -> int:
     return 0
 
 
+def acquisitions_check(name: str, params: list[str] | None = None) -> int:
+    """`scaf-al acquisitions check NAME [--param k=v ...]`: the plugin conformance kit;
+    exit 1 when a check fails."""
+    from acquisition.testing import parse_params, run_check
+
+    text, ok = run_check(name, parse_params(params or []))
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
+    return 0 if ok else 1
+
+
+def plan(spec: str, *, probe: bool = False, as_json: bool = False,
+         device: str | None = None) -> int:
+    """`scaf-al plan SPEC`: what the grid costs, before anything runs."""
+    import json
+
+    from orchestrator.plan import plan_grid, plan_json, plan_text
+    from orchestrator.spec import load_spec
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    grid = plan_grid(load_spec(spec), probe=probe, device=device, log=log)
+    print(json.dumps(plan_json(grid), indent=1) if as_json else plan_text(grid))
+    return 0
+
+
+def compact(experiment_dir: str) -> int:
+    """`scaf-al compact DIR`: merge each cell's per-round result files into one file."""
+    from orchestrator.compaction import compact_store
+    from orchestrator.experiment_folder import ExperimentFolder
+
+    stats = compact_store(ExperimentFolder.open(experiment_dir).store)
+    console.print(", ".join(f"{k} {v}" for k, v in stats.to_dict().items()), highlight=False)
+    return 0
+
+
+def predict(model: str, inputs: list[str], out: str, *, boxes: str | None = None,
+            overlay: str | None = None, device: str = "auto", batch_size: int = 32) -> int:
+    """`scaf-al predict`: landmarks of new images, in original pixels, into a CSV."""
+    from trainers.predict import predict_images
+
+    result = predict_images(Path(model), [Path(p) for p in inputs], Path(out),
+                            boxes=Path(boxes) if boxes else None,
+                            overlay_dir=Path(overlay) if overlay else None, device=device,
+                            batch_size=batch_size)
+    console.print(f"wrote {result.csv_path} ({len(result.images)} images)", highlight=False)
+    return 0
+
+
+def export(model: str, fmt: str, out: str) -> int:
+    """`scaf-al export MODEL.pt --format onnx|torchscript --out FILE`."""
+    from trainers.export import export_model
+
+    console.print(f"wrote {export_model(Path(model), fmt, Path(out))}", highlight=False)  # type: ignore[arg-type]
+    return 0
+
+
 def datasets_check(name: str, root: str, *, strict: bool = False) -> int:
     """`scaf-al datasets check NAME ROOT`: what a downloaded data folder holds."""
     from orchestrator.cli_data import datasets_check as check

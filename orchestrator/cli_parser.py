@@ -106,8 +106,45 @@ def _tool_commands(sub: argparse._SubParsersAction, add: object, c: ModuleType,
     show.add_argument("preset", nargs="?", default="quickstart")
     show.set_defaults(handler=lambda a: c.config_show(a.preset))
 
-    acq = add("acquisitions", help="list registered acquisition functions")
+    acq = add("acquisitions", help="list registered acquisition functions (or check one)")
     acq.set_defaults(handler=lambda a: c.acquisitions())
+    chk_acq = acq.add_subparsers(dest="acquisitions_command").add_parser(
+        "check", parents=[flags], help="run the plugin conformance kit on an acquisition")
+    chk_acq.add_argument("name")
+    chk_acq.add_argument("--param", action="append", metavar="K=V",
+                         help="a parameter (TOML/JSON value), repeatable")
+    chk_acq.set_defaults(handler=lambda a: c.acquisitions_check(a.name, a.param))
+
+    pl = add("plan", help="what a grid costs before it runs (counts; --probe measures)")
+    pl.add_argument("spec", help="spec TOML file or preset name")
+    pl.add_argument("--probe", action="store_true",
+                    help="time a few real training steps per model configuration here")
+    pl.add_argument("--json", action="store_true", help="one JSON object")
+    pl.add_argument("--device", help="device for --probe (default: auto)")
+    pl.set_defaults(handler=lambda a: c.plan(a.spec, probe=a.probe, as_json=a.json,
+                                             device=a.device))
+
+    cp = add("compact", help="merge each cell's per-round result files into one")
+    cp.add_argument("dir", help="experiment folder")
+    cp.set_defaults(handler=lambda a: c.compact(a.dir))
+
+    pr = add("predict", help="landmarks of new images with a saved model, into a CSV")
+    pr.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
+    pr.add_argument("--model", required=True, help="a saved model (round-NNN/model.pt)")
+    pr.add_argument("--out", required=True, help="CSV to write: image,x0,y0,x1,y1,...")
+    pr.add_argument("--boxes", help="CSV image,x_min,y_min,x_max,y_max (pixels)")
+    pr.add_argument("--overlay", help="folder for each image with its landmarks drawn")
+    pr.add_argument("--device", default="auto")
+    pr.add_argument("--batch-size", type=int, default=32)
+    pr.set_defaults(handler=lambda a: c.predict(a.model, a.inputs, a.out, boxes=a.boxes,
+                                                overlay=a.overlay, device=a.device,
+                                                batch_size=a.batch_size))
+
+    ex = add("export", help="the landmark network as ONNX or TorchScript")
+    ex.add_argument("model", help="a saved model (round-NNN/model.pt)")
+    ex.add_argument("--format", required=True, choices=("onnx", "torchscript"))
+    ex.add_argument("--out", required=True, help="file to write")
+    ex.set_defaults(handler=lambda a: c.export(a.model, a.format, a.out))
 
     ds = add("datasets", help="data set tools")
     chk = ds.add_subparsers(dest="datasets_command", required=True).add_parser(

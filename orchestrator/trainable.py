@@ -9,6 +9,7 @@ the round's metrics with a checkpoint through `ray.tune.report`.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ def run_trial(config: dict[str, Any]) -> None:
     """Tune function trainable (see module docstring)."""
     import torch
 
+    from orchestrator.compaction import compact_cell
     from orchestrator.node_usage import NodeUsageMeter
     from orchestrator.results import ResultWriter
     from trainers.cell import CellConfig
@@ -87,3 +89,9 @@ def run_trial(config: dict[str, Any]) -> None:
 
     run_cell(cell, cache_dir=Path(config["cache_dir"]), report=report, state=state,
              device=config.get("device", "auto"))
+    # The cell is finished: one file per table instead of one per round (safe at any crash
+    # point; a cell left uncompacted reads the same).
+    try:
+        compact_cell(experiment_dir, cell_id)
+    except OSError as e:
+        print(f"compaction of cell {cell_id} skipped: {e}", file=sys.stderr)
