@@ -122,7 +122,8 @@ def _parse(doc: dict[str, Any]) -> ExperimentSpec:
     data = from_table(DataConfig, doc.get("data", {}), "data")
     budgets = tuple(table.schedule(path) for path, table in _budget_tables(doc))
     acqs = _acquisitions(doc.get("acquisitions", [{"name": "random"}]))
-    check_data_options(data)
+    model = from_table(ModelSettings, doc.get("model", {}), "model")
+    check_data_options(data, model.input_size)
     pool = known_pool_size(data)
     if pool:
         check_budgets_fit(budgets, pool)
@@ -133,7 +134,7 @@ def _parse(doc: dict[str, Any]) -> ExperimentSpec:
         budgets=budgets,
         acquisitions=acqs,
         data=data,
-        model=from_table(ModelSettings, doc.get("model", {}), "model"),
+        model=model,
         trainer=from_table(TrainerConfig, doc.get("trainer", {}), "trainer"),
         resources=from_table(Resources, doc.get("resources", {}), "resources"),
         cache_dir=exp.cache_dir,

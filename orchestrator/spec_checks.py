@@ -4,13 +4,15 @@ budgets against the pool size, and the paths the spec names."""
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.spec_tables import SpecError
 from trainers.cell import BudgetSchedule, DataConfig
+from trainers.typed_config import check_keys, convert, from_table
 
 if TYPE_CHECKING:
     from orchestrator.spec import ExperimentSpec
@@ -20,12 +22,13 @@ KNOWN_POOL_SIZES = {("300w", "train"): 3148, ("wflw", "train"): 7500}
 DEFAULT_SYNTHETIC_POOL = 600  # SyntheticConfig's n_pool default
 
 
-def data_option_names(name: str) -> set[str] | None:
-    """Options the data set's loader accepts (None: it takes any keyword)."""
+def data_option_types(name: str) -> dict[str, Any] | None:
+    """{option: type hint} of the data set's loader (None: it takes any keyword)."""
     if name == "synthetic":
         from trainers.datasets.synthetic import SyntheticConfig
 
-        return {f.name for f in fields(SyntheticConfig)} - {"input_size"}
+        hints = typing.get_type_hints(SyntheticConfig)
+        return {f.name: hints[f.name] for f in fields(SyntheticConfig) if f.name != "input_size"}
     from trainers.datasets.folder import open_folder
     from trainers.datasets.w300 import open_300w
     from trainers.datasets.wflw import open_wflw
@@ -34,20 +37,28 @@ def data_option_names(name: str) -> set[str] | None:
     params = inspect.signature(loader).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
-    return {p.name for p in params} - {"root", "split", "strict"}
+    hints = typing.get_type_hints(loader)
+    return {p.name: hints.get(p.name, Any) for p in params
+            if p.name not in ("root", "split", "strict")}
 
 
-def check_data_options(data: DataConfig) -> None:
-    """Every `data.options` key must be an option of the data set's loader."""
-    allowed = data_option_names(data.name)
-    if allowed is None:
+def check_data_options(data: DataConfig, input_size: int) -> None:
+    """Every `data.options` key must be an option of the data set's loader, of its type
+    (synthetic options: also in their range)."""
+    types = data_option_types(data.name)
+    if types is None:
         return
-    for key in data.options:
-        if key not in allowed:
-            raise SpecError(
-                f"data.options.{key}",
-                f"not an option of the {data.name} data set; allowed: {', '.join(sorted(allowed))}",
-            )
+    check_keys(data.options, sorted(types), "data.options")
+    for key, value in data.options.items():
+        try:
+            convert(value, types[key], f"data.options.{key}")
+        except TypeError:
+            continue  # a type the config parser does not know (a Path, a Sequence): the
+            # loader checks it
+    if data.name == "synthetic":
+        from trainers.datasets.synthetic import SyntheticConfig
+
+        from_table(SyntheticConfig, data.options, "data.options", input_size=input_size)
 
 
 def known_pool_size(data: DataConfig) -> int | None:
