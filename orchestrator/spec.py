@@ -40,6 +40,9 @@ PRESET_DIR = Path(__file__).parent / "presets"
 
 @dataclass(frozen=True)
 class ExperimentSpec:
+    """A validated spec: the grid axes and the settings its cells share (`raw`: the TOML
+    document as read, written back into the experiment folder)."""
+
     name: str
     architectures: tuple[str, ...]
     seeds: tuple[int, ...]
@@ -82,6 +85,7 @@ class ExperimentSpec:
         return (randoms[0] if randoms else self.acquisitions[0],)
 
     def to_toml(self) -> str:
+        """The spec as TOML, as it was read."""
         return tomli_w.dumps(self.raw)
 
 
