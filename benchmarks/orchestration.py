@@ -74,7 +74,7 @@ def _with(spec: Any, cache: Path, max_concurrent: int | None = None) -> Any:
 
 def warm(spec: Any, cache: Path) -> float:
     """Generate the data and pre-train the auto-encoder into `cache`; seconds taken."""
-    from orchestrator.runner import warm_caches
+    from orchestrator.preflight import warm_caches
 
     start = time.perf_counter()
     warm_caches(_with(spec, cache), cache, log=lambda _m: None)

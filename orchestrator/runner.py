@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from orchestrator.experiment_folder import TUNE_DIR, ExperimentFolder, default_cache_dir
-from orchestrator.spec import ExperimentSpec, check_paths
+from orchestrator.preflight import preflight
+from orchestrator.spec import ExperimentSpec
 
 
 @dataclass
@@ -50,57 +49,6 @@ def _param_space(spec: ExperimentSpec, exp_dir: Path, cache: Path, faults: dict 
     }
 
 
-def warm_caches(spec: ExperimentSpec, cache: Path, log: Any = print) -> None:
-    """Load the data and pre-train the auto-encoder once in the driver, before the trials,
-    so parallel trials do not wait on each other for it (they find it in the cache)."""
-    from trainers.data_loading import load_data
-    from trainers.models import build_model, load_pretrained
-    from trainers.pretrain_cache import ensure_autoencoder
-
-    cell = spec.cells()[0]
-    pool, _ = load_data(cell.data, cell.model.input_size, cache)
-    with _pretrain_progress() as progress:
-        ae = ensure_autoencoder(cell, pool, cache, log=log, progress=progress)
-    for arch in spec.architectures:
-        # A checkpoint that does not fit fails here, once, not in every trial's retries.
-        model = build_model(arch, num_landmarks=pool.num_landmarks,
-                            input_size=cell.model.input_size, width=cell.model.width)
-        load_pretrained(model, ae)
-
-
-@contextlib.contextmanager
-def _pretrain_progress() -> Iterator[Callable[[dict], None]]:
-    """A progress bar for the unsupervised stage on a terminal, a line per 10 % elsewhere."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    console = Console()
-    if not console.is_terminal:
-        last = [-1]
-
-        def line(d: dict) -> None:
-            tenth = 10 * d["step"] // max(d["steps"], 1)
-            if tenth != last[0]:
-                last[0] = tenth
-                console.print(f"  auto-encoder step {d['step']}/{d['steps']} "
-                              f"loss {d.get('loss', float('nan')):.3f}", highlight=False)
-
-        yield line
-        return
-    bar = Progress(TextColumn("  auto-encoder"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(),
-                   TimeRemainingColumn(), console=console, transient=True)
-    task = bar.add_task("pretrain", total=None, loss="-")
-    with bar:
-        yield lambda d: bar.update(task, completed=d["step"], total=d["steps"],
-                                   loss=f"{d.get('loss', float('nan')):.3f}")
 
 
 def run_experiment(
@@ -127,11 +75,10 @@ def run_experiment(
     cache = default_cache_dir(spec)
     if not resume:
         folder.refuse_existing()  # before any work
-    if address is None:
-        # Everything that can be checked or computed once is, before the folder and the
-        # trials exist: paths, the auto-encoder (fits every architecture?), data, caches.
-        check_paths(spec)
-        warm_caches(spec, cache, log=log)
+    # Everything that can be checked or computed once is, before the folder and the
+    # trials exist: paths, budgets vs the pool, the auto-encoder (fits every
+    # architecture?), caches; on a cluster, what the driver can see.
+    preflight(spec, cache, address=address, log=log)
     if not resume:
         ExperimentFolder.create(exp_dir, spec)
     callbacks = [Dashboard(str(exp_dir), force_plain=plain, interval=interval)] if dashboard else []

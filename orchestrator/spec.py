@@ -1,21 +1,28 @@
 """Experiment specs: a TOML file -> validated ExperimentSpec -> one CellConfig per grid cell.
 
 A spec names the grid axes (architectures x budgets x seeds x acquisitions) and the shared
-settings (data, model, trainer, resources). Every error names the field path, the bad
+settings (data, model, trainer, resources). Every table is a typed dataclass built by one
+parser (`trainers.typed_config.from_table`); every error names the field path, the bad
 value and what is allowed, and is raised before anything starts.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
+from orchestrator.spec_checks import (
+    check_budgets_fit,
+    check_data_options,
+    check_paths,
+    known_pool_size,
+)
+from orchestrator.spec_tables import BudgetTable, ExperimentTable, Resources, SpecError
 from trainers.cell import (
-    ARCHITECTURES,
     AcquisitionConfig,
     BudgetSchedule,
     CellConfig,
@@ -23,35 +30,19 @@ from trainers.cell import (
     ModelSettings,
 )
 from trainers.supervised import TrainerConfig
+from trainers.typed_config import ConfigError, check_keys, from_table
+
+__all__ = ["ExperimentSpec", "Resources", "SpecError", "check_paths", "load_spec",
+           "parse_spec", "preset_names", "preset_text"]
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
 
-class SpecError(ValueError):
-    """A spec value is invalid; the message starts with the field path."""
-
-    def __init__(self, path: str, message: str, source: str | None = None) -> None:
-        where = f"{source}: " if source else ""
-        super().__init__(f"{where}{path}: {message}")
-        self.path = path
-
-
-@dataclass(frozen=True)
-class Resources:
-    """How trials are placed: per-trial CPUs/GPUs (fractions allowed), concurrency, retries."""
-
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    max_concurrent_trials: int = 0
-    max_failures: int = 2
-    device: str = "auto"
-    num_cpus: int | None = None
-    num_gpus: float | None = None
-    object_store_mb: int = 512
-
-
 @dataclass(frozen=True)
 class ExperimentSpec:
+    """A validated spec: the grid axes and the settings its cells share (`raw`: the TOML
+    document as read, written back into the experiment folder)."""
+
     name: str
     architectures: tuple[str, ...]
     seeds: tuple[int, ...]
@@ -94,57 +85,8 @@ class ExperimentSpec:
         return (randoms[0] if randoms else self.acquisitions[0],)
 
     def to_toml(self) -> str:
+        """The spec as TOML, as it was read."""
         return tomli_w.dumps(self.raw)
-
-
-def _check_keys(table: dict, allowed: set[str], path: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise SpecError(
-            f"{path}.{unknown[0]}" if path else unknown[0],
-            f"unknown field; allowed: {', '.join(sorted(allowed))}",
-        )
-
-
-def _dataclass_from(cls: type, table: Any, path: str, **extra: Any) -> Any:
-    if not isinstance(table, dict):
-        raise SpecError(path, f"must be a table, got {table!r}")
-    allowed = {f.name for f in fields(cls)} - set(extra)
-    _check_keys(table, allowed, path)
-    try:
-        return cls(**table, **extra)
-    except (TypeError, ValueError) as e:
-        raise SpecError(path, str(e)) from None
-
-
-def _budget(entry: Any, path: str) -> BudgetSchedule:
-    if not isinstance(entry, dict):
-        raise SpecError(path, f"must be a table like {{final = 50, step = 10}}, got {entry!r}")
-    _check_keys(entry, {"final", "step", "initial", "sizes"}, path)
-    try:
-        if "sizes" in entry:
-            if {"final", "step"} & entry.keys():
-                raise ValueError("give either sizes = [...] or final + step, not both")
-            return BudgetSchedule(tuple(entry["sizes"]))
-        for k in ("final", "step"):
-            if k not in entry:
-                raise ValueError(f"missing {k!r} (or give sizes = [...])")
-            if not isinstance(entry[k], int) or entry[k] <= 0:
-                raise SpecError(f"{path}.{k}", f"must be a positive integer, got {entry[k]!r}")
-        initial = entry.get("initial", 10)
-        if not isinstance(initial, int) or initial <= 0:
-            raise SpecError(f"{path}.initial", f"must be a positive integer, got {initial!r}")
-        if entry["final"] > initial and entry["step"] > entry["final"] - initial:
-            raise SpecError(
-                f"{path}.step",
-                f"K = {entry['step']} is larger than the images to "
-                f"acquire (final {entry['final']} - L0 {initial})",
-            )
-        return BudgetSchedule.from_final(entry["final"], entry["step"], initial)
-    except SpecError:
-        raise
-    except (TypeError, ValueError) as e:
-        raise SpecError(path, str(e)) from None
 
 
 def _acquisition(entry: Any, path: str) -> AcquisitionConfig:
@@ -163,165 +105,66 @@ def _acquisition(entry: Any, path: str) -> AcquisitionConfig:
     return AcquisitionConfig(name=entry["name"], params=params)
 
 
-def _int_list(value: Any, path: str) -> tuple[int, ...]:
-    if isinstance(value, int):
-        value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, int) for v in value):
-        raise SpecError(path, f"must be a non-empty list of integers, got {value!r}")
-    if len(set(value)) != len(value):
-        raise SpecError(path, f"has duplicates: {value!r}")
-    return tuple(value)
-
-
-TOP_LEVEL = {"experiment", "data", "model", "trainer", "budgets", "acquisitions", "resources"}
-EXPERIMENT_KEYS = {"name", "seeds", "architectures", "cache_dir"}
+TOP_LEVEL = ("experiment", "data", "model", "trainer", "budgets", "acquisitions", "resources")
 
 
 def parse_spec(doc: dict[str, Any], source: str | None = None) -> ExperimentSpec:
-    """Validate a spec document (the parsed TOML) into an ExperimentSpec."""
+    """Validate a spec document (the parsed TOML) into an ExperimentSpec.
+
+    Raises:
+        SpecError: `<source>: <field path>: <what is wrong; what is allowed>`.
+    """
     try:
-        _check_keys(doc, TOP_LEVEL, "")
-        exp = doc.get("experiment", {})
-        _check_keys(exp, EXPERIMENT_KEYS, "experiment")
-        name = exp.get("name", "experiment")
-        if not isinstance(name, str) or not name or "/" in name:
-            raise SpecError(
-                "experiment.name", f"must be a non-empty name without '/', got {name!r}"
-            )
-        archs = exp.get("architectures", ["scaf"])
-        if isinstance(archs, str):
-            archs = [archs]
-        for i, a in enumerate(archs):
-            if a not in ARCHITECTURES:
-                raise SpecError(
-                    f"experiment.architectures[{i}]",
-                    f"{a!r} is not an architecture; allowed: {', '.join(ARCHITECTURES)}",
-                )
-        seeds = _int_list(exp.get("seeds", [0]), "experiment.seeds")
-        data = _dataclass_from(DataConfig, doc.get("data", {}), "data")
-        model = _dataclass_from(ModelSettings, doc.get("model", {}), "model")
-        trainer = _dataclass_from(TrainerConfig, doc.get("trainer", {}), "trainer")
-        resources = _dataclass_from(Resources, doc.get("resources", {}), "resources")
-        if resources.cpus_per_trial <= 0:
-            raise SpecError(
-                "resources.cpus_per_trial", f"must be > 0, got {resources.cpus_per_trial}"
-            )
-        if resources.gpus_per_trial < 0 or (
-            resources.gpus_per_trial > 1
-            and resources.gpus_per_trial != int(resources.gpus_per_trial)
-        ):
-            raise SpecError(
-                "resources.gpus_per_trial",
-                f"must be a fraction in [0, 1] or a whole number, got {resources.gpus_per_trial}",
-            )
-        budgets_raw = doc.get("budgets", [{"final": 40, "step": 10}])
-        if not isinstance(budgets_raw, list) or not budgets_raw:
-            raise SpecError("budgets", "must be a non-empty array of tables ([[budgets]])")
-        budgets = tuple(_budget(b, f"budgets[{i}]") for i, b in enumerate(budgets_raw))
-        acq_raw = doc.get("acquisitions", [{"name": "random"}])
-        if not isinstance(acq_raw, list) or not acq_raw:
-            raise SpecError(
-                "acquisitions", "must be a non-empty array of tables ([[acquisitions]])"
-            )
-        acqs = tuple(_acquisition(a, f"acquisitions[{i}]") for i, a in enumerate(acq_raw))
-        labels = [a.label() for a in acqs]
-        for i, lab in enumerate(labels):
-            if labels.index(lab) != i:
-                raise SpecError(
-                    f"acquisitions[{i}]", f"duplicates acquisitions[{labels.index(lab)}] ({lab})"
-                )
-        _check_data_options(data)
-        _check_pool_size(data, budgets)
-    except SpecError as e:
-        if source and not str(e).startswith(source):
-            raise SpecError(e.path, str(e).split(": ", 1)[1], source) from None
-        raise
+        return _parse(doc)
+    except ConfigError as e:
+        raise SpecError(e.path, e.message, source) from None
+
+
+def _parse(doc: dict[str, Any]) -> ExperimentSpec:
+    check_keys(doc, TOP_LEVEL, "")
+    exp = from_table(ExperimentTable, doc.get("experiment", {}), "experiment")
+    data = from_table(DataConfig, doc.get("data", {}), "data")
+    budgets = tuple(table.schedule(path) for path, table in _budget_tables(doc))
+    acqs = _acquisitions(doc.get("acquisitions", [{"name": "random"}]))
+    model = from_table(ModelSettings, doc.get("model", {}), "model")
+    check_data_options(data, model.input_size)
+    pool = known_pool_size(data)
+    if pool:
+        check_budgets_fit(budgets, pool)
     return ExperimentSpec(
-        name=name,
-        architectures=tuple(archs),
-        seeds=seeds,
+        name=exp.name,
+        architectures=exp.architectures,
+        seeds=exp.seeds,
         budgets=budgets,
         acquisitions=acqs,
         data=data,
         model=model,
-        trainer=trainer,
-        resources=resources,
-        cache_dir=exp.get("cache_dir"),
+        trainer=from_table(TrainerConfig, doc.get("trainer", {}), "trainer"),
+        resources=from_table(Resources, doc.get("resources", {}), "resources"),
+        cache_dir=exp.cache_dir,
         raw=doc,
     )
 
 
-def _data_option_names(name: str) -> set[str] | None:
-    """Options the data set's loader accepts (None: it takes any keyword)."""
-    import inspect
-
-    if name == "synthetic":
-        from trainers.datasets.synthetic import SyntheticConfig
-
-        return {f.name for f in fields(SyntheticConfig)} - {"input_size"}
-    from trainers.datasets.folder import open_folder
-    from trainers.datasets.w300 import open_300w
-    from trainers.datasets.wflw import open_wflw
-
-    loader = {"300w": open_300w, "wflw": open_wflw, "folder": open_folder}[name]
-    params = inspect.signature(loader).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    return {p.name for p in params} - {"root", "split", "strict"}
+def _budget_tables(doc: dict[str, Any]) -> list[tuple[str, BudgetTable]]:
+    raw = doc.get("budgets", [{"final": 40, "step": 10}])
+    if not isinstance(raw, list) or not raw:
+        raise SpecError("budgets", "must be a non-empty array of tables ([[budgets]])")
+    return [(f"budgets[{i}]", from_table(BudgetTable, b, f"budgets[{i}]"))
+            for i, b in enumerate(raw)]
 
 
-def _check_data_options(data: DataConfig) -> None:
-    allowed = _data_option_names(data.name)
-    if allowed is None:
-        return
-    for key in data.options:
-        if key not in allowed:
+def _acquisitions(raw: Any) -> tuple[AcquisitionConfig, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise SpecError("acquisitions", "must be a non-empty array of tables ([[acquisitions]])")
+    acqs = tuple(_acquisition(a, f"acquisitions[{i}]") for i, a in enumerate(raw))
+    labels = [a.label() for a in acqs]
+    for i, lab in enumerate(labels):
+        if labels.index(lab) != i:
             raise SpecError(
-                f"data.options.{key}",
-                f"not an option of the {data.name} data set; allowed: {', '.join(sorted(allowed))}",
+                f"acquisitions[{i}]", f"duplicates acquisitions[{labels.index(lab)}] ({lab})"
             )
-
-
-# Official training-split sizes, to reject impossible budgets before any work starts.
-KNOWN_POOL_SIZES = {("300w", "train"): 3148, ("wflw", "train"): 7500}
-
-
-def _check_pool_size(data: DataConfig, budgets: tuple[BudgetSchedule, ...]) -> None:
-    if data.name == "synthetic":
-        pool = int(data.options.get("n_pool", 600))
-    else:
-        pool = KNOWN_POOL_SIZES.get((data.name, data.train_split or ""), 0)
-    if data.pool_size:
-        pool = min(pool, data.pool_size) if pool else data.pool_size
-    if not pool:
-        return
-    for i, b in enumerate(budgets):
-        if b.final > pool:
-            raise SpecError(
-                f"budgets[{i}]", f"final size {b.final} is larger than the pool ({pool} images)"
-            )
-        steps = [y - x for x, y in zip(b.sizes, b.sizes[1:], strict=False)]
-        if steps and max(steps) > pool - b.sizes[0]:
-            raise SpecError(
-                f"budgets[{i}].step",
-                f"K = {max(steps)} is larger than the unlabeled pool ({pool - b.sizes[0]})",
-            )
-
-
-def check_paths(spec: ExperimentSpec) -> None:
-    """The folders and files the spec names must exist (checked before a local run starts)."""
-    if spec.data.name != "synthetic" and not Path(str(spec.data.root)).expanduser().is_dir():
-        raise SpecError(
-            "data.root",
-            f"no such folder {spec.data.root!r} (the {spec.data.name} "
-            "download; see `scaf-al datasets check`)",
-        )
-    if spec.model.pretrained and not Path(spec.model.pretrained).expanduser().is_file():
-        raise SpecError(
-            "model.pretrained",
-            f"no such file {spec.model.pretrained!r} (the "
-            "official saae.mdl or a scaf-al checkpoint)",
-        )
+    return acqs
 
 
 def load_spec(path: str | Path) -> ExperimentSpec:
@@ -339,6 +182,7 @@ def load_spec(path: str | Path) -> ExperimentSpec:
 
 
 def preset_names() -> list[str]:
+    """Names of the built-in specs (`scaf-al run NAME`)."""
     return sorted(f.stem for f in PRESET_DIR.glob("*.toml"))
 
 

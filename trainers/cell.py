@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from trainers.datasets import CROP_SOURCES, DATASETS
+from trainers.models.config import check_architecture, check_input_size, check_width
+from trainers.pretrain_config import PretrainSettings
 from trainers.supervised import TrainerConfig
+from trainers.typed_config import ConfigError, from_table
 
-ARCHITECTURES = ("3fabrec", "scaf")
-DATASETS = ("synthetic", "300w", "wflw", "folder")
 DEFAULT_TEST_SPLITS = {
     "synthetic": ("test",),
     "300w": ("common", "challenging", "full"),
@@ -39,11 +42,14 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.name not in DATASETS:
-            raise ValueError(f"data.name must be one of {DATASETS}, got {self.name!r}")
+            raise ConfigError("name", f"{self.name!r} is not a data set; allowed: "
+                                      f"{', '.join(DATASETS)}")
         if self.name != "synthetic" and not self.root:
-            raise ValueError(
-                f"data.root is required for data set {self.name!r} (the download folder)"
-            )
+            raise ConfigError("root", f"missing; data set {self.name!r} needs its "
+                                      "download folder")
+        if self.crop_source not in CROP_SOURCES:
+            raise ConfigError("crop_source", f"{self.crop_source!r} is not a crop source; "
+                                             f"allowed: {', '.join(CROP_SOURCES)}")
         if self.train_split is None:
             object.__setattr__(self, "train_split", DEFAULT_TRAIN_SPLIT[self.name])
         if self.test_splits is None:
@@ -51,7 +57,7 @@ class DataConfig:
         else:
             object.__setattr__(self, "test_splits", tuple(self.test_splits))
         if self.pool_size is not None and self.pool_size < 1:
-            raise ValueError(f"data.pool_size must be >= 1, got {self.pool_size}")
+            raise ConfigError("pool_size", f"must be >= 1, got {self.pool_size}")
 
 
 @dataclass(frozen=True)
@@ -60,20 +66,20 @@ class ModelSettings:
 
     `pretrained` names an auto-encoder checkpoint (the official `saae.mdl` or one of ours);
     when it is None the unsupervised stage runs with `pretrain` settings (cached by hash).
+    A plain table given as `pretrain` is parsed into PretrainSettings.
     """
 
     input_size: int = 64
     width: float = 0.25
     pretrained: str | None = None
-    pretrain: dict[str, Any] = field(default_factory=lambda: {"steps": 600, "batch_size": 32})
+    pretrain: PretrainSettings = field(default_factory=PretrainSettings)
 
     def __post_init__(self) -> None:
-        if self.input_size not in (64, 128, 256):
-            raise ValueError(
-                f"model.input_size must be one of 64, 128, 256, got {self.input_size}"
-            )
-        if not 0 < self.width <= 4:
-            raise ValueError(f"model.width must be in (0, 4], got {self.width}")
+        check_input_size(self.input_size)
+        check_width(self.width)
+        if isinstance(self.pretrain, Mapping):
+            object.__setattr__(self, "pretrain",
+                               from_table(PretrainSettings, self.pretrain, "pretrain"))
 
 
 @dataclass(frozen=True)
@@ -99,9 +105,9 @@ class BudgetSchedule:
         sizes = tuple(int(s) for s in self.sizes)
         object.__setattr__(self, "sizes", sizes)
         if not sizes or sizes[0] < 1:
-            raise ValueError(f"budget sizes must start with a positive L0, got {list(sizes)}")
+            raise ConfigError("sizes", f"must start with a positive L0, got {list(sizes)}")
         if any(b <= a for a, b in zip(sizes, sizes[1:], strict=False)):
-            raise ValueError(f"budget sizes must be strictly increasing, got {list(sizes)}")
+            raise ConfigError("sizes", f"must be strictly increasing, got {list(sizes)}")
 
     @classmethod
     def from_final(cls, final: int, step: int, initial: int = 10) -> BudgetSchedule:
@@ -131,30 +137,20 @@ class CellConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.arch not in ARCHITECTURES:
-            raise ValueError(f"arch must be one of {ARCHITECTURES}, got {self.arch!r}")
+        check_architecture(self.arch)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (lists for tuples); its hash is the cell id."""
         d = asdict(self)
         d["data"]["test_splits"] = list(self.data.test_splits or ())
+        d["model"]["pretrain"] = self.model.pretrain.to_dict()
         d["budget"]["sizes"] = list(self.budget.sizes)
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CellConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown cell fields {sorted(unknown)}; allowed: {sorted(known)}")
-        return cls(
-            arch=d.get("arch", "scaf"),
-            data=DataConfig(**d.get("data", {})),
-            model=ModelSettings(**d.get("model", {})),
-            trainer=TrainerConfig(**d.get("trainer", {})),
-            acquisition=AcquisitionConfig(**d.get("acquisition", {})),
-            budget=BudgetSchedule(tuple(d.get("budget", {}).get("sizes", (10, 20, 30, 40)))),
-            seed=int(d.get("seed", 0)),
-        )
+    def from_dict(cls, d: Mapping[str, Any]) -> CellConfig:
+        """Rebuild from `to_dict` output; errors name the field path (`cell.model.width`)."""
+        return from_table(cls, d, "cell")
 
     def cell_id(self) -> str:
         return config_hash(self.to_dict())

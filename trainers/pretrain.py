@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,96 +34,12 @@ from trainers.batches import augment, crops_to_tensor, network_input
 from trainers.datasets.cropset import CropSet, margin_size
 from trainers.device import autocast_context, channels_last, prepare_model, resolve_device
 from trainers.models import build_model, load_pretrained, read_checkpoint, save_checkpoint
-from trainers.models.config import INPUT_SIZES
 from trainers.models.fabrec import FabRec
+from trainers.pretrain_config import PretrainConfig
 
 STAGE = "pretrain"
 _EPS = 1e-8  # 3FabRec's guard inside log() of discriminator outputs
 _SSIM_SIGMA = 1.5  # 3FabRec's Gaussian window sigma
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    """Settings of the unsupervised stage (defaults: 3FabRec's, model.md section 1).
-
-    Attributes:
-        input_size: network input side S (64, 128 or 256).
-        width: channel multiplier of the networks.
-        steps: total optimisation steps (a resumed run continues up to this count).
-        batch_size: images per step (3FabRec: 50).
-        lr: Adam learning rate of Q, P and D_z.
-        betas: Adam betas.
-        disc_lr_factor: the image discriminator D's lr = lr * this.
-        w_rec: weight of the L1 pixel loss (pixels on the 0..255 scale).
-        w_latent_adv: weight of Q's latent adversarial loss; 0 disables D_z entirely.
-        w_image_adv: weight of the image adversarial loss; 0 disables D entirely.
-        w_ssim: weight of the structural loss 1 - cs; 0 = off (3FabRec uses 60 when on).
-        augmentation: 3FabRec augmentation level 0..7 (flip always on).
-        seed: seeds model init, batch order, augmentation and dropout.
-        device: "auto", "cpu", "cuda" or "cuda:N".
-        mixed_precision: bf16 autocast on CUDA (never on CPU).
-        checkpoint_every: write the checkpoint every this many steps (and at the end).
-        log_every: call `progress` every this many steps (the only host syncs).
-        latent_disc_every, latent_enc_every, image_disc_every: update periods (3FabRec: 4,
-            2, 2).
-    """
-
-    input_size: int = 256
-    width: float = 1.0
-    steps: int = 1000
-    batch_size: int = 50
-    lr: float = 2e-5
-    betas: tuple[float, float] = (0.0, 0.999)
-    disc_lr_factor: float = 0.5
-    w_rec: float = 1.0
-    w_latent_adv: float = 1.0
-    w_image_adv: float = 1.0
-    w_ssim: float = 0.0
-    augmentation: int = 4
-    seed: int = 0
-    device: str = "auto"
-    mixed_precision: bool = True
-    checkpoint_every: int = 500
-    log_every: int = 10
-    latent_disc_every: int = 4
-    latent_enc_every: int = 2
-    image_disc_every: int = 2
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        object.__setattr__(self, "width", float(self.width))
-        if self.input_size not in INPUT_SIZES:
-            raise ValueError(f"PretrainConfig.input_size={self.input_size!r} must be one of "
-                             f"{INPUT_SIZES}")
-        positive = ("steps", "batch_size", "checkpoint_every", "log_every",
-                    "latent_disc_every", "latent_enc_every", "image_disc_every")
-        for name in positive:
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"PretrainConfig.{name}={v!r} must be an int >= 1")
-        if not 0.0 < self.width <= 4.0:
-            raise ValueError(f"PretrainConfig.width={self.width!r} must be in (0, 4]")
-        for name in ("lr", "disc_lr_factor"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"PretrainConfig.{name}={getattr(self, name)!r} must be > 0")
-        for name in ("w_rec", "w_latent_adv", "w_image_adv", "w_ssim"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"PretrainConfig.{name}={getattr(self, name)!r} must be >= 0")
-        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
-            raise ValueError(f"PretrainConfig.betas={self.betas!r} must be two numbers in [0, 1)")
-        if self.augmentation not in range(8):
-            raise ValueError(f"PretrainConfig.augmentation={self.augmentation!r} must be 0..7")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> PretrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"PretrainConfig: unknown keys {unknown}; allowed {sorted(known)}")
-        return cls(**d)
 
 
 # ----------------------------------------------------------------------------- losses

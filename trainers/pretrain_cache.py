@@ -12,9 +12,10 @@ from trainers.filelock import locked
 
 
 def pretrain_settings(cell: CellConfig) -> dict:
-    """The PretrainConfig fields of a cell: model size plus the `model.pretrain` table."""
+    """What the cache key holds of the stage's settings: model size plus the
+    `model.pretrain` table as the spec serialises it (the key of existing caches)."""
     return {"input_size": cell.model.input_size, "width": cell.model.width,
-            **cell.model.pretrain}
+            **cell.model.pretrain.to_dict()}
 
 
 def autoencoder_key(cell: CellConfig) -> str:
@@ -47,7 +48,8 @@ def ensure_autoencoder(
                 "(give the path of the official saae.mdl or of a scaf-al checkpoint)"
             )
         return path
-    from trainers.pretrain import PretrainConfig, pretrain_autoencoder
+    from trainers.pretrain import pretrain_autoencoder
+    from trainers.pretrain_config import PretrainConfig
 
     key = autoencoder_key(cell)
     out = Path(cache_dir) / "autoencoders" / key / "ae.pt"
@@ -56,7 +58,9 @@ def ensure_autoencoder(
             return out
         if log:
             log(f"pre-training the auto-encoder {key} on {len(pool)} pool images")
-        config = PretrainConfig(**pretrain_settings(cell))
+        config = PretrainConfig.from_settings(cell.model.pretrain,
+                                              input_size=cell.model.input_size,
+                                              width=cell.model.width)
         # Train into a working file (resumable), publish only the finished result.
         work = out.with_name("ae.partial.pt")
         pretrain_autoencoder(pool, config, work, progress=progress, resume=True)

@@ -24,6 +24,7 @@ from trainers.datasets.cropset import CropSet
 from trainers.device import autocast_context, channels_last, prepare_model, resolve_device
 from trainers.heatmaps import decode, gaussian_targets, grid_sigma
 from trainers.metrics import nme, summarize
+from trainers.typed_config import ConfigError
 
 SCHEDULES = ("joint", "two_step")
 
@@ -52,22 +53,23 @@ class TrainerConfig:
     max_loss: float = 1e6
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ValueError(f"trainer.steps must be >= 1, got {self.steps}")
-        if self.batch_size < 1:
-            raise ValueError(f"trainer.batch_size must be >= 1, got {self.batch_size}")
+        for name in ("steps", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, f"must be >= 1, got {getattr(self, name)}")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"trainer.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+            raise ConfigError("schedule", f"{self.schedule!r} is not a schedule; allowed: "
+                                          f"{', '.join(SCHEDULES)}")
         if self.schedule == "two_step" and not 0 < self.head_only_steps < self.steps:
-            raise ValueError(
-                "trainer.head_only_steps must be in (0, steps) for schedule='two_step', "
-                f"got {self.head_only_steps} with steps={self.steps}"
+            raise ConfigError(
+                "head_only_steps",
+                f"must be in (0, steps) for schedule='two_step', got {self.head_only_steps} "
+                f"with steps={self.steps}",
             )
         for name in ("lr_head", "lr_encoder", "sigma", "loss_scale"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"trainer.{name} must be > 0, got {getattr(self, name)}")
+                raise ConfigError(name, f"must be > 0, got {getattr(self, name)}")
         if not 0 <= self.augment_level <= 7:
-            raise ValueError(f"trainer.augment_level must be in 0..7, got {self.augment_level}")
+            raise ConfigError("augment_level", f"must be in 0..7, got {self.augment_level}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import tomllib
+from pathlib import Path
 
 import pytest
 
 from orchestrator.spec import SpecError, load_spec, parse_spec, preset_names, preset_text
-from trainers.cell import CellConfig
+from trainers.cell import CellConfig, ModelSettings
+from trainers.models.config import ModelConfig
+from trainers.pretrain_cache import autoencoder_key
+from trainers.pretrain_config import PretrainConfig
 
 
 def test_every_preset_parses() -> None:
@@ -61,7 +66,7 @@ def test_config_show_text_is_the_preset() -> None:
         ({"acquisitions": [{"name": "nope"}]}, "acquisitions[0]"),
         ({"acquisitions": [{"name": "nnm", "radius": 3}]}, "acquisitions[0]"),
         ({"trainer": {"stepz": 3}}, "trainer.stepz"),
-        ({"data": {"name": "300w"}}, "data"),
+        ({"data": {"name": "300w"}}, "data.root"),
         ({"experiment": {"architectures": ["hourglass"]}}, "experiment.architectures[0]"),
         ({"resources": {"gpus_per_trial": 1.5}}, "resources.gpus_per_trial"),
     ],
@@ -72,3 +77,121 @@ def test_errors_name_the_field(patch: dict, path: str) -> None:
     with pytest.raises(SpecError) as err:
         parse_spec(doc)
     assert str(err.value).startswith(path)
+
+
+def _quickstart_with(**tables: dict) -> dict:
+    doc = tomllib.loads(preset_text("quickstart"))
+    for name, table in tables.items():
+        doc[name] = {**doc.get(name, {}), **table}
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("tables", "message"),
+    [
+        ({"model": {"pretrain": {"step": 300}}},
+         "model.pretrain.step: unknown key; allowed: steps, batch_size, lr, betas, "),
+        ({"model": {"pretrain": {"steps": "many"}}},
+         "model.pretrain.steps: must be an integer, got 'many'"),
+        ({"model": {"pretrain": {"steps": 0}}}, "model.pretrain.steps: must be an int >= 1"),
+        ({"model": {"pretrain": {"betas": [0.5]}}},
+         "model.pretrain.betas: must be a list of 2 values, got [0.5]"),
+        ({"model": {"pretrain": {"seed": 3}}}, "model.pretrain.seed: unknown key"),
+        ({"model": {"pretrain": 300}}, "model.pretrain: must be a table, got 300"),
+        ({"trainer": {"sigma": "wide"}}, "trainer.sigma: must be a number, got 'wide'"),
+        ({"trainer": {"amp": 1}}, "trainer.amp: must be true or false, got 1"),
+        ({"experiment": {"seeds": [0, "one"]}},
+         "experiment.seeds[1]: must be an integer, got 'one'"),
+        ({"data": {"pool_size": 0}}, "data.pool_size: must be >= 1, got 0"),
+        ({"data": {"crop_source": "eyes"}}, "data.crop_source: 'eyes' is not a crop source"),
+        ({"data": {"options": {"n_pool": "many"}}},
+         "data.options.n_pool: must be an integer, got 'many'"),
+        ({"data": {"options": {"n_poool": 10}}}, "data.options.n_poool: unknown key; allowed: "),
+        ({"resources": {"max_failures": 1.5}},
+         "resources.max_failures: must be an integer, got 1.5"),
+    ],
+)
+def test_nested_errors_name_the_full_path(tables: dict, message: str) -> None:
+    with pytest.raises(SpecError) as err:
+        parse_spec(_quickstart_with(**tables), "my.toml")
+    assert str(err.value).startswith(f"my.toml: {message}"), str(err.value)
+
+
+def test_pretrain_table_is_typed_with_the_spec_defaults() -> None:
+    doc = _quickstart_with()
+    del doc["model"]["pretrain"]
+    settings = parse_spec(doc).model.pretrain
+    assert (settings.steps, settings.batch_size, settings.lr) == (600, 32, 2e-5)
+    # The stage config adds what the spec does not set: the model size.
+    config = PretrainConfig.from_settings(settings, input_size=64, width=0.25)
+    assert (config.steps, config.input_size, config.width, config.seed) == (600, 64, 0.25, 0)
+
+
+def test_cell_ids_and_autoencoder_keys_are_those_of_earlier_versions() -> None:
+    """Hashes computed by the version before typed pretrain settings (commit 51c378f):
+    existing experiments resume and existing auto-encoder caches are found."""
+    cell = load_spec("quickstart").cells()[0]
+    assert (cell.cell_id(), autoencoder_key(cell)) == ("1b6f31af63d4df21", "b57dfeef42433aa9")
+    assert cell.to_dict()["model"]["pretrain"] == {"steps": 300, "batch_size": 32, "lr": 1e-3}
+    doc = _quickstart_with()
+    del doc["model"]["pretrain"]
+    cell = parse_spec(doc).cells()[0]
+    assert (cell.cell_id(), autoencoder_key(cell)) == ("4ceb07cfb02b5ebf", "aeafbc3fd5ca256f")
+
+
+def test_cell_from_dict_names_the_path() -> None:
+    d = load_spec("quickstart").cells()[0].to_dict()
+    d["model"]["pretrain"]["step"] = 3
+    with pytest.raises(ValueError, match=r"^cell\.model\.pretrain\.step: unknown key"):
+        CellConfig.from_dict(d)
+
+
+@pytest.mark.parametrize("width", [4.0, 0.01])
+def test_width_range_is_the_same_everywhere(width: float) -> None:
+    """(0, 4] for the spec's model, the networks and the unsupervised stage alike."""
+    assert ModelSettings(width=width).width == width
+    assert ModelConfig(width=width).width == width
+    assert PretrainConfig(width=width).width == width
+
+
+@pytest.mark.parametrize("width", [4.5, 0.0])
+def test_width_outside_the_range_is_refused_everywhere(width: float) -> None:
+    for make in (ModelSettings, ModelConfig, PretrainConfig):
+        with pytest.raises(ValueError, match=r"width: must be a number in \(0, 4\]"):
+            make(width=width)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+ALLOWED_VALUE_SETS = {
+    "architectures": {"3fabrec", "scaf"},
+    "input sizes": {64, 128, 256},
+    "data sets": {"300w", "wflw", "folder", "synthetic"},
+}
+
+
+def _module_level_constants(path: Path) -> list[tuple[str, set]]:
+    """(name, set of values) of every module-level NAME = (literal, ...) in `path`."""
+    out = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple | ast.List):
+            try:
+                values = set(ast.literal_eval(node.value))
+            except (ValueError, TypeError):
+                continue
+            out.extend((ast.unparse(t), values) for t in node.targets)
+    return out
+
+
+def test_allowed_values_have_one_home() -> None:
+    homes: dict[str, list[str]] = {what: [] for what in ALLOWED_VALUE_SETS}
+    for package in ("trainers", "orchestrator", "acquisition"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for name, values in _module_level_constants(path):
+                for what, allowed in ALLOWED_VALUE_SETS.items():
+                    if values == allowed:
+                        homes[what].append(f"{path.relative_to(ROOT)}:{name}")
+    assert homes == {
+        "architectures": ["trainers/models/config.py:ARCHITECTURES"],
+        "input sizes": ["trainers/models/config.py:INPUT_SIZES"],
+        "data sets": ["trainers/datasets/__init__.py:DATASETS"],
+    }

@@ -6,28 +6,34 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import tomli_w
+from PIL import Image
 
 from orchestrator.cli import main
 from orchestrator.spec import SpecError
+from trainers.datasets.pts import write_pts
 from trainers.models import build_model, save_checkpoint
 from trainers.models.checkpoint import CheckpointError, load_pretrained
 
 BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
-    ("zero budget", {"budgets": [{"sizes": [0, 12]}]}, "budgets[0]"),
+    ("zero budget", {"budgets": [{"sizes": [0, 12]}]}, "budgets[0].sizes"),
     ("negative final", {"budgets": [{"final": -5, "step": 2}]}, "budgets[0].final"),
     ("zero step", {"budgets": [{"final": 20, "step": 0}]}, "budgets[0].step"),
     ("budget larger than pool", {"budgets": [{"sizes": [10, 50]}]}, "budgets[0]"),
     ("unknown acquisition", {"acquisitions": [{"name": "bogus"}]}, "acquisitions[0]"),
     ("unknown acquisition parameter", {"acquisitions": [{"name": "nnm", "bogus_param": 1}]},
      "acquisitions[0]"),
-    ("missing data root", {"data": {"name": "300w"}}, "data"),
+    ("missing data root", {"data": {"name": "300w"}}, "data.root"),
     ("missing pretrained file", {"model": {"pretrained": "/no/such/ae.pt"}},
      "model.pretrained"),
     ("unknown field", {"trainer": {"bogus": 1}}, "trainer.bogus"),
     ("unknown top-level table", {"bogus": {"x": 1}}, "bogus"),
-    ("bad trainer value", {"trainer": {"steps": 0}}, "trainer"),
+    ("bad trainer value", {"trainer": {"steps": 0}}, "trainer.steps"),
+    ("unknown pretrain key", {"model": {"pretrain": {"step": 300}}}, "model.pretrain.step"),
+    ("wrong pretrain type", {"model": {"pretrain": {"steps": "many"}}},
+     "model.pretrain.steps"),
     ("bad architecture", {"experiment": {"architectures": ["resnet"]}},
      "experiment.architectures[0]"),
 ]
@@ -184,7 +190,7 @@ def test_mismatched_pretrained_is_refused_before_trials_start(
 ) -> None:
     """The driver's cache warm-up (before Ray starts) should check `model.pretrained`
     against the spec's model, so a grid does not fail trial by trial, retries included."""
-    from orchestrator.runner import warm_caches
+    from orchestrator.preflight import warm_caches
 
     f = _ae_checkpoint(tmp_path / "big.pt", size=128)
     spec = tiny_spec(model={"pretrained": str(f)})
@@ -216,3 +222,79 @@ def test_unknown_data_option_is_refused_by_the_spec(
     spec.write_text(tomli_w.dumps(doc))
     with pytest.raises(SpecError, match=r"data\.options\.bogus"):
         load_spec(spec)
+
+
+# ----------------------------------------------------------------- budgets vs a folder's pool
+
+
+def _face_folder(root: Path, faces: dict[str, int]) -> Path:
+    """A `folder` data set: per split, that many 64x48 noise images with 68-point .pts."""
+    rng = np.random.default_rng(0)
+    for split, count in faces.items():
+        for k in range(count):
+            img = root / split / f"face{k}.png"
+            img.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(img)
+            points = np.column_stack([rng.uniform(20, 44, 68), rng.uniform(10, 38, 68)])
+            write_pts(img.with_suffix(".pts"), points)
+    return root
+
+
+def test_budget_larger_than_a_folder_pool_is_refused_before_the_folder(
+    spec_doc: Callable[..., dict[str, Any]], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Only loading tells a folder's pool size: the driver loads it before the experiment
+    folder (and the auto-encoder, and Ray) exist, and refuses with the budget's path."""
+    doc = spec_doc(budgets=[{"final": 8, "step": 1, "initial": 4}])
+    doc["data"] = {"name": "folder", "root": str(_face_folder(tmp_path / "faces",
+                                                               {"train": 6, "test": 2}))}
+    spec = tmp_path / "spec.toml"
+    spec.write_text(tomli_w.dumps(doc))
+    out_dir = tmp_path / "exp"
+    code, text = _run_cli(["run", str(spec), "--out", str(out_dir)], capsys)
+    assert code == 2, text
+    errors = [ln for ln in text.splitlines() if ln.startswith("error:")]
+    assert errors == ["error: budgets[0]: final size 8 is larger than the pool (6 images)"], text
+    assert "Traceback" not in text and "auto-encoder" not in text
+    assert not out_dir.exists()
+
+
+def test_driver_of_a_cluster_names_the_paths_it_cannot_see(
+    spec_doc: Callable[..., dict[str, Any]], tmp_path: Path
+) -> None:
+    from orchestrator.preflight import preflight
+    from orchestrator.spec import parse_spec
+
+    doc = spec_doc(model={"pretrained": str(tmp_path / "ae.pt")})
+    doc["data"] = {"name": "wflw", "root": "/data/WFLW"}
+    spec = parse_spec(doc)
+    lines: list[str] = []
+    preflight(spec, tmp_path / "cache", address="auto", log=lines.append)
+    assert lines == [f"data.root: /data/WFLW, model.pretrained: {tmp_path / 'ae.pt'} are not "
+                     "visible from the driver; the workers will check them"]
+    assert not (tmp_path / "cache").exists()  # nothing loaded, nothing trained
+
+
+def test_driver_of_a_cluster_checks_a_visible_pool(
+    spec_doc: Callable[..., dict[str, Any]], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--address`: a data root the driver sees is loaded and the budgets checked against
+    it before Ray is contacted (port 1 has no cluster: reaching it would be another error)."""
+    doc = spec_doc(budgets=[{"final": 8, "step": 2, "initial": 2}])
+    doc["data"] = {"name": "folder", "root": str(_face_folder(tmp_path / "faces",
+                                                               {"train": 6, "test": 1}))}
+    doc["model"]["pretrained"] = str(tmp_path / "elsewhere" / "ae.pt")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(tomli_w.dumps(doc))
+    out_dir = tmp_path / "exp"
+    code, text = _run_cli(["run", str(spec), "--out", str(out_dir),
+                           "--address", "127.0.0.1:1"], capsys)
+    assert code == 2, text
+    note = (f"model.pretrained: {tmp_path / 'elsewhere' / 'ae.pt'} is not visible from the "
+            "driver; the workers will check it")
+    assert " ".join(note.split()) in " ".join(text.split())  # the console wraps long lines
+    errors = [ln for ln in text.splitlines() if ln.startswith("error:")]
+    assert errors == ["error: budgets[0]: final size 8 is larger than the pool (6 images)"]
+    assert not out_dir.exists()

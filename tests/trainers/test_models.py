@@ -157,7 +157,7 @@ def test_config_validation_and_round_trip():
                 dict(num_landmarks=-1), dict(width=0.0)):
         with pytest.raises(ValueError, match=next(iter(bad))):
             ModelConfig(**bad)
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match=r"model_config\.depth: unknown key; allowed: arch, "):
         ModelConfig.from_dict({"arch": "scaf", "depth": 3})
     assert scaled_channels(64, 0.25) == 16 and scaled_channels(64, 0.01) == 4
     assert scaled_channels(1000, 1.0) == 1000

@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
-ARCHS = ("3fabrec", "scaf")
+from trainers.typed_config import ConfigError, from_table
+
+# The one home of the allowed architectures, input sizes and widths (specs, cells, the
+# unsupervised stage and the networks all check against these).
+ARCHITECTURES = ("3fabrec", "scaf")
 INPUT_SIZES = (64, 128, 256)
+MAX_WIDTH = 4.0  # width is a channel multiplier in (0, MAX_WIDTH]
 Z_DIM = 99
 
 # RGB channel means 3FabRec subtracts from [0, 1] images (no division by a std).
 IMAGE_MEAN = (0.518, 0.418, 0.361)
+
+
+def check_architecture(arch: object, field: str = "arch") -> None:
+    """Raise ConfigError(field, ...) unless `arch` is one of ARCHITECTURES."""
+    if arch not in ARCHITECTURES:
+        raise ConfigError(field, f"{arch!r} is not an architecture; allowed: "
+                                 f"{', '.join(ARCHITECTURES)}")
+
+
+def check_input_size(size: object, field: str = "input_size") -> None:
+    """Raise ConfigError(field, ...) unless `size` is one of INPUT_SIZES."""
+    if size not in INPUT_SIZES:
+        raise ConfigError(
+            field,
+            f"must be one of {', '.join(map(str, INPUT_SIZES))}, got {size!r} (the encoder "
+            "halves the image six times and the generator doubles it six times)",
+        )
+
+
+def check_width(width: object, field: str = "width") -> None:
+    """Raise ConfigError(field, ...) unless `width` is a number in (0, MAX_WIDTH]."""
+    number = isinstance(width, int | float) and not isinstance(width, bool)
+    if not (number and 0.0 < width <= MAX_WIDTH):  # type: ignore[operator]
+        raise ConfigError(field, f"must be a number in (0, {MAX_WIDTH:g}], got {width!r}")
 
 
 def scaled_channels(channels: int, width: float) -> int:
@@ -41,23 +70,14 @@ class ModelConfig:
     z_dim: int = Z_DIM
 
     def __post_init__(self) -> None:
-        if self.arch not in ARCHS:
-            raise ValueError(f"ModelConfig.arch={self.arch!r} is not one of {ARCHS}")
+        check_architecture(self.arch)
         if not isinstance(self.num_landmarks, int) or self.num_landmarks < 0:
-            raise ValueError(
-                f"ModelConfig.num_landmarks={self.num_landmarks!r} must be an int >= 0 "
-                "(0 = auto-encoder without landmark head)"
-            )
-        if self.input_size not in INPUT_SIZES:
-            raise ValueError(
-                f"ModelConfig.input_size={self.input_size!r} must be one of {INPUT_SIZES}: the "
-                "encoder halves the image six times (its last stage is S/64 px) and the "
-                "generator doubles it six times, so S=32 has no valid shape"
-            )
-        if not (isinstance(self.width, int | float) and 0.0 < self.width <= 4.0):
-            raise ValueError(f"ModelConfig.width={self.width!r} must be a number in (0, 4]")
+            raise ConfigError("num_landmarks", "must be an int >= 0 (0 = auto-encoder without "
+                                               f"landmark head), got {self.num_landmarks!r}")
+        check_input_size(self.input_size)
+        check_width(self.width)
         if not isinstance(self.z_dim, int) or self.z_dim < 1:
-            raise ValueError(f"ModelConfig.z_dim={self.z_dim!r} must be a positive int")
+            raise ConfigError("z_dim", f"must be a positive int, got {self.z_dim!r}")
 
     @property
     def heatmap_size(self) -> int:
@@ -73,14 +93,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
-        """Rebuild from `to_dict` output; unknown keys are an error naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(
-                f"ModelConfig.from_dict: unknown keys {unknown}; allowed {sorted(known)}"
-            )
+        """Rebuild from `to_dict` output; an unknown key is an error naming it."""
         kw = dict(d)
-        if "width" in kw:
+        if "width" in kw and isinstance(kw["width"], int | float):
             kw["width"] = float(kw["width"])
-        return cls(**kw)
+        return from_table(cls, kw, "model_config")
