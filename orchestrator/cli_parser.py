@@ -115,6 +115,9 @@ def _tool_commands(sub: argparse._SubParsersAction, add: object, c: ModuleType,
                          help="a parameter (TOML/JSON value), repeatable")
     chk_acq.set_defaults(handler=lambda a: c.acquisitions_check(a.name, a.param))
 
+
+
+def _model_commands(add: object, c: ModuleType, flags: argparse.ArgumentParser) -> None:
     pl = add("plan", help="what a grid costs before it runs (counts; --probe measures)")
     pl.add_argument("spec", help="spec TOML file or preset name")
     pl.add_argument("--probe", action="store_true",
@@ -185,4 +188,5 @@ def build_parser(commands: ModuleType) -> argparse.ArgumentParser:
 
     _experiment_commands(sub, add, commands)
     _tool_commands(sub, add, commands, flags)
+    _model_commands(add, commands, flags)
     return p

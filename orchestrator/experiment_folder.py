@@ -5,6 +5,7 @@
       experiment.json    name, creation time, the cells (id + config) and their round counts
       results/           the Parquet result store (`rounds`, `selections`)
       tune/              Ray Tune's own state (trial checkpoints, experiment state)
+      resources.json     what `gpus_per_trial = "auto"` chose, and the probe it chose from
 
 Every command that reads or writes an experiment goes through :class:`ExperimentFolder`, so
 the layout and its error messages live here once.
@@ -31,6 +32,7 @@ SPEC_FILE = "spec.toml"
 INFO_FILE = "experiment.json"
 RESULTS_DIR = "results"
 TUNE_DIR = "tune"
+RESOURCES_FILE = "resources.json"
 
 
 class NotAnExperimentError(ValueError):
@@ -123,6 +125,22 @@ class ExperimentFolder:
     @property
     def tune_dir(self) -> Path:
         return self.path / TUNE_DIR
+
+    @property
+    def resources_file(self) -> Path:
+        return self.path / RESOURCES_FILE
+
+    def record_resources(self, chosen: dict[str, Any]) -> None:
+        """Keep what the run chose for its trials (read back on resume)."""
+        tmp = self.path / f".{RESOURCES_FILE}.tmp"
+        tmp.write_text(json.dumps(chosen, indent=1, default=str))
+        os.replace(tmp, self.resources_file)
+
+    def recorded_resources(self) -> dict[str, Any] | None:
+        """What `record_resources` kept, or None."""
+        if not self.resources_file.is_file():
+            return None
+        return json.loads(self.resources_file.read_text())
 
     @property
     def store(self) -> str:

@@ -91,7 +91,7 @@ class Resources:
     """How trials are placed: per-trial CPUs/GPUs (fractions allowed), concurrency, retries."""
 
     cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
+    gpus_per_trial: float | str = 0.0  # or "auto": a probe on a GPU picks the share
     max_concurrent_trials: int = 0
     max_failures: int = 2
     device: str = "auto"
@@ -103,6 +103,10 @@ class Resources:
         if self.cpus_per_trial <= 0:
             raise ConfigError("cpus_per_trial", f"must be > 0, got {self.cpus_per_trial}")
         gpus = self.gpus_per_trial
-        if gpus < 0 or (gpus > 1 and gpus != int(gpus)):
+        if isinstance(gpus, str):
+            if gpus != "auto":
+                raise ConfigError("gpus_per_trial",
+                                  f"must be a number or \"auto\", got {gpus!r}")
+        elif gpus < 0 or (gpus > 1 and gpus != int(gpus)):
             raise ConfigError("gpus_per_trial",
                               f"must be a fraction in [0, 1] or a whole number, got {gpus}")

@@ -298,3 +298,21 @@ def test_driver_of_a_cluster_checks_a_visible_pool(
     errors = [ln for ln in text.splitlines() if ln.startswith("error:")]
     assert errors == ["error: budgets[0]: final size 8 is larger than the pool (6 images)"]
     assert not out_dir.exists()
+
+
+def test_auto_gpu_share_needs_a_gpu(write_spec: Callable[..., Path], tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str],
+                                    tiny_spec: Callable[..., Any]) -> None:
+    import torch
+
+    assert tiny_spec(resources={"gpus_per_trial": "auto"}).resources.gpus_per_trial == "auto"
+    code, text = _run_cli(["run", str(write_spec(resources={"gpus_per_trial": "most"})),
+                           "--out", str(tmp_path / "a")], capsys)
+    assert code == 2 and 'resources.gpus_per_trial: must be a number or "auto"' in text
+    if torch.cuda.is_available():
+        return  # the refusal below is for machines without a GPU
+    out = tmp_path / "b"
+    code, text = _run_cli(["run", str(write_spec(resources={"gpus_per_trial": "auto"})),
+                           "--out", str(out)], capsys)
+    assert code == 2 and '"auto" needs a GPU to probe on' in text
+    assert not out.exists()  # refused before the folder was made

@@ -110,8 +110,6 @@ class LoadReport:
         return "; ".join(parts)
 
 
-# ----------------------------------------------------------------------------- reading
-
 
 def _show(keys: list[str]) -> str:
     keys = sorted(keys)
@@ -214,8 +212,6 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         )
     return Checkpoint(path, "official", _infer_official_config(path, obj, sd), sd, {}, arch)
 
-
-# ----------------------------------------------------------------------------- matching
 
 
 def _group_of(key: str) -> str:
@@ -348,8 +344,6 @@ def load_model(path: str | os.PathLike, *, with_discriminators: bool | None = No
     _load_into(model, ckpt, strict_head=True)
     return model.eval()
 
-
-# ----------------------------------------------------------------------------- writing
 
 
 def _check_plain(obj: object, where: str) -> None:
