@@ -131,11 +131,30 @@ def _ordered_splits(splits: list[str]) -> list[str]:
     return known + [s for s in splits if s not in known]
 
 
+# Protocol settings that split a table's rows when they vary (null in stores written before
+# they existed, which ran the defaults).
+PROTOCOL_COLUMNS = ("trainer_init", "warm_steps", "l0", "budget_remainder")
+PROTOCOL_DEFAULTS = {"trainer_init": "scratch", "l0": "random", "budget_remainder": "round"}
+
+
+def _setting(row: dict[str, Any], col: str) -> Any:
+    value = row.get(col)
+    return PROTOCOL_DEFAULTS.get(col) if value is None else value
+
+
+def _protocol_text(col: str, row: dict[str, Any]) -> str:
+    value = _setting(row, col)
+    if col == "warm_steps":
+        return f"warm {value} steps" if value is not None else "warm steps = steps"
+    return {"trainer_init": f"init {value}", "l0": f"L0 {value}",
+            "budget_remainder": f"remainder {value}"}[col]
+
+
 def _variant_fields(rows: list[dict[str, Any]]) -> list[str]:
     """The setting columns that differ between rows (they must tell methods apart)."""
     out = []
-    for col in ("input_size", "width", "budget_sizes_json"):
-        if len({r[col] for r in rows}) > 1:
+    for col in ("input_size", "width", "budget_sizes_json", *PROTOCOL_COLUMNS):
+        if len({_setting(r, col) for r in rows}) > 1:
             out.append(col)
     return out
 
@@ -147,6 +166,10 @@ def _variant(row: dict[str, Any], cols: list[str]) -> str:
             parts.append(f"{row[c]}px")
         elif c == "width":
             parts.append(f"w{row[c]:g}")
+        elif c == "warm_steps" and _setting(row, "trainer_init") != "warm":
+            continue  # only a warm start has warm steps
+        elif c in PROTOCOL_COLUMNS:
+            parts.append(_protocol_text(c, row))
         else:
             sizes = json.loads(row[c])
             step = sizes[1] - sizes[0] if len(sizes) > 1 else 0

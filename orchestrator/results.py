@@ -64,6 +64,11 @@ BASE_ROUND_FIELDS = [
     pa.field("reused_round0", pa.bool_()),
     pa.field("selected_indices", pa.list_(pa.int64())),
     pa.field("labeled_indices", pa.list_(pa.int64())),
+    # Protocol settings (README "Protocol settings"): how rounds start, L0, the remainder.
+    pa.field("trainer_init", pa.string()),
+    pa.field("warm_steps", pa.int32()),
+    pa.field("l0", pa.string()),
+    pa.field("budget_remainder", pa.string()),
     pa.field("trial_id", pa.string()),
     pa.field("host", pa.string()),
     pa.field("written_at", pa.timestamp("us", tz="UTC")),
@@ -157,6 +162,8 @@ class ResultWriter:
             "train_seconds": result.train_seconds, "score_seconds": result.score_seconds,
             "final_loss": result.final_loss, "reused_round0": result.reused_round0,
             "selected_indices": result.selected, "labeled_indices": result.labeled,
+            "trainer_init": cell.trainer.init, "warm_steps": cell.trainer.warm_steps,
+            "l0": cell.l0, "budget_remainder": cell.budget.remainder,
             "trial_id": trial_id, "host": socket.gethostname(), "written_at": now,
             **{k: (node_usage or {}).get(k) for k in NODE_USAGE_FIELDS},
         }

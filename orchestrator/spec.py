@@ -53,6 +53,7 @@ class ExperimentSpec:
     trainer: TrainerConfig
     resources: Resources = field(default_factory=Resources)
     cache_dir: str | None = None
+    l0: str = "random"
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def cells(self) -> list[CellConfig]:
@@ -72,6 +73,7 @@ class ExperimentSpec:
                                 acquisition=acq,
                                 budget=budget,
                                 seed=seed,
+                                l0=self.l0,
                             )
                         )
         return out
@@ -142,6 +144,7 @@ def _parse(doc: dict[str, Any]) -> ExperimentSpec:
         trainer=from_table(TrainerConfig, doc.get("trainer", {}), "trainer"),
         resources=from_table(Resources, doc.get("resources", {}), "resources"),
         cache_dir=exp.cache_dir,
+        l0=exp.l0,
         raw=doc,
     )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trainers.cell import BudgetSchedule
+from trainers.cell import L0_METHODS, REMAINDERS, BudgetSchedule
 from trainers.models.config import check_architecture
 from trainers.typed_config import ConfigError, build, join_path
 
@@ -32,8 +32,12 @@ class ExperimentTable:
     seeds: tuple[int, ...] = (0,)
     architectures: tuple[str, ...] = ("scaf",)
     cache_dir: str | None = None
+    l0: str = "random"  # L0 drawn at random from the seed (the paper's), or "kcenter"
 
     def __post_init__(self) -> None:
+        if self.l0 not in L0_METHODS:
+            raise ConfigError("l0", f"{self.l0!r} is not an L0 method; allowed: "
+                                    f"{', '.join(L0_METHODS)}")
         if not self.name or "/" in self.name:
             raise ConfigError("name", f"must be a non-empty name without '/', got {self.name!r}")
         for key in ("seeds", "architectures"):
@@ -54,9 +58,15 @@ class BudgetTable:
     step: int | None = None
     initial: int = 10
     sizes: tuple[int, ...] | None = None
+    remainder: str = "round"  # final - L0 not a multiple of K: a short last round, or "merge"
 
     def __post_init__(self) -> None:
+        if self.remainder not in REMAINDERS:
+            raise ConfigError("remainder", f"{self.remainder!r} is not allowed; allowed: "
+                                           f"{', '.join(REMAINDERS)}")
         if self.sizes is not None:
+            if self.remainder != "round":
+                raise ConfigError("remainder", "applies to final + step, not to sizes = [...]")
             if self.final is not None or self.step is not None:
                 raise ConfigError("sizes", "give either sizes = [...] or final + step, not both")
             return
@@ -81,7 +91,8 @@ class BudgetTable:
             return build(BudgetSchedule, path, sizes=self.sizes)
         assert self.final is not None and self.step is not None  # checked in __post_init__
         try:
-            return BudgetSchedule.from_final(self.final, self.step, self.initial)
+            return BudgetSchedule.from_final(self.final, self.step, self.initial,
+                                             self.remainder)
         except ValueError as e:
             raise ConfigError(join_path(path, "final"), str(e)) from None
 

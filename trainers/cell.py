@@ -95,13 +95,21 @@ class AcquisitionConfig:
         return f"{self.name}({inner})"
 
 
+REMAINDERS = ("round", "merge")
+L0_METHODS = ("random", "kcenter")
+
+
 @dataclass(frozen=True)
 class BudgetSchedule:
     """Labeled-set sizes per round: sizes[0] = L0, the last one is the final budget."""
 
     sizes: tuple[int, ...] = (10, 20, 30, 40)
+    remainder: str = "round"  # how `from_final` placed a remainder (recorded with results)
 
     def __post_init__(self) -> None:
+        if self.remainder not in REMAINDERS:
+            raise ConfigError("remainder", f"{self.remainder!r} is not allowed; allowed: "
+                                           f"{', '.join(REMAINDERS)}")
         sizes = tuple(int(s) for s in self.sizes)
         object.__setattr__(self, "sizes", sizes)
         if not sizes or sizes[0] < 1:
@@ -110,14 +118,22 @@ class BudgetSchedule:
             raise ConfigError("sizes", f"must be strictly increasing, got {list(sizes)}")
 
     @classmethod
-    def from_final(cls, final: int, step: int, initial: int = 10) -> BudgetSchedule:
-        """L0 = initial, then +step per round until `final` (the last step may be shorter)."""
+    def from_final(cls, final: int, step: int, initial: int = 10,
+                   remainder: str = "round") -> BudgetSchedule:
+        """L0 = initial, then +step per round until `final`. When `final - initial` is not a
+        multiple of the step, `remainder="round"` acquires what is left in a last, shorter
+        round (315 with K = 60: ..., 250, 310, 315); "merge" adds it to the last full round
+        instead (..., 250, 315)."""
         if final < initial:
             raise ValueError(f"budget final={final} is smaller than L0={initial}")
         if step < 1:
             raise ValueError(f"budget step K must be >= 1, got {step}")
-        sizes = list(range(initial, final, step)) + [final]
-        return cls(tuple(dict.fromkeys(sizes)))
+        if remainder not in REMAINDERS:
+            raise ValueError(f"remainder {remainder!r} is not one of {', '.join(REMAINDERS)}")
+        sizes = list(range(initial, final, step))
+        if remainder == "merge" and len(sizes) > 1 and final - sizes[-1] < step:
+            sizes.pop()
+        return cls(tuple(dict.fromkeys([*sizes, final])), remainder)
 
     @property
     def final(self) -> int:
@@ -135,16 +151,26 @@ class CellConfig:
     acquisition: AcquisitionConfig = field(default_factory=AcquisitionConfig)
     budget: BudgetSchedule = field(default_factory=BudgetSchedule)
     seed: int = 0
+    l0: str = "random"  # how L0 is drawn: at random from the seed, or by k-center-greedy
 
     def __post_init__(self) -> None:
         check_architecture(self.arch)
+        if self.l0 not in L0_METHODS:
+            raise ConfigError("l0", f"{self.l0!r} is not an L0 method; allowed: "
+                                    f"{', '.join(L0_METHODS)}")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict (lists for tuples); its hash is the cell id."""
+        """JSON-able dict (lists for tuples); its hash is the cell id. Protocol settings at
+        their defaults (the paper's protocol) are left out, so cells written before the
+        settings existed keep their ids."""
         d = asdict(self)
         d["data"]["test_splits"] = list(self.data.test_splits or ())
         d["model"]["pretrain"] = self.model.pretrain.to_dict()
         d["budget"]["sizes"] = list(self.budget.sizes)
+        for table, key, default in PROTOCOL_DEFAULTS:
+            where = d[table] if table else d
+            if where.get(key) == default:
+                del where[key]
         return d
 
     @classmethod
@@ -154,6 +180,11 @@ class CellConfig:
 
     def cell_id(self) -> str:
         return config_hash(self.to_dict())
+
+
+#: (table, key, default) of the protocol settings that `to_dict` leaves out at their default.
+PROTOCOL_DEFAULTS = (("trainer", "init", "scratch"), ("trainer", "warm_steps", None),
+                     ("", "l0", "random"), ("budget", "remainder", "round"))
 
 
 def config_hash(obj: Any, length: int = 16) -> str:

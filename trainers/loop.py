@@ -18,6 +18,7 @@ differ only by acquisition.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from trainers.metrics import nme, summarize
 from trainers.pretrain_cache import ensure_autoencoder
 from trainers.round_cache import RoundZeroCache
 from trainers.supervised import evaluate, fit, predict
+from trainers.warm_start import WarmStarts, kcenter_l0, latent_features
 
 INITIAL_SEED_SALT = 0x5CAF
 
@@ -133,6 +135,7 @@ class _CellContext:
     baseline: dict[str, float]
     round0: RoundZeroCache
     say: Callable[[str], None]
+    warm: WarmStarts
 
 
 @dataclass
@@ -191,11 +194,24 @@ def _open_cell(cell: CellConfig, state: LoopState | None, cache_dir: Path, devic
     dev = resolve_device(device)
     acq = acquisition.get(cell.acquisition.name, **cell.acquisition.params)
     pool, tests = load_data(cell.data, cell.model.input_size, cache_dir)
+    fresh = state is None
     state = _start_state(cell, state, len(pool))  # before the costly auto-encoder
     ae_path = ensure_autoencoder(cell, pool, cache_dir, log=say)
     ctx = _CellContext(cell, pool, tests, acq, dev, ae_path, mean_shape_baseline(pool, tests),
-                       RoundZeroCache(cache_dir), say)
+                       RoundZeroCache(cache_dir), say, WarmStarts(cache_dir, cell.cell_id()))
+    if cell.l0 == "kcenter" and fresh:
+        state = _kcenter_start(ctx, state)
     return ctx, state
+
+
+def _kcenter_start(ctx: _CellContext, state: LoopState) -> LoopState:
+    """L0 by k-center-greedy on the auto-encoder's latent code (replaces the random draw;
+    the RNG continues from where the seed's stream stands after it)."""
+    rng = np.random.default_rng([ctx.cell.seed, INITIAL_SEED_SALT])
+    model = _fresh_model(ctx.cell, ctx.pool.num_landmarks, ctx.ae_path)
+    feats = latent_features(model, ctx.pool, ctx.device, ctx.cell.trainer.eval_batch_size)
+    l0 = kcenter_l0(feats, ctx.cell.budget.sizes[0], rng)
+    return LoopState(0, l0, rng.bit_generator.state)
 
 
 def _start_state(cell: CellConfig, state: LoopState | None, pool_size: int) -> LoopState:
@@ -238,7 +254,8 @@ def _run_round(ctx: _CellContext, state: LoopState) -> tuple[RoundResult, LoopSt
 
 
 def _train(ctx: _CellContext, r: int, labeled: np.ndarray) -> tuple[torch.nn.Module, dict, bool]:
-    """A fresh model from the auto-encoder, trained on `labeled` (round 0: from the cache).
+    """A fresh model from the auto-encoder (or, warm-started, round r-1's model) trained on
+    `labeled` (round 0: from the cache).
 
     Returns:
         (the trained model, its training statistics, True when round-0 weights were reused).
@@ -246,17 +263,25 @@ def _train(ctx: _CellContext, r: int, labeled: np.ndarray) -> tuple[torch.nn.Mod
     seed = round_seed(ctx.cell, r)
     torch.manual_seed(seed)  # the head's initial weights
     model = _fresh_model(ctx.cell, ctx.pool.num_landmarks, ctx.ae_path)
+    trainer, warm = ctx.cell.trainer, ctx.cell.trainer.init == "warm"
+    if warm and r > 0:
+        ctx.warm.load_into(r - 1, model)
+        trainer = dataclasses.replace(trainer, steps=trainer.warm_steps or trainer.steps)
 
     def train() -> dict:
         ctx.say(f"round {r}: training on {len(labeled)} labeled images")
-        return fit(model, ctx.pool, labeled, ctx.cell.trainer, seed=seed, device=ctx.device)
+        return fit(model, ctx.pool, labeled, trainer, seed=seed, device=ctx.device)
 
+    reused = False
     if r == 0:
         # Round 0 depends on the seed, not the acquisition: train it once per content key.
         key = ctx.round0.key(ctx.cell, ctx.ae_path, labeled)
         stats, reused = ctx.round0.get_or_train(key, model, train)
-        return model, stats, reused
-    return model, train(), False
+    else:
+        stats = train()
+    if warm and r + 1 < len(ctx.cell.budget.sizes):
+        ctx.warm.save(r, model)
+    return model, stats, reused
 
 
 def _evaluate(ctx: _CellContext, model: torch.nn.Module) -> dict[str, dict[str, float]]:

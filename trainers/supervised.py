@@ -27,6 +27,9 @@ from trainers.metrics import nme, summarize
 from trainers.typed_config import ConfigError
 
 SCHEDULES = ("joint", "two_step")
+#: How each round's model starts: from the auto-encoder with a fresh head (the paper's
+#: protocol), or from the previous round's trained model (round 0 is the same either way).
+INITS = ("scratch", "warm")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -51,6 +54,8 @@ class TrainerConfig:
     subpixel: bool = False
     amp: bool = True
     max_loss: float = 1e6
+    init: str = "scratch"
+    warm_steps: int | None = None  # steps of a warm-started round (None: `steps`)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_batch_size"):
@@ -68,6 +73,17 @@ class TrainerConfig:
         for name in ("lr_head", "lr_encoder", "sigma", "loss_scale"):
             if getattr(self, name) <= 0:
                 raise ConfigError(name, f"must be > 0, got {getattr(self, name)}")
+        if self.init not in INITS:
+            raise ConfigError("init", f"{self.init!r} is not a start; allowed: "
+                                      f"{', '.join(INITS)}")
+        if self.warm_steps is not None and self.warm_steps < 1:
+            raise ConfigError("warm_steps", f"must be >= 1, got {self.warm_steps}")
+        if self.warm_steps is not None and self.init != "warm":
+            raise ConfigError("warm_steps", 'applies only with init = "warm"')
+        if (self.init == "warm" and self.schedule == "two_step"
+                and (self.warm_steps or self.steps) <= self.head_only_steps):
+            raise ConfigError("warm_steps", f"must be > head_only_steps "
+                                            f"({self.head_only_steps}) for schedule='two_step'")
         if not 0 <= self.augment_level <= 7:
             raise ConfigError("augment_level", f"must be in 0..7, got {self.augment_level}")
 

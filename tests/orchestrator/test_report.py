@@ -198,3 +198,22 @@ def test_fewer_seeds_marked_and_terminal(synth_store: Path, capsys) -> None:
     assert main(["report", str(synth_store), "--format", "csv"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("dataset,arch,acquisition")
+
+
+def test_protocol_settings_split_rows_when_they_vary(tmp_path: Path) -> None:
+    import dataclasses
+
+    from trainers.supervised import TrainerConfig
+
+    exp = tmp_path / "exp"
+    scratch = make_cell("nnm", 0)
+    warm = dataclasses.replace(scratch, trainer=TrainerConfig(init="warm", warm_steps=50))
+    for cell, v in ((scratch, 0.10), (warm, 0.12)):
+        write_round(exp, cell, 0, {"test": v})
+    rows = read_rounds(str(exp)).to_pylist()
+    assert sorted((r["trainer_init"], r["warm_steps"], r["l0"], r["budget_remainder"])
+                  for r in rows) == [("scratch", None, "random", "round"),
+                                     ("warm", 50, "random", "round")]
+    (rep,) = build_report(read_rounds(str(exp))).datasets
+    assert sorted(m.name() for m in rep.methods) == [
+        "scaf / nnm [init scratch]", "scaf / nnm [init warm, warm 50 steps]"]

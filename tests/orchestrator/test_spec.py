@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import tomllib
 from pathlib import Path
 
@@ -195,3 +196,20 @@ def test_allowed_values_have_one_home() -> None:
         "input sizes": ["trainers/models/config.py:INPUT_SIZES"],
         "data sets": ["trainers/datasets/__init__.py:DATASETS"],
     }
+
+
+def test_protocol_settings_parse_into_every_cell(tiny_spec) -> None:
+    spec = tiny_spec(experiment={"l0": "kcenter"},
+                     trainer={"init": "warm", "warm_steps": 2},
+                     budgets=[{"final": 25, "step": 10, "remainder": "merge"}])
+    (cell,) = spec.cells()
+    assert (cell.l0, cell.trainer.init, cell.trainer.warm_steps) == ("kcenter", "warm", 2)
+    assert cell.budget.sizes == (10, 25) and cell.budget.remainder == "merge"
+    for over, path in (({"experiment": {"l0": "far"}}, "experiment.l0"),
+                       ({"trainer": {"init": "hot"}}, "trainer.init"),
+                       ({"budgets": [{"final": 25, "step": 10, "remainder": "x"}]},
+                        "budgets[0].remainder"),
+                       ({"budgets": [{"sizes": [10, 20], "remainder": "merge"}]},
+                        "budgets[0].remainder")):
+        with pytest.raises(ValueError, match=re.escape(path)):
+            tiny_spec(**over)
