@@ -30,11 +30,17 @@ class TrialStatus:
     node: str = ""
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# A traceback's last line: a (dotted) exception class name, then ": message" or nothing.
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?::\s|$)")
+
+
 def error_line(text: str) -> str:
     """The line of an error file that says what went wrong: the exception line of a
-    traceback, else the first line after Tune's `Failure # n` header."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    exc = [ln for ln in lines if re.match(r"^[\w.]+(Error|Exception|Interrupt|Exit)\b", ln)]
+    traceback (the last one: a chained traceback ends with the one that was raised), else
+    the first line after Tune's `Failure # n` header."""
+    lines = [ln.strip() for ln in _ANSI.sub("", text).splitlines() if ln.strip()]
+    exc = [ln for ln in lines if _EXCEPTION_LINE.match(ln)]
     if exc:
         return exc[-1]
     rest = [ln for ln in lines if not ln.startswith("Failure #")]

@@ -63,6 +63,19 @@ def test_trial_that_fails_once_finishes_on_retry(
     assert got == reference_rows(spec, cache_dir)
     for p in (exp / "results").rglob("*"):
         assert p.is_dir() or p.suffix == ".parquet", p
+    # The progress views read the state file this real Tune run wrote: the retried cell is
+    # done and still shows its failure, with the exception line of Tune's error file.
+    from orchestrator.progress import take_snapshot
+    from orchestrator.progress_grid import grid_view
+
+    snap = take_snapshot(exp)
+    assert snap.complete and snap.tune_state_file.startswith("experiment_state-")
+    by_id = {c.cell_id: c for c in snap.cells}
+    assert by_id[faulty].state == "DONE" and by_id[faulty].trial.num_failures == 1
+    assert by_id[faulty].problem == ("1 failure: orchestrator.trainable.InjectedFault: "
+                                     "injected failure at round 1 (attempt 1)")
+    assert [(p.kind, p.label) for p in grid_view(snap).problems] == [
+        ("RETRIED", by_id[faulty].label)]
 
 
 @pytest.mark.slow

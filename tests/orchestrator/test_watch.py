@@ -4,7 +4,6 @@ the real writer, experiment.json, Tune's experiment-state file in Tune's JSON la
 from __future__ import annotations
 
 import io
-import json
 import threading
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from rich.console import Console
 
 from orchestrator.progress import take_snapshot
 from orchestrator.progress_view import render_plain, render_rich
+from orchestrator.tune_state import TrialStatus, error_line
 from orchestrator.watch import ViewOptions, watch
 from tests.helpers import make_cell, write_info, write_round
 
@@ -50,33 +50,14 @@ def test_once_plain_snapshot(exp: Path) -> None:
     assert len(lines) == 4
 
 
-def _tune_state(exp: Path, trials: list[dict]) -> None:
-    """Tune's experiment-state layout: trial_data = [[trial state json, run metadata json]]."""
-    data = []
-    for t in trials:
-        state = {"trial_id": t["id"], "status": t["status"], "relative_logdir": t["id"],
-                 "config": {"cell": t["cell"].to_dict(), "experiment": "test-exp"}}
-        meta = {"start_time": time.time() - 30, "num_failures": t.get("failures", 0),
-                "error_filename": "error.txt" if "error" in t else None,
-                "last_result": t.get("last_result"), "last_result_time": time.time() - 5}
-        data.append([json.dumps(state), json.dumps(meta)])
-        if "error" in t:
-            (exp / "tune" / t["id"]).mkdir(parents=True, exist_ok=True)
-            (exp / "tune" / t["id"] / "error.txt").write_text(t["error"])
-    (exp / "tune").mkdir(exist_ok=True)
-    (exp / "tune" / "experiment_state-2026-01-01_00-00-00.json").write_text(
-        json.dumps({"trial_data": data, "runner_data": {}, "stats": {}}))
-
-
-def test_tune_state_errors_and_retries(exp: Path) -> None:
-    tb = ("Failure # 1 (occurred at 2026-01-01_00-00-10)\nTraceback (most recent call last):\n"
-          '  File "x.py", line 1, in <module>\nValueError: boom at round 1\n')
-    _tune_state(exp, [
-        {"id": "a_00000", "status": "TERMINATED", "cell": CELLS[0]},
-        {"id": "a_00001", "status": "ERROR", "cell": CELLS[1], "failures": 3, "error": tb,
-         "last_result": {"cell_id": CELLS[1].cell_id(), "node_ip": "10.0.0.7"}},
-    ])
-    snap = take_snapshot(exp)
+def test_errors_and_retries_render(exp: Path) -> None:
+    # Tune's view of the trials (read from a real run's state file in test_end_to_end and
+    # test_faults); here set directly, to check what each view makes of it.
+    tb_line = "ValueError: boom at round 1"
+    trials = {CELLS[0].cell_id(): TrialStatus("a_00000", "TERMINATED"),
+              CELLS[1].cell_id(): TrialStatus("a_00001", "ERROR", 3, tb_line,
+                                              node="10.0.0.7")}
+    snap = take_snapshot(exp, trials=trials)
     assert [c.state for c in snap.cells] == ["DONE", "ERROR"]
     assert snap.ended and not snap.complete
     text = render_plain(snap)
@@ -85,15 +66,26 @@ def test_tune_state_errors_and_retries(exp: Path) -> None:
     assert err.endswith("! 3 failures: ValueError: boom at round 1")
     assert "scaf-al resume DIR" in text
     # A trial that failed and is running again is a retry.
-    _tune_state(exp, [{"id": "a_00001", "status": "RUNNING", "cell": CELLS[1], "failures": 1,
-                       "error": "Failure # 1\nThe actor died unexpectedly.\n"}])
-    snap = take_snapshot(exp)
+    trials[CELLS[1].cell_id()] = TrialStatus("a_00001", "RUNNING", 1,
+                                             "The actor died unexpectedly.")
+    snap = take_snapshot(exp, trials=trials)
     assert snap.cells[1].state == "RETRY" and not snap.ended
     con = Console(file=io.StringIO(), width=160, record=True)
     con.print(render_rich(snap))
     rich_text = con.export_text()
     assert "trial-rounds" in rich_text and "3/4" in rich_text
     assert "RETRY" in rich_text and "1 failure: The actor died unexpectedly." in rich_text
+
+
+def test_error_line_of_tune_error_files() -> None:
+    # Tune's error file: its header, the colour-coded actor line, then the traceback.
+    text = ("Failure # 1 (occurred at 2026-01-01_00-00-10)\n\x1b[36mray::ImplicitFunc.train()"
+            "\x1b[39m (pid=7, ip=10.0.0.7)\n  File \"loop.py\", line 9, in run\n"
+            "orchestrator.trainable.InjectedFault: injected failure at round 1\n")
+    assert error_line(text) == ("orchestrator.trainable.InjectedFault: injected failure at "
+                                "round 1")
+    assert error_line("Failure # 2\nThe actor died unexpectedly.\n") == (
+        "The actor died unexpectedly.")
 
 
 def test_refreshes_until_complete(exp: Path) -> None:
