@@ -1,5 +1,6 @@
 """`scaf-al watch`: snapshots built from the experiment folder (result store written through
-the real writer, experiment.json, Tune's experiment-state file in Tune's JSON layout)."""
+the real writer, experiment.json) and Tune's view of the trials; the state file Tune writes
+is read from real runs in test_end_to_end and test_faults."""
 
 from __future__ import annotations
 
