@@ -188,6 +188,10 @@ def count_cells(
         rounds = len(cell.budget.sizes)
         c.cells += 1
         c.trial_rounds += rounds
+        # Rounds after the first; a warm-started round trains `warm_steps` steps.
+        t = cell.trainer
+        later_steps = (t.warm_steps or t.steps) if t.init == "warm" else t.steps
+        c.training_images += (rounds - 1) * later_steps * t.batch_size
         round0.setdefault(key, set()).add(round0_key(cell, pool))
         label = cell.acquisition.label()
         if label not in needs:
@@ -197,7 +201,7 @@ def count_cells(
             c.scored_images + scored)
     for key, c in out.items():
         c.trainings = c.trial_rounds - c.cells + len(round0[key])
-        c.training_images = c.trainings * trainer[key].steps * trainer[key].batch_size
+        c.training_images += len(round0[key]) * trainer[key].steps * trainer[key].batch_size
         c.eval_images = None if test is None else c.trial_rounds * test
     return out
 

@@ -123,3 +123,11 @@ def test_trainings_match_what_the_loop_trains(
     plan = plan_json(plan_grid(spec))
     assert plan["trial_rounds"] == len(trained) == 8
     assert plan["trainings"] == sum(trained) == 5
+
+
+def test_warm_rounds_count_their_own_steps(tiny_spec: Callable[..., Any]) -> None:
+    # One cell, sizes 10 -> 12 -> 14, batch 4: round 0 trains `steps` = 3, the two
+    # warm-started rounds `warm_steps` = 1 each: 3 * 4 + 2 * 1 * 4 = 20 images.
+    spec = tiny_spec(trainer={"steps": 3, "batch_size": 4, "init": "warm", "warm_steps": 1})
+    t = plan_grid(spec).totals
+    assert (t.cells, t.trial_rounds, t.trainings, t.training_images) == (1, 3, 3, 20)
