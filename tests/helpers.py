@@ -27,6 +27,7 @@ from PIL import Image
 if TYPE_CHECKING:
     import acquisition
     from trainers.cell import CellConfig, DataConfig
+    from trainers.loop import LoopState, RoundResult
 
 _TESTS_DIR = Path(__file__).resolve().parent
 _REPO_ROOT = _TESTS_DIR.parent
@@ -422,3 +423,70 @@ def write_info(exp: Path, cells: list[Any], name: str = "test-exp") -> None:
     from orchestrator.experiment_folder import ExperimentFolder
 
     ExperimentFolder.create_for_cells(exp, name, cells, {"experiment": {"name": name}})
+
+
+def store_cell(seed: int = 0) -> Any:
+    """A random-acquisition cell with sizes 10, 12, 14 (for result-store tests)."""
+    from trainers.cell import AcquisitionConfig, BudgetSchedule, CellConfig
+
+    return CellConfig(arch="scaf", acquisition=AcquisitionConfig("random"),
+                      budget=BudgetSchedule((10, 12, 14)), seed=seed)
+
+
+def store_round(round_: int, loss: float = 1.0, splits: tuple[str, ...] = ("test",)) -> Any:
+    """The RoundResult of `store_cell`'s round `round_` (two picks, none in the last)."""
+    from trainers.loop import RoundResult
+
+    sel = [] if round_ == 2 else [round_ * 2 + 20, round_ * 2 + 21]
+    return RoundResult(
+        round=round_, n_labeled=10 + 2 * round_, labeled=list(range(10 + 2 * round_)),
+        metrics={s: {"nme": 0.1 * loss, "fr": 0.5, "auc": 0.2} for s in splits},
+        baseline={s: 0.3 for s in splits}, train_seconds=1.0, score_seconds=0.1,
+        final_loss=loss, selected=sel, selected_scores=[float(i) for i in sel],
+        selected_ranks=list(range(len(sel))),
+    )
+
+
+def tiny_cell(acq: str = "nnm", **params: object) -> CellConfig:
+    """A cell small enough for the loop to run in seconds (64 px, 30 pool images)."""
+    from trainers.cell import (
+        AcquisitionConfig,
+        BudgetSchedule,
+        CellConfig,
+        DataConfig,
+        ModelSettings,
+    )
+    from trainers.supervised import TrainerConfig
+
+    return CellConfig(
+        arch="scaf",
+        data=DataConfig(options={"n_pool": 30, "n_test": 8}),
+        model=ModelSettings(input_size=64, width=0.25, pretrain={"steps": 3, "batch_size": 8}),
+        trainer=TrainerConfig(steps=2, batch_size=4),
+        acquisition=AcquisitionConfig(acq, dict(params)),
+        budget=BudgetSchedule((10, 13, 16)),
+        seed=5,
+    )
+
+
+def collect(cell: CellConfig, cache: Path, state: LoopState | None = None,
+            stop_after: int | None = None) -> tuple[list[RoundResult], list[LoopState]]:
+    """Run the loop of `cell` (optionally from `state`, stopping after a round): its
+    round results and the states it reported."""
+    from trainers.loop import run_cell
+
+    results: list[RoundResult] = []
+    states: list[LoopState] = []
+
+    class Stop(Exception):
+        pass
+
+    def report(res: RoundResult, st: LoopState) -> None:
+        results.append(res)
+        states.append(st)
+        if stop_after is not None and res.round == stop_after:
+            raise Stop
+
+    with contextlib.suppress(Stop):
+        run_cell(cell, cache_dir=cache, report=report, state=state, device="cpu")
+    return results, states

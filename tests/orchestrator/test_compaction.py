@@ -19,7 +19,7 @@ import pytest
 
 from orchestrator.compaction import compact_cell, compact_store, delete_sources, merge_table
 from orchestrator.results import ResultWriter, fs_and_path, read_files, read_table
-from tests.orchestrator.test_results_store import _cell, _result
+from tests.helpers import store_cell, store_round
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,10 +28,10 @@ def _store(root: Path) -> tuple[str, str]:
     """Cell A: rounds 0, 1, 2 with round 1 written twice (a retry); cell B: rounds 0, 1."""
     w = ResultWriter(str(root), "exp")
     for r, loss in ((0, 1.0), (1, 1.0), (1, 2.0), (2, 1.0)):
-        w.write_round(_cell(0), _result(r, loss=loss))
+        w.write_round(store_cell(0), store_round(r, loss=loss))
     for r in (0, 1):
-        w.write_round(_cell(1), _result(r))
-    return _cell(0).cell_id(), _cell(1).cell_id()
+        w.write_round(store_cell(1), store_round(r))
+    return store_cell(0).cell_id(), store_cell(1).cell_id()
 
 
 def _snapshot(root: Path) -> dict[str, list[dict[str, Any]]]:
@@ -70,7 +70,7 @@ def test_cell_is_merged_into_one_file_per_table_with_the_same_rows(tmp_path: Pat
 def test_later_round_still_wins_over_a_merged_file(tmp_path: Path) -> None:
     a, _ = _store(tmp_path)
     compact_cell(str(tmp_path), a)
-    ResultWriter(str(tmp_path), "exp").write_round(_cell(0), _result(1, loss=3.0))
+    ResultWriter(str(tmp_path), "exp").write_round(store_cell(0), store_round(1, loss=3.0))
     losses = {r["round"]: r["final_loss"] for r in read_table(str(tmp_path), "rounds").table
               .to_pylist() if r["cell_id"] == a}
     assert losses == {0: 1.0, 1: 3.0, 2: 1.0}

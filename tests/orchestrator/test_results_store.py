@@ -10,24 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestrator.results import ResultWriter, read_table
-from trainers.cell import AcquisitionConfig, BudgetSchedule, CellConfig
-from trainers.loop import RoundResult
-
-
-def _cell(seed: int = 0) -> CellConfig:
-    return CellConfig(arch="scaf", acquisition=AcquisitionConfig("random"),
-                      budget=BudgetSchedule((10, 12, 14)), seed=seed)
-
-
-def _result(round_: int, loss: float = 1.0, splits: tuple[str, ...] = ("test",)) -> RoundResult:
-    sel = [] if round_ == 2 else [round_ * 2 + 20, round_ * 2 + 21]
-    return RoundResult(
-        round=round_, n_labeled=10 + 2 * round_, labeled=list(range(10 + 2 * round_)),
-        metrics={s: {"nme": 0.1 * loss, "fr": 0.5, "auc": 0.2} for s in splits},
-        baseline={s: 0.3 for s in splits}, train_seconds=1.0, score_seconds=0.1,
-        final_loss=loss, selected=sel, selected_scores=[float(i) for i in sel],
-        selected_ranks=list(range(len(sel))),
-    )
+from tests.helpers import store_cell, store_round
 
 
 def _files(exp: Path, table: str = "rounds") -> list[Path]:
@@ -37,7 +20,7 @@ def _files(exp: Path, table: str = "rounds") -> list[Path]:
 def test_writes_are_complete_files_and_temp_names_are_never_read(tmp_path: Path) -> None:
     w = ResultWriter(str(tmp_path), "exp")
     for r in range(3):
-        w.write_round(_cell(), _result(r))
+        w.write_round(store_cell(), store_round(r))
     files = _files(tmp_path) + _files(tmp_path, "selections")
     assert files and all(f.name.startswith("part-") for f in files)
     for f in files:
@@ -52,7 +35,7 @@ def test_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     import orchestrator.results as results
 
     w = ResultWriter(str(tmp_path), "exp")
-    w.write_round(_cell(), _result(0))
+    w.write_round(store_cell(), store_round(0))
     before = _files(tmp_path)
 
     class _Fixed:
@@ -60,12 +43,13 @@ def test_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     # Make the final rename fail for real: a non-empty folder sits at the name the next
     # write will use (the name's random part is pinned so the test knows it).
-    target = tmp_path / "results" / "rounds" / f"part-{_cell().cell_id()}-r001-deadbeef.parquet"
+    name = f"part-{store_cell().cell_id()}-r001-deadbeef.parquet"
+    target = tmp_path / "results" / "rounds" / name
     target.mkdir()
     (target / "keep").write_text("x")
     monkeypatch.setattr(results.uuid, "uuid4", lambda: _Fixed())
     with pytest.raises(OSError):
-        w.write_round(_cell(), _result(1))
+        w.write_round(store_cell(), store_round(1))
     leftovers = [f for f in _files(tmp_path) if f.name.startswith("_tmp-")]
     assert leftovers == []
     assert [f for f in _files(tmp_path) if f.is_file()] == before
@@ -74,7 +58,7 @@ def test_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_truncated_file_is_reported_and_skipped(tmp_path: Path) -> None:
     w = ResultWriter(str(tmp_path), "exp")
     for r in range(3):
-        w.write_round(_cell(), _result(r))
+        w.write_round(store_cell(), store_round(r))
     victim = _files(tmp_path)[1]
     data = victim.read_bytes()
     victim.write_bytes(data[: len(data) // 2])
@@ -88,9 +72,9 @@ def test_truncated_file_is_reported_and_skipped(tmp_path: Path) -> None:
 
 def test_duplicate_round_keeps_latest_write(tmp_path: Path) -> None:
     w = ResultWriter(str(tmp_path), "exp")
-    w.write_round(_cell(), _result(0, loss=1.0))
-    w.write_round(_cell(), _result(1, loss=1.0))
-    w.write_round(_cell(), _result(1, loss=2.0))  # a retried / restored round 1
+    w.write_round(store_cell(), store_round(0, loss=1.0))
+    w.write_round(store_cell(), store_round(1, loss=1.0))
+    w.write_round(store_cell(), store_round(1, loss=2.0))  # a retried / restored round 1
     rep = read_table(str(tmp_path), "rounds")
     assert rep.duplicates_dropped == 1
     t = rep.table
@@ -103,8 +87,8 @@ def test_duplicate_round_keeps_latest_write(tmp_path: Path) -> None:
 
 def test_later_file_with_extra_column_reads_nulls_for_earlier_rows(tmp_path: Path) -> None:
     w = ResultWriter(str(tmp_path), "exp")
-    w.write_round(_cell(0), _result(0, splits=("test",)))
-    w.write_round(_cell(1), _result(0, splits=("test", "hard")))
+    w.write_round(store_cell(0), store_round(0, splits=("test",)))
+    w.write_round(store_cell(1), store_round(0, splits=("test", "hard")))
     t = read_table(str(tmp_path), "rounds").table
     assert t.num_rows == 2
     by_seed = dict(zip(t["seed"].to_pylist(), t["nme_hard"].to_pylist(), strict=True))
@@ -118,7 +102,7 @@ def test_unwritable_results_folder_gives_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     w = ResultWriter(str(blocker / "exp"), "exp")
     with pytest.raises(OSError) as info:
-        w.write_round(_cell(), _result(0))
+        w.write_round(store_cell(), store_round(0))
     assert "not-a-folder" in str(info.value)
 
 
@@ -136,9 +120,9 @@ def test_store_reads_and_writes_through_a_filesystem_uri(tmp_path: Path) -> None
     uri = exp.as_uri()  # file:///tmp/.../exp
     assert uri.startswith("file:///")
     writer = ResultWriter(uri, "uri")
-    cell = _cell(seed=7)
-    writer.write_round(cell, _result(0, loss=1.0))
-    writer.write_round(cell, _result(1, loss=0.5))
+    cell = store_cell(seed=7)
+    writer.write_round(cell, store_round(0, loss=1.0))
+    writer.write_round(cell, store_round(1, loss=0.5))
     # The files land in the local folder the URI names.
     assert len(_files(exp)) == 2 and len(_files(exp, "selections")) == 2
     rows = sorted(read_rounds(uri).to_pylist(), key=lambda r: r["round"])

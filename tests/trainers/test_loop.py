@@ -2,53 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.helpers import collect, tiny_cell
 from trainers.cell import (
-    AcquisitionConfig,
     BudgetSchedule,
-    CellConfig,
     DataConfig,
-    ModelSettings,
 )
-from trainers.loop import LoopState, RoundResult, derived_splits, initial_state, run_cell
-from trainers.supervised import TrainerConfig
-
-
-def tiny_cell(acq: str = "nnm", **params: object) -> CellConfig:
-    return CellConfig(
-        arch="scaf",
-        data=DataConfig(options={"n_pool": 30, "n_test": 8}),
-        model=ModelSettings(input_size=64, width=0.25, pretrain={"steps": 3, "batch_size": 8}),
-        trainer=TrainerConfig(steps=2, batch_size=4),
-        acquisition=AcquisitionConfig(acq, dict(params)),
-        budget=BudgetSchedule((10, 13, 16)),
-        seed=5,
-    )
-
-
-def collect(cell: CellConfig, cache: Path, state: LoopState | None = None,
-            stop_after: int | None = None) -> tuple[list[RoundResult], list[LoopState]]:
-    results: list[RoundResult] = []
-    states: list[LoopState] = []
-
-    class Stop(Exception):
-        pass
-
-    def report(res: RoundResult, st: LoopState) -> None:
-        results.append(res)
-        states.append(st)
-        if stop_after is not None and res.round == stop_after:
-            raise Stop
-
-    with contextlib.suppress(Stop):
-        run_cell(cell, cache_dir=cache, report=report, state=state, device="cpu")
-    return results, states
+from trainers.loop import LoopState, derived_splits, initial_state
 
 
 def test_budget_schedule_from_final_and_step() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.trainers.test_loop import collect, tiny_cell
+from tests.helpers import collect, tiny_cell
 from trainers.cell import BudgetSchedule, CellConfig
 from trainers.supervised import TrainerConfig
 from trainers.typed_config import ConfigError
