@@ -138,12 +138,15 @@ def _group_lines(view: GridView) -> tuple[str, list[str]]:
     width = max([len(f"b{b}") for b in budgets] +
                 [len(f"{g.done.get(b, 0)}/{g.total.get(b, 0)}") for g in view.groups
                  for b in budgets]) + 1
-    head = f"{'architecture/acquisition':<{LABEL_WIDTH}}"
+    # The label takes what the budget and NME columns leave of the 80 columns.
+    longest = max([len(f"{g.arch}/{g.acquisition}") for g in view.groups], default=0) + 1
+    label_w = max(LABEL_WIDTH, min(longest, WIDTH - 8 - width * len(budgets)))
+    head = f"{'architecture/acquisition':<{label_w}}"
     head += "".join(f"{'b' + str(b):>{width}}" for b in budgets) + f"{'NME':>8}"
     head += f"  (+{more} budgets)" if more else ""
     rows = []
     for g in view.groups:
-        line = f"{_clip(g.arch + '/' + g.acquisition, LABEL_WIDTH - 1):<{LABEL_WIDTH}}"
+        line = f"{_clip(g.arch + '/' + g.acquisition, label_w - 1):<{label_w}}"
         line += "".join(f"{(f'{g.done[b]}/{g.total[b]}' if b in g.total else '-'):>{width}}"
                         for b in budgets)
         nme = f"{100 * g.mean_nme:.2f}%" if g.mean_nme is not None else "-"
