@@ -128,8 +128,7 @@ def _state_counts(view: GridView, snap: Snapshot) -> str:
 def _grid_headline(snap: Snapshot, view: GridView) -> str:
     pct = 100.0 * snap.done / snap.total if snap.total else 0.0
     return (f"{snap.name}: {snap.done}/{snap.total} trial-rounds ({pct:.0f}%), "
-            f"{snap.finished_cells}/{len(snap.cells)} cells complete, "
-            f"elapsed {duration(snap.elapsed())}, ETA {duration(view.eta)}")
+            f"{snap.finished_cells}/{len(snap.cells)} cells complete, ETA {duration(view.eta)}")
 
 
 def _group_lines(view: GridView) -> tuple[str, list[str]]:
@@ -195,7 +194,7 @@ def grid_lines(snap: Snapshot, max_lines: int = 24) -> list[tuple[str, str]]:
     The third line is the progress bar's place (style "bar")."""
     view = grid_view(snap)
     lines = [(_clip(_grid_headline(snap, view)), "bold"), (_clip(_state_counts(view, snap)), ""),
-             (f"{snap.done}/{snap.total}", "bar")]
+             (f"{snap.done}/{snap.total}, elapsed {duration(snap.elapsed())}", "bar")]
     group_head, groups = _group_lines(view)
     problems = [_clip(f"{p.kind:<8}{p.label[:38]:<39}{p.detail}") for p in view.problems]
     nodes = [_clip(_node_line(n)) for n in view.nodes]
@@ -213,13 +212,13 @@ PROBLEM_STYLES = {"ERROR": "red", "RETRY": "yellow", "RETRIED": "yellow", "STOPP
                   "SLOW": "yellow"}
 
 
-def _text_bar(done: int, total: int, width: int = 50) -> str:
+def _text_bar(done: int, total: int, label: str, width: int = 40) -> str:
     filled = int(width * done / total) if total else 0
-    return f"trial-rounds [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+    return _clip(f"trial-rounds [{'#' * filled}{'.' * (width - filled)}] {label}")
 
 
 def render_grid_plain(snap: Snapshot, max_lines: int = 24) -> str:
-    return "\n".join(_text_bar(snap.done, snap.total) if style == "bar" else text
+    return "\n".join(_text_bar(snap.done, snap.total, text) if style == "bar" else text
                      for text, style in grid_lines(snap, max_lines))
 
 
@@ -229,7 +228,7 @@ def render_grid_rich(snap: Snapshot, max_lines: int = 24) -> Group:
         if style == "bar":
             bar = Table.grid(padding=(0, 1))
             bar.add_row("trial-rounds", ProgressBar(total=max(snap.total, 1),
-                                                    completed=snap.done, width=50), text)
+                                                    completed=snap.done, width=40), text)
             parts.append(bar)
         else:
             parts.append(Text(text, style=style, no_wrap=True, overflow="ellipsis"))
