@@ -4,7 +4,7 @@ Besides the heatmaps, features and landmarks of `supervised.predict`, an acquisi
 for (the inputs are documented on `acquisition.Acquisition`):
 
 * `flip_heatmaps` / `flip_landmarks`: one more forward pass on the mirrored S x S network
-  input, mapped back to the un-mirrored image (`unflip_heatmaps`, `unflip_landmarks`);
+  input, mapped back to the un-mirrored image (`unflip_heatmaps`, then decoded);
 * `tta_landmarks`: T forward passes under the trainer's augmentation (`batches.augment`, the
   training augmentation itself), mapped back with the inverse of each transform;
 * `labeled_features` / `labeled_landmarks`: about the labeled set (`labeled_inputs`).
@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from trainers.batches import augment, crops_to_tensor, network_input
-from trainers.datasets.cropset import CropSet, centre_offset
-from trainers.supervised import network_outputs, predict
+from trainers.datasets.cropset import CropSet
+from trainers.supervised import heatmaps_to_landmarks, network_outputs, predict
 
 FLIP_INPUTS = frozenset({"flip_heatmaps", "flip_landmarks"})
 # Salt of the TTA generators, so they never coincide with the loop's other seeded streams.
@@ -56,30 +56,21 @@ def inverse_permutation(flip_perm: np.ndarray | torch.Tensor) -> torch.Tensor:
     return inverse
 
 
-def unflip_landmarks(points: torch.Tensor, flip_perm: np.ndarray | torch.Tensor,
-                     input_size: int) -> torch.Tensor:
-    """Landmarks predicted on the mirrored S x S input, back on the un-mirrored image.
+def unflip_heatmaps(maps: torch.Tensor, flip_perm: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Heatmaps predicted on the mirrored S x S input, back on the un-mirrored image.
 
-    The network input is columns o .. o + S - 1 of the crop (o = `centre_offset(S)`), so
-    mirroring it maps crop column x to 2c - x with 2c = S - 1 + 2o. Channel j of a mirrored
-    face is landmark flip_perm[j] (as training relabels flipped targets), so the result's
-    landmark l is the mirrored prediction's channel inv[l] (= flip_perm[l] for an involution).
+    Channel j of a mirrored face is landmark flip_perm[j] (as training relabels flipped
+    targets), so the result's channel l is the mirrored prediction's channel inv[l]
+    (= flip_perm[l] for an involution), mirrored back along W. On landmarks this is
+    x -> 2c - x in the crop frame, with 2c = S - 1 + 2 * centre_offset(S).
 
     Args:
-        points: (n, L, 2) crop-frame (x, y) predicted on the mirrored input.
+        maps: (n, L, H, W) heatmaps of the mirrored input.
         flip_perm: (L,) the data set's flip permutation.
-        input_size: S.
 
     Returns:
-        (n, L, 2) in the un-mirrored crop frame, same dtype and device.
+        (n, L, H, W), same dtype and device.
     """
-    back = points.clone()
-    back[..., 0] = (input_size - 1 + 2 * centre_offset(input_size)) - back[..., 0]
-    return back[:, inverse_permutation(flip_perm).to(points.device)]
-
-
-def unflip_heatmaps(maps: torch.Tensor, flip_perm: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """(n, L, H, W) heatmaps of the mirrored input, relabelled and mirrored back along W."""
     return maps[:, inverse_permutation(flip_perm).to(maps.device)].flip(-1)
 
 
@@ -177,13 +168,15 @@ def flip_outputs(model: torch.nn.Module, pool: CropSet, indices: np.ndarray,
     """`flip_heatmaps` and `flip_landmarks` of `pool[indices]` (whichever `needs` holds)."""
     x = crops_to_tensor(pool.images[indices], settings.device)
     x, _ = network_input(x, None, pool.input_size)
-    maps, _, points = network_outputs(model, x.flip(-1), device=settings.device,
-                                      amp=settings.amp, subpixel=settings.subpixel)
-    out = {}
-    if "flip_heatmaps" in settings.needs:
-        out["flip_heatmaps"] = unflip_heatmaps(maps, pool.flip_perm)
+    maps, _, _ = network_outputs(model, x.flip(-1), device=settings.device, amp=settings.amp,
+                                 subpixel=settings.subpixel)
+    back = unflip_heatmaps(maps, pool.flip_perm)
+    out = {"flip_heatmaps": back} if "flip_heatmaps" in settings.needs else {}
     if "flip_landmarks" in settings.needs:
-        out["flip_landmarks"] = unflip_landmarks(points, pool.flip_perm, pool.input_size)
+        # Decoding the mapped-back maps (rather than mapping decoded points) breaks argmax
+        # ties as on the plain image, so an exactly mirror-symmetric model scores 0.
+        out["flip_landmarks"] = heatmaps_to_landmarks(back, pool.input_size,
+                                                      subpixel=settings.subpixel)
     return out
 
 

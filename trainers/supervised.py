@@ -248,12 +248,16 @@ def network_outputs(
         (heatmaps (B, L, H, H) float32, features (B, d) float32, landmarks (B, L, 2) float32
         in the M-crop frame: the S-frame decode shifted by `centre_offset(S)`).
     """
-    s = x.shape[-1]
     with autocast_context(device, amp):
         hm, z = model.heatmaps_and_features(channels_last(x))
     hm = hm.float()
-    xy = from_heatmap_coords(decode(hm, subpixel=subpixel), s, hm.shape[-1]) + centre_offset(s)
-    return hm, z.float(), xy
+    return hm, z.float(), heatmaps_to_landmarks(hm, x.shape[-1], subpixel=subpixel)
+
+
+def heatmaps_to_landmarks(hm: torch.Tensor, input_size: int, *, subpixel: bool) -> torch.Tensor:
+    """(B, L, H, H) heatmaps of S x S inputs -> (B, L, 2) landmarks in the M-crop frame."""
+    xy = from_heatmap_coords(decode(hm, subpixel=subpixel), input_size, hm.shape[-1])
+    return xy + centre_offset(input_size)
 
 
 def evaluate(
