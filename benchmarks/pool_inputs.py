@@ -31,12 +31,15 @@ AUGMENT_LEVEL = 4
 PER_PREDICTION = 2.5
 
 
-def pool_input_records(device: torch.device, quick: bool) -> list[dict[str, Any]]:
+def pool_input_records(device: torch.device, quick: bool, images: int | None = None,
+                       repeats: int | None = None) -> list[dict[str, Any]]:
     """Records (see `benchmarks.acquisition.record`) of each input's cost per pool image.
 
     Args:
         device: where the model runs.
         quick: a 64 px, width 0.25 model on 16 images; otherwise 128 px, width 0.5, 32 images.
+        images: another number of images (one batch), e.g. fewer for a smoke test.
+        repeats: timed runs of each pass (the fastest counts); default 3 quick, 5 otherwise.
     """
     from benchmarks.acquisition import interleaved, record
     from trainers.batches import crops_to_tensor, network_input
@@ -44,6 +47,7 @@ def pool_input_records(device: torch.device, quick: bool) -> list[dict[str, Any]
     from trainers.pool_inputs import PassSettings, stream_pool
 
     size, width, n_images = (64, 0.25, 16) if quick else (128, 0.5, 32)
+    n_images = images or n_images
     pool = _random_pool(size, n_images)
     torch.manual_seed(0)
     model = build_model("scaf", num_landmarks=pool.num_landmarks, input_size=size, width=width)
@@ -65,7 +69,7 @@ def pool_input_records(device: torch.device, quick: bool) -> list[dict[str, Any]
         timings = interleaved(
             {"forward": lambda: model.heatmaps_and_features(x),
              **{name: pass_of(needs) for name, (needs, _) in variants.items()}},
-            repeats=3 if quick else 5, device=device,
+            repeats=repeats or (3 if quick else 5), device=device,
         )  # fmt: skip
     baseline_ms = 1e3 * timings["forward"] / n_images
     return [

@@ -12,7 +12,7 @@ from tests.benchmarks.test_runner import check_schema
 
 
 def test_pool_input_records_cover_landmarks_flip_and_tta() -> None:
-    records = pool_input_records(torch.device("cpu"), quick=True)
+    records = pool_input_records(torch.device("cpu"), quick=True, images=4, repeats=1)
     assert [r["name"] for r in records] == [
         "acquisition.pool_input.landmarks",
         "acquisition.pool_input.flip",
