@@ -313,7 +313,8 @@ def _select(ctx: _CellContext, model: torch.nn.Module, labeled: np.ndarray, k: i
 
 def _pass_settings(ctx: _CellContext, n_labeled: int) -> PassSettings:
     """How the pool pass runs for the acquisition; TTA draws are keyed by (cell seed, round,
-    pool index), the round being where `n_labeled` sits in the budget schedule."""
+    pool index), the round being where `n_labeled` sits in the budget schedule (a labeled
+    set of a size outside the schedule is keyed by its size instead)."""
     sizes = ctx.cell.budget.sizes
     trainer = ctx.cell.trainer
     return PassSettings(
