@@ -77,3 +77,25 @@ def test_diverse_top_over_nnm_scores_the_pool_as_nnm_does(model: torch.nn.Module
     # diverse_top streams the whole pool (it needs features); NNM only the unlabeled part.
     np.testing.assert_allclose(scores[~MASK], reference[~MASK], rtol=1e-5)  # other batches
     assert np.all(reference[MASK] == 0.0)
+
+
+class NearestLabeled(acquisition.ScoreAcquisition):
+    """Distance in feature space to the nearest labeled item (a plugin-style score)."""
+
+    needs = frozenset({"features", "labeled_features"})
+
+    def compute_chunk_score(self, chunk: acquisition.PoolChunk) -> torch.Tensor:
+        items = torch.as_tensor(chunk.features, dtype=torch.float64)
+        centres = torch.as_tensor(chunk.labeled_features, dtype=torch.float64)
+        return torch.cdist(items, centres).min(dim=1).values
+
+
+def test_labeled_features_reach_the_score_in_pool_order(model: torch.nn.Module) -> None:
+    scores, features = pool_pass(model, NearestLabeled(), 4, MASK)
+    assert features is not None
+    # Independently: the pool pass's own features, nearest labeled row by brute force.
+    labeled_rows = features[MASK].astype(np.float64)
+    expected = [min(np.linalg.norm(f - c) for c in labeled_rows) for f in features]
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(scores[MASK], 0.0, atol=1e-5)  # a labeled item is its own centre
+    assert np.all(scores[~MASK] > 1e-3)
