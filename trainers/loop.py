@@ -298,7 +298,7 @@ def _select(ctx: _CellContext, model: torch.nn.Module, labeled: np.ndarray, k: i
     mask = np.zeros(len(ctx.pool), dtype=bool)
     mask[labeled] = True
     t0 = time.perf_counter()
-    settings = _pass_settings(ctx, len(labeled))
+    settings = PassSettings.of(ctx.cell, ctx.acq, len(labeled), ctx.device)
     scored = _score_pool(model, ctx.pool, mask, ctx.acq, settings)
     chosen = ctx.acq.select(k, labeled=mask, scores=scored.scores, features=scored.features,
                             rng=rng)
@@ -309,20 +309,6 @@ def _select(ctx: _CellContext, model: torch.nn.Module, labeled: np.ndarray, k: i
                    else [scored.landmarks[i].reshape(-1).tolist() for i in indices])
     return Selection(indices, [float(s) for s in sel["score"]], [int(x) for x in sel["rank"]],
                      predictions, seconds)
-
-
-def _pass_settings(ctx: _CellContext, n_labeled: int) -> PassSettings:
-    """How the pool pass runs for the acquisition; TTA draws are keyed by (cell seed, round,
-    pool index), the round being where `n_labeled` sits in the budget schedule (a labeled
-    set of a size outside the schedule is keyed by its size instead)."""
-    sizes = ctx.cell.budget.sizes
-    trainer = ctx.cell.trainer
-    return PassSettings(
-        needs=frozenset(ctx.acq.needs), batch_size=trainer.eval_batch_size, device=ctx.device,
-        amp=trainer.amp, tta_samples=int(ctx.acq.tta_samples),
-        augment_level=trainer.augment_level, seed=ctx.cell.seed,
-        round_index=sizes.index(n_labeled) if n_labeled in sizes else n_labeled,
-    )
 
 
 @dataclass

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from trainers.batches import augment, crops_to_tensor, network_input
+from trainers.cell import CellConfig
 from trainers.datasets.cropset import CropSet
 from trainers.supervised import heatmaps_to_landmarks, network_outputs, predict
 
@@ -45,6 +47,20 @@ class PassSettings:
     seed: int = 0
     round_index: int = 0
     subpixel: bool = False
+
+    @classmethod
+    def of(cls, cell: CellConfig, acq: Any, n_labeled: int, device: torch.device
+           ) -> PassSettings:
+        """The loop's pass for `acq` in `cell`. TTA draws are keyed by (cell seed, round, pool
+        index), the round being where `n_labeled` sits in the budget schedule (a labeled set
+        of a size outside the schedule is keyed by its size instead)."""
+        sizes, trainer = cell.budget.sizes, cell.trainer
+        return cls(
+            needs=frozenset(acq.needs), batch_size=trainer.eval_batch_size, device=device,
+            amp=trainer.amp, tta_samples=int(acq.tta_samples),
+            augment_level=trainer.augment_level, seed=cell.seed,
+            round_index=sizes.index(n_labeled) if n_labeled in sizes else n_labeled,
+        )
 
 
 def inverse_permutation(flip_perm: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -99,3 +99,14 @@ def test_labeled_features_reach_the_score_in_pool_order(model: torch.nn.Module) 
     np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(scores[MASK], 0.0, atol=1e-5)  # a labeled item is its own centre
     assert np.all(scores[~MASK] > 1e-3)
+
+
+def test_the_loop_keys_tta_draws_by_seed_and_round() -> None:
+    from tests.trainers.test_loop import tiny_cell
+
+    cell = tiny_cell("tta_variance", samples=3)  # budget (10, 13, 16), seed 5
+    acq = acquisition.get("tta_variance", samples=3)
+    at_13 = PassSettings.of(cell, acq, 13, torch.device("cpu"))
+    assert (at_13.seed, at_13.round_index, at_13.tta_samples) == (5, 1, 3)
+    assert at_13.needs == {"tta_landmarks"}
+    assert PassSettings.of(cell, acq, 11, torch.device("cpu")).round_index == 11
