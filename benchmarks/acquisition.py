@@ -10,6 +10,9 @@ element-wise pass over their inputs (``landmarks - flip_landmarks``; ``tta_landm
 and diverse_top against what it wraps: its scoring against NNM's on the same heatmaps, its
 selection against NNM's take-K on the same scores.
 
+What the loop's pool pass pays per pool image for each input (landmarks, flip, TTA with T)
+is timed against one forward pass of the model: see :mod:`benchmarks.pool_inputs`.
+
 Run: ``python -m benchmarks.acquisition [--quick]`` or through ``scaf-al bench``.
 """
 
@@ -27,6 +30,7 @@ import torch
 
 import acquisition
 from acquisition.selection import take_top_k
+from benchmarks.pool_inputs import pool_input_records
 
 __all__ = ["run"]
 
@@ -78,6 +82,7 @@ def run(quick: bool = False, threads: int | None = 1) -> list[dict[str, Any]]:
         records += ranking_scaling_records(
             sizes=(10_000, 1_000_000) if quick else (10_000, 10**6, 10**7)
         )
+        records += pool_input_records(device, quick)
     finally:
         torch.set_num_threads(before)
     return records

@@ -91,7 +91,11 @@ def ray_session(
                               "logging_level": "error", "include_dashboard": False}
     local_only = address is None and not expose
     if address is None:
-        kwargs.update(num_cpus=num_cpus, object_store_memory=object_store_mb * 1024 * 1024)
+        # "local": always a new cluster of our own. Without it ray.init() joins any cluster
+        # already running on this machine (another `scaf-al run`, a `ray start`) and then
+        # fails on our resource settings, or worse, shares it.
+        kwargs.update(address="local", num_cpus=num_cpus,
+                      object_store_memory=object_store_mb * 1024 * 1024)
         if num_gpus is not None:
             kwargs["num_gpus"] = num_gpus
         if local_only:

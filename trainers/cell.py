@@ -88,11 +88,10 @@ class AcquisitionConfig:
     params: dict[str, Any] = field(default_factory=dict)
 
     def label(self) -> str:
-        """Short display name, e.g. `nnm(discard_top=0.1)`."""
-        if not self.params:
-            return self.name
-        inner = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
-        return f"{self.name}({inner})"
+        """Short display name, e.g. `nnm(discard_top=0.1)` (nested: `acquisition.label`)."""
+        import acquisition  # here, so that this edit stays inside the method
+
+        return acquisition.label(self.name, self.params)
 
 
 REMAINDERS = ("round", "merge")

@@ -30,14 +30,16 @@ import numpy as np
 import torch
 
 import acquisition
+from trainers import pool_inputs
 from trainers.cell import CellConfig, DataConfig
 from trainers.data_loading import load_data
 from trainers.datasets.cropset import CropSet
 from trainers.device import resolve_device
 from trainers.metrics import nme, summarize
+from trainers.pool_inputs import PassSettings
 from trainers.pretrain_cache import ensure_autoencoder
 from trainers.round_cache import RoundZeroCache
-from trainers.supervised import evaluate, fit, predict
+from trainers.supervised import evaluate, fit
 from trainers.warm_start import WarmStarts, kcenter_l0, latent_features
 
 INITIAL_SEED_SALT = 0x5CAF
@@ -321,7 +323,8 @@ def _select(ctx: _CellContext, model: torch.nn.Module, labeled: np.ndarray, k: i
     mask = np.zeros(len(ctx.pool), dtype=bool)
     mask[labeled] = True
     t0 = time.perf_counter()
-    scored = _score_pool(model, ctx.pool, mask, ctx.acq, ctx.cell, ctx.device)
+    settings = PassSettings.of(ctx.cell, ctx.acq, len(labeled), ctx.device)
+    scored = _score_pool(model, ctx.pool, mask, ctx.acq, settings)
     chosen = ctx.acq.select(k, labeled=mask, scores=scored.scores, features=scored.features,
                             rng=rng)
     seconds = time.perf_counter() - t0
@@ -343,30 +346,31 @@ class PoolPass:
     landmarks: np.ndarray | None = None
 
 
-def _score_pool(
-    model: torch.nn.Module,
-    pool: CropSet,
-    labeled_mask: np.ndarray,
-    acq: Any,
-    cell: CellConfig,
-    device: torch.device,
-) -> PoolPass:
-    """Stream the pool through the model, chunk by chunk, keeping only per-item results."""
-    needs = acq.needs
+def _score_pool(model: torch.nn.Module, pool: CropSet, labeled_mask: np.ndarray, acq: Any,
+                settings: PassSettings) -> PoolPass:
+    """Stream the pool through the model, chunk by chunk, keeping only per-item results.
+
+    Each chunk becomes an `acquisition.PoolChunk` of the acquisition's per-item needs, its
+    labeled-set needs (computed once, before the first chunk) and the predicted norm.
+    """
+    needs = settings.needs
     out = PoolPass()
     if not needs:
         return out
-    # Features of labeled items are the k-center start; heatmap scores only matter unlabeled.
+    # Features of labeled items are the k-center start; scores only matter unlabeled.
     idx = np.arange(len(pool)) if "features" in needs else np.flatnonzero(~labeled_mask)
-    if "heatmaps" in needs:
+    per_item = needs & acquisition.PER_ITEM_INPUTS.keys()
+    labeled_extras = pool_inputs.labeled_inputs(model, pool, labeled_mask, settings)
+    if acq.is_score_based:
         out.scores = np.zeros(len(pool), dtype=np.float64)
     out.landmarks = np.full((len(pool), pool.num_landmarks, 2), np.nan, dtype=np.float32)
-    for chunk in predict(model, pool, idx, batch_size=cell.trainer.eval_batch_size,
-                         device=device, amp=cell.trainer.amp):
+    for chunk in pool_inputs.stream_pool(model, pool, idx, settings):
         rows = chunk["indices"]
         out.landmarks[rows] = chunk["landmarks"].cpu().numpy()
         if out.scores is not None:
-            out.scores[rows] = acq.score(chunk["heatmaps"])
+            inputs = {key: chunk[key] for key in per_item}
+            pc = acquisition.PoolChunk(norm=chunk["norm"], **inputs, **labeled_extras)
+            out.scores[rows] = acq.score_chunk(pc)
         if "features" in needs:
             f = chunk["features"].cpu().numpy()
             if out.features is None:

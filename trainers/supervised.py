@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from trainers.batches import augment, crops_to_tensor, network_input
-from trainers.datasets.cropset import CropSet
+from trainers.datasets.cropset import CropSet, centre_offset
 from trainers.device import autocast_context, channels_last, prepare_model, resolve_device
 from trainers.heatmaps import decode, gaussian_targets, grid_sigma
 from trainers.metrics import nme, summarize
@@ -245,12 +245,37 @@ def predict(
         idx = idx_all[start : start + batch_size]
         x = crops_to_tensor(data.images[idx], device)
         x, _ = network_input(x, None, s)
-        with autocast_context(device, amp):
-            hm, z = model.heatmaps_and_features(channels_last(x))
-        hm = hm.float()
-        grid = hm.shape[-1]
-        xy = from_heatmap_coords(decode(hm, subpixel=subpixel), s, grid) + (data.margin - s) // 2
-        yield {"indices": idx, "heatmaps": hm, "features": z.float(), "landmarks": xy}
+        hm, z, xy = network_outputs(model, x, device=device, amp=amp, subpixel=subpixel)
+        yield {"indices": idx, "heatmaps": hm, "features": z, "landmarks": xy}
+
+
+@torch.no_grad()
+def network_outputs(
+    model: torch.nn.Module, x: torch.Tensor, *, device: torch.device, amp: bool, subpixel: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One forward pass of a prepared model in eval mode on network inputs.
+
+    Args:
+        model: the landmark model, already on `device` (`prepare_model`) and in eval mode.
+        x: (B, 3, S, S) network input (`network_input`'s output), on `device`.
+        device: the model's device (picks the autocast context).
+        amp: run the forward pass under autocast where the device supports it.
+        subpixel: passed to `decode`.
+
+    Returns:
+        (heatmaps (B, L, H, H) float32, features (B, d) float32, landmarks (B, L, 2) float32
+        in the M-crop frame: the S-frame decode shifted by `centre_offset(S)`).
+    """
+    with autocast_context(device, amp):
+        hm, z = model.heatmaps_and_features(channels_last(x))
+    hm = hm.float()
+    return hm, z.float(), heatmaps_to_landmarks(hm, x.shape[-1], subpixel=subpixel)
+
+
+def heatmaps_to_landmarks(hm: torch.Tensor, input_size: int, *, subpixel: bool) -> torch.Tensor:
+    """(B, L, H, H) heatmaps of S x S inputs -> (B, L, 2) landmarks in the M-crop frame."""
+    xy = from_heatmap_coords(decode(hm, subpixel=subpixel), input_size, hm.shape[-1])
+    return xy + centre_offset(input_size)
 
 
 def evaluate(

@@ -7,7 +7,6 @@ output, not its correctness.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import textwrap
 
@@ -15,25 +14,7 @@ import pytest
 
 from benchmarks.runner import bench, records_table, run_all
 from benchmarks.training import crop_cache_records, make_record, trainer_vs_bare
-
-SCHEMA = {"name": str, "value": float, "unit": str, "baseline_name": str,
-          "baseline_value": float, "ratio": float}
-
-
-def check_schema(rec: dict) -> None:
-    for key, kind in SCHEMA.items():
-        assert isinstance(rec[key], kind), (key, rec)
-    assert "target_ratio" in rec and "meets_target" in rec
-    assert math.isfinite(rec["value"]) and rec["baseline_value"] > 0
-    assert rec["ratio"] == pytest.approx(rec["value"] / rec["baseline_value"])
-    if rec["target_ratio"] is None:
-        assert rec["meets_target"] is None
-    else:
-        assert isinstance(rec["meets_target"], bool)
-        if rec.get("better", "lower") == "higher":
-            assert rec["meets_target"] == (rec["ratio"] >= rec["target_ratio"])
-        else:
-            assert rec["meets_target"] == (rec["ratio"] <= rec["target_ratio"])
+from tests.helpers import check_schema
 
 
 def test_make_record_directions():
@@ -62,6 +43,7 @@ def test_training_records_have_the_schema():
 
 MODULE = '''
 from benchmarks.training import best_of, make_record
+from tests.helpers import check_schema
 
 def run(quick=False):
     secs = best_of({"sum": lambda: sum(range(20000)), "base": lambda: sum(range(10000))}, 2)
