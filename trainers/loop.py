@@ -98,9 +98,18 @@ def initial_state(cell: CellConfig, pool_size: int) -> LoopState:
         raise ValueError(
             f"budget final size {cell.budget.final} is larger than the pool ({pool_size} images)"
         )
-    rng = np.random.default_rng([cell.seed, INITIAL_SEED_SALT])
+    rng = initial_rng(cell.seed)
     l0 = rng.choice(pool_size, size=n0, replace=False)
     return LoopState(0, [int(i) for i in l0], rng.bit_generator.state)
+
+
+def initial_rng(seed: int) -> np.random.Generator:
+    """The generator L0 is drawn from (and the acquisitions continue): the seed alone.
+
+    An annotation project's cold start draws from it too, so that with the same seed and
+    pool it proposes the grid's L0.
+    """
+    return np.random.default_rng([seed, INITIAL_SEED_SALT])
 
 
 def round_seed(cell: CellConfig, r: int) -> int:
@@ -188,14 +197,35 @@ def _open_cell(cell: CellConfig, state: LoopState | None, cache_dir: Path, devic
     Returns:
         The cell's context and the state of the first round to run.
     """
-    dev = resolve_device(device)
-    acq = acquisition.get(cell.acquisition.name, **cell.acquisition.params)
     pool, tests = load_data(cell.data, cell.model.input_size, cache_dir)
     state = _start_state(cell, state, len(pool))  # before the costly auto-encoder
+    return open_context(cell, pool, tests, cache_dir, device, say), state
+
+
+def open_context(cell: CellConfig, pool: CropSet, tests: dict[str, CropSet], cache_dir: Path,
+                 device: str, say: Callable[[str], None]) -> _CellContext:
+    """The context rounds read, for a pool loaded by the caller (a grid cell's data set, or
+    an annotation project's images); pretrains (or finds) the auto-encoder.
+    """
+    dev = resolve_device(device)
+    acq = acquisition.get(cell.acquisition.name, **cell.acquisition.params)
     ae_path = ensure_autoencoder(cell, pool, cache_dir, log=say)
-    ctx = _CellContext(cell, pool, tests, acq, dev, ae_path, mean_shape_baseline(pool, tests),
-                       RoundZeroCache(cache_dir), say)
-    return ctx, state
+    return _CellContext(cell, pool, tests, acq, dev, ae_path, mean_shape_baseline(pool, tests),
+                        RoundZeroCache(cache_dir), say)
+
+
+def train_round(ctx: _CellContext, r: int, labeled: np.ndarray
+                ) -> tuple[torch.nn.Module, dict, bool]:
+    """Round r's model trained on `labeled` (pool indices, in acquisition order), exactly as
+    `run_cell` trains it; see `_train`."""
+    return _train(ctx, r, labeled)
+
+
+def select_round(ctx: _CellContext, model: torch.nn.Module, labeled: np.ndarray, k: int,
+                 rng: np.random.Generator) -> Selection:
+    """The `k` items the cell's acquisition picks outside `labeled`, as `run_cell` picks
+    them; see `_select`."""
+    return _select(ctx, model, labeled, k, rng)
 
 
 def _start_state(cell: CellConfig, state: LoopState | None, pool_size: int) -> LoopState:

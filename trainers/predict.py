@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from trainers.datasets.base import DatasetError, decode_rgb, probe_image
+from trainers.datasets.base import DatasetError, decode_rgb
+from trainers.datasets.collect import probe_image
 from trainers.datasets.crops import crop_image, face_roi, roi_to_original, square_roi
 from trainers.datasets.cropset import CropSet, margin_size
 from trainers.device import resolve_device
