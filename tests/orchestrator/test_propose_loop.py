@@ -16,7 +16,6 @@ from orchestrator.propose import propose
 from tests.propose_faces import (
     FACE_BOX,
     annotate,
-    tiny_autoencoder,
     tiny_spec,
     write_boxes,
     write_faces,
@@ -61,11 +60,12 @@ def _grid_folder(root: Path, images: Path, truth: dict[str, np.ndarray],
     return root
 
 
-def test_three_propose_rounds_pick_what_a_grid_cell_picks(tmp_path: Path, one_thread) -> None:
+def test_three_propose_rounds_pick_what_a_grid_cell_picks(tmp_path: Path, one_thread,
+                                                         propose_autoencoder: Path) -> None:
     images, held_back = tmp_path / "images", tmp_path / "truth"
     truth = write_faces(images, held_back, 24)
     test = write_faces(tmp_path / "test-images", tmp_path / "test-truth", 3, start=100)
-    ae = tiny_autoencoder(tmp_path / "ae.pt")
+    ae = propose_autoencoder
     boxes = write_boxes(tmp_path / "boxes.csv", sorted(truth))
     cache = tmp_path / "cache"
 
