@@ -104,23 +104,30 @@ def propose(project: Path, images: Path, k: int, *, spec: Path | None = None,
     say(f"round {inputs.number:03d}: {len(labeled)} labeled, {len(candidates)} unlabeled, "
         f"{len(pending)} waiting for annotation")
     step = _run_step(folder, settings, pool, inputs, cold_start, say)
-    record = RoundRecord(
-        round=inputs.number, kind=step.kind, loop_round=step.loop_round,
-        next_loop_round=step.next_loop_round, rng_state=step.rng_state,
-        labeled=[pool.images[i] for i in labeled],
-        proposed=[pool.images[i] for i in step.picks],
-        pending_excluded=[pool.images[i] for i in pending],
-        skipped=[list(s) for s in pool.skipped], k=k,
-        model="model.pt" if step.model is not None else None)
-    proposal = Proposal(
-        record.proposed, list(step.scores),
-        [None] * k if step.landmarks is None else list(step.landmarks),
-        [(int(pool.image_sizes[i][0]), int(pool.image_sizes[i][1])) for i in step.picks])
+    record, proposal = _describe(pool, inputs, step)
     out = _publish(folder, settings, pool, step, proposal, record)
     ResultWriter(folder.store, settings.name).write_round(settings.cell, step.result,
                                                           splits=[])
     say(f"wrote {out}")
     return ProposeOutcome(out, proposal, record, pool)
+
+
+def _describe(pool: ProjectPool, inputs: RoundInputs, step: ProjectStep
+              ) -> tuple[RoundRecord, Proposal]:
+    """The round's record and proposal, by image path (pool indices change with DIR)."""
+    record = RoundRecord(
+        round=inputs.number, kind=step.kind, loop_round=step.loop_round,
+        next_loop_round=step.next_loop_round, rng_state=step.rng_state,
+        labeled=[pool.images[i] for i in inputs.labeled],
+        proposed=[pool.images[i] for i in step.picks],
+        pending_excluded=[pool.images[i] for i in inputs.pending],
+        skipped=[list(s) for s in pool.skipped], k=inputs.k,
+        model="model.pt" if step.model is not None else None)
+    proposal = Proposal(
+        record.proposed, list(step.scores),
+        [None] * inputs.k if step.landmarks is None else list(step.landmarks),
+        [(int(pool.image_sizes[i][0]), int(pool.image_sizes[i][1])) for i in step.picks])
+    return record, proposal
 
 
 def _run_step(folder: ExperimentFolder, settings: ProposeSettings, pool: ProjectPool,
