@@ -13,6 +13,7 @@ An annotation project (`scaf-al propose`) is such a folder with one live cell, p
                          preannotations/, label_studio.json (+ its config), contact_sheet.png,
                          round.json (what the round saw and chose, and the loop state)
       annotations/       Label Studio JSON exports dropped in by the user
+      .cache/round0/     the project's round-0 models (keyed by labeled set, so per project)
 
 Every command that reads or writes an experiment goes through :class:`ExperimentFolder`, so
 the layout and its error messages live here once.
@@ -161,6 +162,15 @@ class ExperimentFolder:
     def round_dir(self, number: int) -> Path:
         """`round-NNN/` of a project."""
         return self.path / f"{ROUND_PREFIX}{number:03d}"
+
+    def round_work_dir(self, number: int) -> Path:
+        """Where round NNN is written before it is renamed into place (never read)."""
+        return self.path / f".{ROUND_PREFIX}{number:03d}.work-{os.getpid()}"
+
+    @property
+    def round0_cache_dir(self) -> Path:
+        """The project's own round-0 cache (`RoundZeroCache(this)` keeps models in round0/)."""
+        return self.path / ".cache"
 
     def round_dirs(self) -> list[Path]:
         """The finished rounds' folders, in round order (work folders start with '.')."""

@@ -136,7 +136,7 @@ def _run_step(folder: ExperimentFolder, settings: ProposeSettings, pool: Project
     cache_dir = (Path(settings.cache_dir).expanduser() if settings.cache_dir
                  else project_cache_dir())
     if len(inputs.labeled) >= settings.l0:
-        return trained_step(settings.cell, pool, inputs, folder.path / ".cache" / "round0",
+        return trained_step(settings.cell, pool, inputs, folder.round0_cache_dir,
                             cache_dir, settings.device, say)
     say(f"cold start ({len(inputs.labeled)} labeled < L0 = {settings.l0}): {cold_start}")
     return cold_start_step(settings.cell, pool, inputs, cold_start, cache_dir,
@@ -218,7 +218,7 @@ def _publish(folder: ExperimentFolder, settings: ProposeSettings, pool: ProjectP
     final = folder.round_dir(record.round)
     if final.exists():
         raise ProposeError(f"{final} exists already; another propose call may be running")
-    work = folder.path / f".{final.name}.work-{os.getpid()}"
+    work = folder.round_work_dir(record.round)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     try:

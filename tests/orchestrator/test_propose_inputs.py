@@ -150,3 +150,13 @@ def test_a_waiting_image_is_not_proposed_again(faces: dict) -> None:
     second = propose(project, images, 3, cold_start="random")
     assert second.record.pending_excluded == [first.record.proposed[3]]
     assert not set(second.record.proposed) & set(first.record.proposed)
+
+
+def test_gallery_and_watch_read_a_project(faces: dict, tmp_path: Path, capsys) -> None:
+    out = propose(faces["project"], faces["images"], 4, spec=faces["spec"],
+                  cold_start="random")
+    sheet = tmp_path / "g.png"
+    assert main(["gallery", str(faces["project"]), "--round", "0", "--out", str(sheet)]) == 0
+    assert sheet.read_bytes() == (out.round_dir / "contact_sheet.png").read_bytes()
+    assert main(["watch", "--once", "--plain", str(faces["project"])]) == 0
+    assert "1/1 trial-rounds" in capsys.readouterr().out
