@@ -11,6 +11,7 @@
     scaf-al datasets check NAME ROOT                    what a data folder holds
     scaf-al pretrain ...                                the unsupervised auto-encoder stage
     scaf-al bench [--quick]                             benchmarks with same-run baselines
+    scaf-al propose PROJECT --images DIR --k K          which of your own faces to annotate next
 
 Exit code 0 only on success; errors print one readable line (a traceback with --debug,
 which goes before or after the command).
@@ -88,9 +89,16 @@ def _finish(experiment_dir: Path, errors: list[str]) -> int:
 def status(experiment_dir: str, view: ViewOptions | None = None) -> int:
     """`scaf-al status DIR`: one snapshot of the progress, in plain text (the grid view, or
     the per-cell table with `view.cells`)."""
+    from orchestrator.experiment_folder import ExperimentFolder
     from orchestrator.watch import ViewOptions
     from orchestrator.watch import watch as watch_folder
 
+    if ExperimentFolder(experiment_dir).is_project():
+        from orchestrator.propose_status import project_status, render_project_status
+
+        console.print(render_project_status(project_status(experiment_dir)), highlight=False,
+                      markup=False, soft_wrap=True)
+        return 0
     view = view or ViewOptions()
     plain = ViewOptions(view.cells, view.acquisition, view.state, plain=True)
     return watch_folder(experiment_dir, once=True, options=plain, console=console)
@@ -147,8 +155,22 @@ def watch(experiment_dir: str, *, interval: float = 2.0, once: bool = False,
 
 def gallery(experiment_dir: str, *, cell: str | None = None, round_: int = 0, top: int = 5,
             out: str | None = None) -> int:
-    """`scaf-al gallery DIR`: the pool images an acquisition picked, with predictions."""
+    """`scaf-al gallery DIR`: the pool images an acquisition picked, with predictions (for
+    an annotation project: the round's contact sheet, copied to `out` when given)."""
+    from orchestrator.experiment_folder import ExperimentFolder
     from orchestrator.gallery import write_gallery
+
+    folder = ExperimentFolder(experiment_dir)
+    if folder.is_project():
+        sheet = folder.round_dir(round_) / "contact_sheet.png"
+        if not sheet.is_file():
+            raise FileNotFoundError(f"{sheet}: no such round in the project")
+        if out:
+            import shutil
+
+            shutil.copyfile(sheet, out)
+        print(f"wrote {out}" if out else f"{sheet}")
+        return 0
 
     print(f"wrote {write_gallery(experiment_dir, cell, round_, top, out)}")
     return 0
@@ -225,6 +247,34 @@ def export(model: str, fmt: str, out: str) -> int:
     from trainers.export import export_model
 
     console.print(f"wrote {export_model(Path(model), fmt, Path(out))}", highlight=False)  # type: ignore[arg-type]
+    return 0
+
+
+def propose(project: str, images: str, k: int, *, spec: str | None = None,
+            boxes: str | None = None, cold_start: str = "kcenter", skip_bad: bool = False,
+            device: str | None = None) -> int:
+    """`scaf-al propose PROJECT --images DIR --k K`: one round of the annotation loop."""
+    from orchestrator.propose import propose as run_propose
+    from trainers.project_data import ProjectInputError
+
+    try:
+        outcome = run_propose(Path(project), Path(images), k,
+                              spec=Path(spec) if spec else None,
+                              boxes=Path(boxes) if boxes else None, cold_start=cold_start,
+                              skip_bad=skip_bad, device=device, log=_say)
+    except ProjectInputError as e:
+        # One line per bad file (main() would show only the first line).
+        for path, why in e.bad:
+            console.print(f"[red]bad file:[/] {path}: {why}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {len(e.bad)} bad file(s); nothing was started (pass "
+                      "--skip-bad to leave them out)", highlight=False)
+        return 2
+    for path, why in outcome.pool.skipped:
+        console.print(f"[yellow]left out:[/] {path}: {why}", highlight=False, soft_wrap=True)
+    rec = outcome.record
+    console.print(f"{outcome.round_dir}: {len(rec.proposed)} images to annotate "
+                  f"({rec.kind}, {len(rec.labeled)} labeled); see to_annotate.csv and "
+                  "contact_sheet.png", highlight=False)
     return 0
 
 

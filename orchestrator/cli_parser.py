@@ -149,6 +149,8 @@ def _model_commands(add: object, c: ModuleType, flags: argparse.ArgumentParser) 
     ex.add_argument("--out", required=True, help="file to write")
     ex.set_defaults(handler=lambda a: c.export(a.model, a.format, a.out))
 
+    _propose_command(add, c)
+
     ds = add("datasets", help="data set tools")
     chk = ds.add_subparsers(dest="datasets_command", required=True).add_parser(
         "check", parents=[flags], help="what a downloaded data folder holds, per split")
@@ -174,6 +176,26 @@ def _model_commands(add: object, c: ModuleType, flags: argparse.ArgumentParser) 
     b.add_argument("--quick", action="store_true")
     b.add_argument("--out", help="JSON file for the records")
     b.set_defaults(handler=lambda a: c.bench(quick=a.quick, out=a.out))
+
+
+def _propose_command(add: object, c: ModuleType) -> None:
+    pp = add("propose", help="which of your own face images to annotate next (one round)")
+    pp.add_argument("project", help="the project folder (created by the first call)")
+    pp.add_argument("--images", required=True, help="your image folder (searched recursively; "
+                                                    "an image with a .pts beside it is labeled)")
+    pp.add_argument("--k", type=int, required=True, help="how many images to propose")
+    pp.add_argument("--spec", help="spec TOML ([model], [trainer], [[acquisitions]], ...; "
+                                   "default: the paper's settings, slow on a CPU)")
+    pp.add_argument("--boxes", help="CSV image,x_min,y_min,x_max,y_max (pixels), one row per "
+                                    "image")
+    pp.add_argument("--cold-start", choices=("kcenter", "random"), default="kcenter",
+                    help="how to pick while fewer than L0 images are labeled (default kcenter)")
+    pp.add_argument("--skip-bad", action="store_true",
+                    help="leave bad files out (listed) instead of stopping")
+    pp.add_argument("--device", help="auto, cpu, cuda, cuda:1 (default: the spec's)")
+    pp.set_defaults(handler=lambda a: c.propose(
+        a.project, a.images, a.k, spec=a.spec, boxes=a.boxes, cold_start=a.cold_start,
+        skip_bad=a.skip_bad, device=a.device))
 
 
 def build_parser(commands: ModuleType) -> argparse.ArgumentParser:

@@ -7,6 +7,15 @@
       tune/              Ray Tune's own state (trial checkpoints, experiment state)
       resources.json     what `gpus_per_trial = "auto"` chose, and the probe it chose from
 
+An annotation project (`scaf-al propose`) is such a folder with one live cell, plus:
+
+      project.json       the image folder and when the project was created
+      round-NNN/         one per `propose` call: model.pt, to_annotate.csv,
+                         preannotations/, label_studio.json (+ its config), contact_sheet.png,
+                         round.json (what the round saw and chose, and the loop state)
+      annotations/       Label Studio JSON exports dropped in by the user
+      .cache/round0/     the project's round-0 models (keyed by labeled set, so per project)
+
 Every command that reads or writes an experiment goes through :class:`ExperimentFolder`, so
 the layout and its error messages live here once.
 """
@@ -33,6 +42,9 @@ INFO_FILE = "experiment.json"
 RESULTS_DIR = "results"
 TUNE_DIR = "tune"
 RESOURCES_FILE = "resources.json"
+PROJECT_FILE = "project.json"
+ANNOTATIONS_DIR = "annotations"
+ROUND_PREFIX = "round-"
 
 
 class NotAnExperimentError(ValueError):
@@ -150,6 +162,39 @@ class ExperimentFolder:
     def exists(self) -> bool:
         """True when the folder holds an experiment."""
         return self.info_file.is_file()
+
+    # -- annotation project layout ------------------------------------------------------
+    @property
+    def project_file(self) -> Path:
+        return self.path / PROJECT_FILE
+
+    @property
+    def annotations_dir(self) -> Path:
+        """Where Label Studio exports are dropped."""
+        return self.path / ANNOTATIONS_DIR
+
+    def is_project(self) -> bool:
+        """True when the folder holds an annotation project (`scaf-al propose`)."""
+        return self.exists() and self.project_file.is_file()
+
+    def round_dir(self, number: int) -> Path:
+        """`round-NNN/` of a project."""
+        return self.path / f"{ROUND_PREFIX}{number:03d}"
+
+    def round_work_dir(self, number: int) -> Path:
+        """Where round NNN is written before it is renamed into place (never read)."""
+        return self.path / f".{ROUND_PREFIX}{number:03d}.work-{os.getpid()}"
+
+    @property
+    def round0_cache_dir(self) -> Path:
+        """The project's own round-0 cache (`RoundZeroCache(this)` keeps models in round0/)."""
+        return self.path / ".cache"
+
+    def round_dirs(self) -> list[Path]:
+        """The finished rounds' folders, in round order (work folders start with '.')."""
+        found = [p for p in self.path.glob(f"{ROUND_PREFIX}[0-9][0-9][0-9]*") if p.is_dir()
+                 and p.name[len(ROUND_PREFIX):].isdigit()]
+        return sorted(found, key=lambda p: int(p.name[len(ROUND_PREFIX):]))
 
     # -- creating -----------------------------------------------------------------------
     @classmethod

@@ -19,10 +19,9 @@ differ only by acquisition.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,64 +34,15 @@ from trainers.cell import CellConfig, DataConfig
 from trainers.data_loading import load_data
 from trainers.datasets.cropset import CropSet
 from trainers.device import resolve_device
+from trainers.loop_state import LoopState, RoundResult, Selection
 from trainers.metrics import nme, summarize
 from trainers.pool_inputs import PassSettings
 from trainers.pretrain_cache import ensure_autoencoder
 from trainers.round_cache import RoundZeroCache
 from trainers.supervised import evaluate, fit
-from trainers.warm_start import WarmStarts, kcenter_l0, latent_features
+from trainers.warm_start import WarmStarts, kcenter_picks, latent_features
 
 INITIAL_SEED_SALT = 0x5CAF
-
-
-@dataclass
-class LoopState:
-    """The restart point of a cell: next round to run, labeled pool indices in acquisition
-    order, and the acquisition RNG state.
-
-    The round an item was added follows from its position and the budget schedule (the
-    first sizes[0] items are L0, the next sizes[1] - sizes[0] came in round 1, ...).
-    """
-
-    round: int
-    labeled: list[int]
-    rng_state: dict[str, Any]
-
-    def to_json(self) -> str:
-        return json.dumps({"round": self.round, "labeled": self.labeled,
-                           "rng_state": self.rng_state})
-
-    @classmethod
-    def from_json(cls, text: str) -> LoopState:
-        """Read `to_json`'s text; the "added_round" key of older checkpoints is ignored."""
-        d = json.loads(text)
-        return cls(int(d["round"]), [int(i) for i in d["labeled"]], d["rng_state"])
-
-    def rng(self) -> np.random.Generator:
-        g = np.random.default_rng()
-        g.bit_generator.state = self.rng_state
-        return g
-
-
-@dataclass
-class RoundResult:
-    """What one round measured and chose; the orchestrator turns it into result rows."""
-
-    round: int
-    n_labeled: int
-    labeled: list[int]
-    metrics: dict[str, dict[str, float]]
-    baseline: dict[str, float]
-    train_seconds: float
-    score_seconds: float
-    final_loss: float
-    selected: list[int] = field(default_factory=list)
-    selected_scores: list[float] = field(default_factory=list)
-    selected_ranks: list[int] = field(default_factory=list)
-    # Predicted landmarks (M-crop frame, flattened x0 y0 x1 y1 ...) of each selected item,
-    # when the acquisition ran the model over the pool (empty lists otherwise).
-    selected_predictions: list[list[float]] = field(default_factory=list)
-    reused_round0: bool = False
 
 
 def initial_state(cell: CellConfig, pool_size: int) -> LoopState:
@@ -102,9 +52,18 @@ def initial_state(cell: CellConfig, pool_size: int) -> LoopState:
         raise ValueError(
             f"budget final size {cell.budget.final} is larger than the pool ({pool_size} images)"
         )
-    rng = np.random.default_rng([cell.seed, INITIAL_SEED_SALT])
+    rng = initial_rng(cell.seed)
     l0 = rng.choice(pool_size, size=n0, replace=False)
     return LoopState(0, [int(i) for i in l0], rng.bit_generator.state)
+
+
+def initial_rng(seed: int) -> np.random.Generator:
+    """The generator L0 is drawn from (and the acquisitions continue): the seed alone.
+
+    An annotation project's cold start draws from it too, so that with the same seed and
+    pool it proposes the grid's L0.
+    """
+    return np.random.default_rng([seed, INITIAL_SEED_SALT])
 
 
 def round_seed(cell: CellConfig, r: int) -> int:
@@ -138,19 +97,6 @@ class _CellContext:
     round0: RoundZeroCache
     say: Callable[[str], None]
     warm: WarmStarts
-
-
-@dataclass
-class Selection:
-    """The items one round chose for labeling, with what the acquisition saw of them."""
-
-    indices: list[int] = field(default_factory=list)
-    scores: list[float] = field(default_factory=list)
-    ranks: list[int] = field(default_factory=list)
-    # Predicted landmarks (M-crop frame, flattened) of each chosen item; empty when the
-    # acquisition did not run the model over the pool.
-    predictions: list[list[float]] = field(default_factory=list)
-    seconds: float = 0.0
 
 
 def run_cell(
@@ -193,17 +139,39 @@ def _open_cell(cell: CellConfig, state: LoopState | None, cache_dir: Path, devic
     Returns:
         The cell's context and the state of the first round to run.
     """
-    dev = resolve_device(device)
-    acq = acquisition.get(cell.acquisition.name, **cell.acquisition.params)
     pool, tests = load_data(cell.data, cell.model.input_size, cache_dir)
     fresh = state is None
     state = _start_state(cell, state, len(pool))  # before the costly auto-encoder
-    ae_path = ensure_autoencoder(cell, pool, cache_dir, log=say)
-    ctx = _CellContext(cell, pool, tests, acq, dev, ae_path, mean_shape_baseline(pool, tests),
-                       RoundZeroCache(cache_dir), say, WarmStarts(cache_dir, cell.cell_id()))
+    ctx = open_context(cell, pool, tests, cache_dir, device, say)
     if cell.l0 == "kcenter" and fresh:
         state = _kcenter_start(ctx, state)
     return ctx, state
+
+
+def open_context(cell: CellConfig, pool: CropSet, tests: dict[str, CropSet], cache_dir: Path,
+                 device: str, say: Callable[[str], None]) -> _CellContext:
+    """The context rounds read, for a pool loaded by the caller (a grid cell's data set, or
+    an annotation project's images); pretrains (or finds) the auto-encoder.
+    """
+    dev = resolve_device(device)
+    acq = acquisition.get(cell.acquisition.name, **cell.acquisition.params)
+    ae_path = ensure_autoencoder(cell, pool, cache_dir, log=say)
+    return _CellContext(cell, pool, tests, acq, dev, ae_path, mean_shape_baseline(pool, tests),
+                        RoundZeroCache(cache_dir), say, WarmStarts(cache_dir, cell.cell_id()))
+
+
+def train_round(ctx: _CellContext, r: int, labeled: np.ndarray
+                ) -> tuple[torch.nn.Module, dict, bool]:
+    """Round r's model trained on `labeled` (pool indices, in acquisition order), exactly as
+    `run_cell` trains it; see `_train`."""
+    return _train(ctx, r, labeled)
+
+
+def select_round(ctx: _CellContext, model: torch.nn.Module, labeled: np.ndarray, k: int,
+                 rng: np.random.Generator) -> Selection:
+    """The `k` items the cell's acquisition picks outside `labeled`, as `run_cell` picks
+    them; see `_select`."""
+    return _select(ctx, model, labeled, k, rng)
 
 
 def _kcenter_start(ctx: _CellContext, state: LoopState) -> LoopState:
@@ -211,9 +179,10 @@ def _kcenter_start(ctx: _CellContext, state: LoopState) -> LoopState:
     the RNG continues from where the seed's stream stands after it)."""
     rng = np.random.default_rng([ctx.cell.seed, INITIAL_SEED_SALT])
     model = _fresh_model(ctx.cell, ctx.pool.num_landmarks, ctx.ae_path)
-    feats = latent_features(model, ctx.pool, ctx.device, ctx.cell.trainer.eval_batch_size)
-    l0 = kcenter_l0(feats, ctx.cell.budget.sizes[0], rng)
-    return LoopState(0, l0, rng.bit_generator.state)
+    feats = latent_features(model, ctx.pool, batch_size=ctx.cell.trainer.eval_batch_size,
+                            device=ctx.device)
+    l0, _ = kcenter_picks(feats, ctx.cell.budget.sizes[0], np.zeros(len(ctx.pool), bool), rng)
+    return LoopState(0, [int(i) for i in l0], rng.bit_generator.state)
 
 
 def _start_state(cell: CellConfig, state: LoopState | None, pool_size: int) -> LoopState:

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 import acquisition
+from trainers.batches import crops_to_tensor, network_input
 from trainers.datasets.cropset import CropSet
-from trainers.supervised import predict
+from trainers.device import prepare_model, resolve_device
 
 
 class WarmStarts:
@@ -50,23 +51,27 @@ class WarmStarts:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 
 
-def latent_features(model: torch.nn.Module, pool: CropSet, device: torch.device,
-                    batch_size: int) -> torch.Tensor:
-    """(n, d) latent codes of every pool image (the encoder only; no landmarks needed)."""
-    rows = np.arange(len(pool))
-    out: torch.Tensor | None = None
-    for chunk in predict(model, pool, rows, batch_size=batch_size, device=device, amp=False):
-        z = chunk["features"].cpu()
-        if out is None:
-            out = torch.empty((len(pool), z.shape[1]), dtype=z.dtype)
-        out[torch.as_tensor(chunk["indices"])] = z
-    assert out is not None
-    return out
+@torch.no_grad()
+def latent_features(model: torch.nn.Module, pool: CropSet, *, batch_size: int = 64,
+                    device: str | torch.device = "cpu") -> np.ndarray:
+    """(N, z_dim) latent codes of the pool's crops from the auto-encoder's encoder only (no
+    landmark head needed: an annotation project may not know its landmark count yet). The
+    network input is the central S x S window, as `supervised.predict` builds it."""
+    dev = resolve_device(device)
+    prepare_model(model, dev)
+    model.eval()
+    out = []
+    for start in range(0, len(pool), batch_size):
+        x = crops_to_tensor(pool.images[start:start + batch_size], dev)
+        x, _ = network_input(x, None, pool.input_size)
+        out.append(model.encode(x).float().cpu().numpy())
+    return np.concatenate(out)
 
 
-def kcenter_l0(features: torch.Tensor, n0: int, rng: np.random.Generator) -> list[int]:
-    """`n0` pool indices by k-center-greedy from no centre (the first drawn from `rng`)."""
+def kcenter_picks(features: np.ndarray, k: int, taken: np.ndarray,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """`k` pool indices by k-center-greedy around the `taken` items (with none taken, the
+    first centre is drawn from `rng`), and each pick's distance when it was picked."""
     acq = acquisition.get("kcenter_greedy")
-    picked = acq.select(n0, labeled=np.zeros(len(features), dtype=bool), features=features,
-                        rng=rng)
-    return [int(i) for i in picked]
+    picked = acq.select(k, labeled=taken, features=features, rng=rng)
+    return picked, acq.last_selection["score"]  # type: ignore[index]

@@ -79,7 +79,7 @@ def test_kcenter_l0_is_the_greedy_farthest_first_traversal(tmp_path: Path) -> No
 
     pool, _ = load_data(cell.data, cell.model.input_size, tmp_path)
     model = _fresh_model(cell, pool.num_landmarks, ensure_autoencoder(cell, pool, tmp_path))
-    z = latent_features(model, pool, torch.device("cpu"), 64).double().numpy()
+    z = latent_features(model, pool, batch_size=64, device="cpu").astype(np.float64)
     for i in range(1, 10):
         d = np.linalg.norm(z[:, None, :] - z[None, l0[:i], :], axis=2).min(axis=1)
         d[l0[:i]] = -1

