@@ -120,15 +120,9 @@ def pool_images(data: DataConfig) -> int | None:
 
 def loaded_test_splits(data: DataConfig) -> list[str]:
     """The test splits the loop loads (300-W "full" is derived from common + challenging)."""
-    from trainers.data_loading import DERIVED_SPLITS
+    from trainers.data_loading import test_splits_to_load
 
-    derived = DERIVED_SPLITS.get(data.name, {})
-    wanted: list[str] = []
-    for split in data.test_splits or ():
-        for part in derived.get(split, (split,)):
-            if part not in wanted:
-                wanted.append(part)
-    return wanted
+    return test_splits_to_load(data)
 
 
 def test_images(data: DataConfig) -> tuple[int | None, list[str]]:

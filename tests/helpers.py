@@ -516,3 +516,19 @@ def check_schema(rec: dict) -> None:
             assert rec["meets_target"] == (rec["ratio"] >= rec["target_ratio"])
         else:
             assert rec["meets_target"] == (rec["ratio"] <= rec["target_ratio"])
+
+
+def blocky_crops(n: int = 6, seed: int = 0, size: int = 64) -> Any:
+    """A CropSet of `n` random blocky crops (8-pixel blocks) for a `size` px network, with
+    two landmarks inside the network window (flip pair 0 <-> 1, identity original frame)."""
+    from trainers.datasets.cropset import CropSet, margin_size
+
+    m = margin_size(size)
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, 256, (n, m // 8 + 1, m // 8 + 1, 3), dtype=np.uint8)
+    images = np.repeat(np.repeat(blocks, 8, axis=1), 8, axis=2)[:, :m, :m]
+    landmarks = rng.uniform(25, 65, (n, 2, 2)).astype(np.float32)
+    return CropSet(images=np.ascontiguousarray(images), landmarks=landmarks, input_size=size,
+                   flip_perm=np.array([1, 0]), eye_idx=(0, 1),
+                   to_original=np.tile(np.eye(2, 3), (n, 1, 1)),
+                   names=[f"img{i}" for i in range(n)])

@@ -23,6 +23,18 @@ def _load_split(data: DataConfig, split: str, input_size: int, cache_dir: Path) 
                         cache_dir=cache_dir / "crops", **data.options)
 
 
+def test_splits_to_load(data: DataConfig) -> list[str]:
+    """The test splits that are loaded: the asked-for ones, a derived split (300-W "full")
+    replaced by the splits it is computed from."""
+    derived = DERIVED_SPLITS.get(data.name, {})
+    wanted: list[str] = []
+    for split in data.test_splits or ():
+        for part in derived.get(split, (split,)):
+            if part not in wanted:
+                wanted.append(part)
+    return wanted
+
+
 def load_data(
     data: DataConfig, input_size: int, cache_dir: Path
 ) -> tuple[CropSet, dict[str, CropSet]]:
@@ -44,12 +56,7 @@ def load_data(
         from trainers.datasets.subsets import reduced_indices
 
         pool = pool.subset(reduced_indices(len(pool), data.pool_size, protocol="first"))
-    derived = DERIVED_SPLITS.get(data.name, {})
-    wanted: list[str] = []
-    for split in data.test_splits or ():
-        for part in derived.get(split, (split,)):
-            if part not in wanted:
-                wanted.append(part)
-    tests = {split: _load_split(data, split, input_size, cache_dir) for split in wanted}
+    tests = {split: _load_split(data, split, input_size, cache_dir)
+             for split in test_splits_to_load(data)}
     _MEMO[key] = (pool, tests)
     return pool, tests

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import acquisition
-from trainers.datasets.cropset import CropSet, margin_size
+from tests.helpers import blocky_crops
 from trainers.loop import _score_pool
 from trainers.models import build_model
 from trainers.pool_inputs import PassSettings
@@ -15,20 +15,7 @@ from trainers.pool_inputs import PassSettings
 S = 64
 
 
-def blocky_pool(n: int = 6, seed: int = 0) -> CropSet:
-    """Random blocky crops with two landmarks inside the network window."""
-    m = margin_size(S)
-    rng = np.random.default_rng(seed)
-    blocks = rng.integers(0, 256, (n, m // 8 + 1, m // 8 + 1, 3), dtype=np.uint8)
-    images = np.repeat(np.repeat(blocks, 8, axis=1), 8, axis=2)[:, :m, :m]
-    landmarks = rng.uniform(25, 65, (n, 2, 2)).astype(np.float32)
-    return CropSet(images=np.ascontiguousarray(images), landmarks=landmarks, input_size=S,
-                   flip_perm=np.array([1, 0]), eye_idx=(0, 1),
-                   to_original=np.tile(np.eye(2, 3), (n, 1, 1)),
-                   names=[f"img{i}" for i in range(n)])
-
-
-POOL = blocky_pool()
+POOL = blocky_crops()
 
 
 @pytest.fixture(scope="module")

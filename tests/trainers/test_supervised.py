@@ -7,24 +7,12 @@ import pytest
 import torch
 from torch import nn
 
+from tests.helpers import blocky_crops
 from trainers.datasets.cropset import CropSet, centre_offset, margin_size
 from trainers.models import build_model
 from trainers.supervised import TrainerConfig, evaluate, fit
 
 S = 64  # network input; heatmaps are S / 2 = 32 pixels wide
-
-
-def _crops(n: int = 6, seed: int = 0) -> CropSet:
-    """Random blocky crops with two landmarks inside the network window."""
-    m = margin_size(S)
-    rng = np.random.default_rng(seed)
-    blocks = rng.integers(0, 256, (n, m // 8 + 1, m // 8 + 1, 3), dtype=np.uint8)
-    images = np.repeat(np.repeat(blocks, 8, axis=1), 8, axis=2)[:, :m, :m]
-    landmarks = rng.uniform(25, 65, (n, 2, 2)).astype(np.float32)
-    return CropSet(images=np.ascontiguousarray(images), landmarks=landmarks, input_size=S,
-                   flip_perm=np.array([1, 0]), eye_idx=(0, 1),
-                   to_original=np.tile(np.eye(2, 3), (n, 1, 1)),
-                   names=[f"img{i}" for i in range(n)])
 
 
 def _step_moves(config: TrainerConfig) -> list[dict[str, np.ndarray]]:
@@ -44,7 +32,7 @@ def _step_moves(config: TrainerConfig) -> list[dict[str, np.ndarray]]:
         moves.append({name: (now[name] - before[name]).abs().numpy() for name in groups})
         before.update(now)
 
-    fit(model, _crops(), np.arange(6), config, seed=1, device="cpu", progress=after_step)
+    fit(model, blocky_crops(), np.arange(6), config, seed=1, device="cpu", progress=after_step)
     return moves
 
 
