@@ -7,7 +7,15 @@
   which Ray's fixed start-up cost weighs far more than on the quickstart: its ratio is
   for that spec only. Full mode also measures the quickstart preset.
 * ``orchestration.<spec>.per_trial`` / ``.per_round``: the same overhead in seconds per
-  trial and per round.
+  trial and per round, with Ray's start-up left out (timed on its own in the same run:
+  ``orchestration.ray_startup``, a local cluster started and shut down). What remains per
+  trial is Tune's scheduling, resetting a reused worker for the next trial, the result
+  rows, checkpoints and compaction of each trial, and the worker processes' own start-up
+  (imports, torch, data loading) spread over the trials they ran. Target: 0.5 s a trial.
+* ``orchestration.many_short``: the same on a grid of many very short trials (24 cells in
+  quick mode, 40 in full mode: 2 rounds of one training step each), one at a time, where
+  nearly all of a trial's time is orchestration; the record's context says how many
+  worker processes ran them (from Tune's state: each result carries its process id).
 * ``orchestration.scaling.2_trials``: trial-rounds per second with two concurrent trials
   (one CPU each) against one at a time, the same tiny spec through Tune both times.
 * ``orchestration.quickstart.wall`` (full mode): the quickstart preset end to end, as
