@@ -1,7 +1,7 @@
 """Many tiny cells on a 4-node cluster that loses a node halfway (`benchmarks.scale`): every
 cell x round lands in the store exactly once and the driver's memory stays flat.
 
-The test runs 100 cells (about 1.5 minutes on 2 cores); `scaf-al bench` runs the full
+The test runs 100 cells (about a minute on 2 cores); `scaf-al bench` runs the full
 1,000 (see benchmarks/README.md).
 """
 
