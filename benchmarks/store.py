@@ -65,6 +65,14 @@ def store_spec_doc(n_seeds: int = 100) -> dict[str, Any]:
     }
 
 
+def _node_usage(rng: np.random.Generator, n: int, fields: tuple[str, ...]) -> dict[str, list]:
+    """Plausible node-usage columns: a 64 GB node with an 80 GB GPU, partly used."""
+    total = {"node_mem_total_gb": 64.0, "gpu_mem_total_gb": 80.0}
+    used = {"node_mem_used_gb": rng.uniform(8, 48, n),
+            "gpu_mem_used_gb": rng.uniform(4, 60, n), "node_cpu_percent": rng.uniform(20, 100, n), "gpu_util_percent": rng.uniform(30, 100, n)}
+    return {f: [total[f]] * n if f in total else used[f].tolist() for f in fields}
+
+
 def _cell_tables(cell: Any, experiment: str, t0: datetime,
                  rng: np.random.Generator) -> tuple[pa.Table, pa.Table]:
     """One finished cell's `rounds` (10 rows) and `selections` (100 rows) tables."""
@@ -93,7 +101,7 @@ def _cell_tables(cell: Any, experiment: str, t0: datetime,
         "final_loss": rng.uniform(0, 1, n).tolist(),
         "selected_indices": picks,
         "labeled_indices": [order[:s].tolist() for s in sizes],
-        **{f: rng.uniform(0, 100, n).tolist() for f in NODE_USAGE_FIELDS},
+        **_node_usage(rng, n, NODE_USAGE_FIELDS),
     })
     for s in splits:
         nme = (0.08 / np.sqrt(np.arange(1, n + 1)) + rng.normal(0, 0.002, n)).tolist()
