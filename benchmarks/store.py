@@ -69,7 +69,9 @@ def _node_usage(rng: np.random.Generator, n: int, fields: tuple[str, ...]) -> di
     """Plausible node-usage columns: a 64 GB node with an 80 GB GPU, partly used."""
     total = {"node_mem_total_gb": 64.0, "gpu_mem_total_gb": 80.0}
     used = {"node_mem_used_gb": rng.uniform(8, 48, n),
-            "gpu_mem_used_gb": rng.uniform(4, 60, n), "node_cpu_percent": rng.uniform(20, 100, n), "gpu_util_percent": rng.uniform(30, 100, n)}
+            "gpu_mem_used_gb": rng.uniform(4, 60, n),
+            "node_cpu_percent": rng.uniform(20, 100, n),
+            "gpu_util_percent": rng.uniform(30, 100, n)}
     return {f: [total[f]] * n if f in total else used[f].tolist() for f in fields}
 
 
