@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from orchestrator.node_usage import NODE_USAGE_FIELDS
+from orchestrator.store_keys import int_column, key_codes
 
 if TYPE_CHECKING:
     from trainers.cell import CellConfig
@@ -332,8 +332,8 @@ def _latest_per_key(table: pa.Table, group: list[str], unique_by: list[str]) -> 
     n = table.num_rows
     if n == 0:
         return table
-    group_code = _key_codes(table, group)
-    written = _int_column(table["written_at"])
+    group_code = key_codes(table, group)
+    written = int_column(table["written_at"])
     row = np.arange(n, dtype=np.int64)
     # By group, then write time, then read order: a group's latest write ends its run.
     order = np.lexsort((row, written, group_code))
@@ -345,7 +345,7 @@ def _latest_per_key(table: pa.Table, group: list[str], unique_by: list[str]) -> 
     extra = [c for c in unique_by if c not in group]
     if extra:
         # Among the latest write's rows, one per unique key: the last read.
-        unique_code = _key_codes(table.take(keep), extra)
+        unique_code = key_codes(table.take(keep), extra)
         by_key = np.lexsort((keep, unique_code, group_code[keep]))
         k, u = group_code[keep][by_key], unique_code[by_key]
         last = np.r_[(k[1:] != k[:-1]) | (u[1:] != u[:-1]), True]
@@ -355,29 +355,6 @@ def _latest_per_key(table: pa.Table, group: list[str], unique_by: list[str]) -> 
     # Rows of one write stay in their written order (selections by rank).
     keep = keep[np.lexsort((keep, group_code[keep]))]
     return table.take(pa.array(keep))
-
-
-def _int_column(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """A numeric or timestamp column as int64 (nulls first in order)."""
-    values = column.cast(pa.int64()) if not pa.types.is_integer(column.type) else column
-    return pc.fill_null(values.cast(pa.int64()), np.iinfo(np.int64).min).to_numpy()
-
-
-def _key_codes(table: pa.Table, columns: list[str]) -> np.ndarray:
-    """One int64 per row that orders rows as the `columns` (ascending) would."""
-    code = np.zeros(table.num_rows, dtype=np.int64)
-    for name in columns:
-        column = table[name]
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            encoded = pc.dictionary_encode(column.combine_chunks())
-            rank = np.argsort(np.argsort(encoded.dictionary.to_numpy(zero_copy_only=False)))
-            values = rank[pc.fill_null(encoded.indices, 0).to_numpy()]
-        else:
-            values = _int_column(column)
-        # Dense ranks keep the combined code small enough for int64.
-        uniq, dense = np.unique(values, return_inverse=True)
-        code = code * len(uniq) + dense
-    return code
 
 
 def read_rounds(experiment_dir: str) -> pa.Table:
