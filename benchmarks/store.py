@@ -110,7 +110,10 @@ def _cell_tables(cell: Any, experiment: str, t0: datetime,
         cols.update({f"nme_{s}": nme, f"fr_{s}": rng.uniform(0, 0.1, n).tolist(),
                      f"auc_{s}": rng.uniform(0.3, 0.6, n).tolist(),
                      f"baseline_nme_{s}": [0.2] * n})
-    rounds = pa.table(cols, schema=rounds_schema(splits))
+    schema = rounds_schema(splits)
+    # Fields this generator does not know (added to the schema since) read as nulls.
+    cols.update({f.name: [None] * n for f in schema if f.name not in cols})
+    rounds = pa.table(cols, schema=schema)
     k = PICKS_PER_ROUND
     sel = {
         "schema_version": [SCHEMA_VERSION] * n * k, "experiment": [experiment] * n * k,

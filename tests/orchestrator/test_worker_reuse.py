@@ -40,8 +40,9 @@ def test_trials_run_in_reused_workers_that_hit_the_data_memo(
     spec = tiny_spec(experiment={"seeds": [0, 1, 2, 3]}, trainer={"steps": 1},
                      budgets=[{"sizes": [10, 12]}],
                      resources={"max_concurrent_trials": 1, "num_cpus": 1})
-    monkeypatch.setattr(runner, "_trainable",
-                        lambda s: tune.with_resources(traced_trial, {"cpu": 1, "gpu": 0}))
+    # The real trial, wrapped so it leaves its notes (any signature of `_trainable`).
+    monkeypatch.setattr(runner, "_trainable", lambda *_a, **_k: tune.with_resources(
+        traced_trial, {"cpu": 1, "gpu": 0}))
     exp = tmp_path / "exp"
     outcome = runner.run_experiment(spec, exp, dashboard=False, log=lambda _m: None)
     assert outcome.errors == [] and outcome.trials == 4
