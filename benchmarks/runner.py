@@ -26,6 +26,8 @@ MODULES: tuple[tuple[str, str], ...] = (
     ("acquisition", "benchmarks.acquisition"),
     ("training", "benchmarks.training"),
     ("orchestration", "benchmarks.orchestration"),
+    ("store", "benchmarks.store"),
+    ("scale", "benchmarks.scale"),
 )
 
 

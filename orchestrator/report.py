@@ -37,6 +37,9 @@ SPLIT_TITLES = {"common": "Common", "challenging": "Challenging", "full": "Full"
 DATASET_TITLES = {"300w": "300-W", "wflw": "WFLW", "synthetic": "synthetic faces",
                   "folder": "image folder"}
 RANDOM = "random"
+#: The `rounds` columns a report reads (plus the metric columns): never the index lists.
+REPORT_COLUMNS = ("dataset", "arch", "acq_label", "acquisition", "n_labeled", "seed",
+                  "input_size", "width", "budget_sizes_json")
 
 
 def split_title(dataset: str, split: str) -> str:
@@ -217,8 +220,12 @@ def _dataset_report(dataset: str, rows: list[dict[str, Any]], splits: list[str])
     vcols = _variant_fields(rows)
     cells: dict[tuple[Method, int, str], dict[int, float]] = defaultdict(dict)
     base: dict[str, list[float]] = defaultdict(list)
+    variants: dict[tuple[Any, ...], str] = {}  # parsed once per setting, not per row
     for r in rows:
-        m = Method(r["arch"], r["acq_label"], r["acquisition"], _variant(r, vcols))
+        key = tuple(r[c] for c in vcols)
+        if key not in variants:
+            variants[key] = _variant(r, vcols)
+        m = Method(r["arch"], r["acq_label"], r["acquisition"], variants[key])
         for s in splits:
             v = r.get(f"nme_{s}")
             if v is not None and math.isfinite(v):
@@ -302,7 +309,7 @@ def load_report(experiment_dir: str | Path, split: str | None = None) -> Report:
     exp = Path(experiment_dir)
     if not exp.exists():
         raise ValueError(f"experiment folder {exp} does not exist")
-    read = read_table(str(exp), "rounds")
+    read = read_table(str(exp), "rounds", columns=REPORT_COLUMNS)
     if read.table.num_rows == 0:
         raise ValueError(f"{exp} has no results yet ({exp}/results/rounds holds no rows)")
     folder = ExperimentFolder(exp)

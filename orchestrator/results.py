@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from orchestrator.node_usage import NODE_USAGE_FIELDS
+from orchestrator.store_keys import int_column, key_codes
 
 if TYPE_CHECKING:
     from trainers.cell import CellConfig
@@ -217,7 +218,15 @@ def read_table(experiment_dir: str, name: str,
     fs, root = fs_and_path(experiment_dir)
     folder = f"{root}/results/{name}"
     for _attempt in range(5):
-        tables, skipped, vanished = read_files(fs, list_files(fs, folder), columns)
+        if columns is None:
+            tables, skipped, vanished = read_files(fs, list_files(fs, folder), columns)
+        else:
+            # Readers that name their columns (status, watch, report) read whole stores
+            # often: the files already read come from one cache file.
+            from orchestrator.read_cache import read_cached
+
+            tables, skipped, vanished = read_cached(
+                fs, root, name, list_file_infos(fs, folder), columns)
         if not vanished:
             break
     for path, why in skipped:
@@ -239,12 +248,18 @@ def empty_table(name: str) -> pa.Table:
 
 def list_files(fs: pafs.FileSystem, folder: str, prefix: str = "") -> list[str]:
     """Visible Parquet files of a table folder (sorted; `_`/`.` names are work files)."""
+    return [f.path for f in list_file_infos(fs, folder, prefix)]
+
+
+def list_file_infos(fs: pafs.FileSystem, folder: str, prefix: str = "") -> list[pafs.FileInfo]:
+    """`list_files` with each file's info (size, modification time), sorted by path."""
     if fs.get_file_info(folder).type == pafs.FileType.NotFound:
         return []
     return sorted(
-        f.path for f in fs.get_file_info(pafs.FileSelector(folder))
-        if f.type == pafs.FileType.File and f.base_name.endswith(".parquet")
-        and not f.base_name.startswith(("_", ".")) and f.base_name.startswith(prefix)
+        (f for f in fs.get_file_info(pafs.FileSelector(folder))
+         if f.type == pafs.FileType.File and f.base_name.endswith(".parquet")
+         and not f.base_name.startswith(("_", ".")) and f.base_name.startswith(prefix)),
+        key=lambda f: f.path,
     )
 
 
@@ -260,27 +275,44 @@ def read_files(
 ) -> tuple[list[pa.Table], list[tuple[str, str]], list[str]]:
     """(tables read, (path, why) of unreadable files, paths that no longer exist);
     `columns`: see `read_table`."""
-    tables, skipped, vanished = [], [], []
+    read, skipped, vanished = read_sources(fs, paths, columns)
+    return [t for _, t in read], skipped, vanished
+
+
+def read_sources(
+    fs: pafs.FileSystem, paths: list[str], columns: Sequence[str] | None = None,
+) -> tuple[list[tuple[str, pa.Table]], list[tuple[str, str]], list[str]]:
+    """`read_files` with each table's path: ([(path, table)], unreadable, vanished)."""
+    read, skipped, vanished = [], [], []
     for path in paths:
         try:
             with fs.open_input_file(path) as fh:
                 if columns is None:
-                    tables.append(pq.read_table(fh))
+                    read.append((path, pq.read_table(fh)))
                 else:
                     pf = pq.ParquetFile(fh)
-                    tables.append(pf.read(columns=[c for c in pf.schema_arrow.names
-                                                   if _wanted(c, columns)]))
+                    read.append((path, pf.read(columns=[c for c in pf.schema_arrow.names
+                                                        if _wanted(c, columns)])))
         except FileNotFoundError:
             vanished.append(path)
         except (OSError, pa.ArrowInvalid) as e:
             skipped.append((path, str(e).splitlines()[0]))
-    return tables, skipped, vanished
+    return read, skipped, vanished
 
 
 def concat_tables(tables: list[pa.Table]) -> pa.Table:
     """One table from files of different schema generations (missing columns read null)."""
-    schema = pa.unify_schemas([t.schema for t in tables], promote_options="permissive")
-    return pa.concat_tables([t.cast(_widen(t.schema, schema)) for t in tables],
+    # Files of one schema generation are joined as they are (cheap); only the few
+    # generations are cast, instead of every file.
+    by_schema: dict[pa.Schema, list[pa.Table]] = {}
+    for t in tables:
+        by_schema.setdefault(t.schema.remove_metadata(), []).append(t)
+    joined = [pa.concat_tables([t.replace_schema_metadata() for t in group])
+              if len(group) > 1 else group[0] for group in by_schema.values()]
+    if len(joined) == 1:
+        return joined[0]
+    schema = pa.unify_schemas([t.schema for t in joined], promote_options="permissive")
+    return pa.concat_tables([t.cast(_widen(t.schema, schema)) for t in joined],
                             promote_options="permissive")
 
 
@@ -299,20 +331,37 @@ def latest_rows(table: pa.Table, name: str) -> pa.Table:
 
 def _latest_per_key(table: pa.Table, group: list[str], unique_by: list[str]) -> pa.Table:
     """Keep, per `group` key, only the rows of the latest write (`written_at`), and at most
-    one row per `unique_by` key (the last one read)."""
-    if table.num_rows == 0:
+    one row per `unique_by` key (the last one read).
+
+    Vectorised with numpy (one sort of integer codes) because readers call it on every
+    refresh of a whole store: a group-by + join on 20,000 string keys took 0.6 s.
+    """
+    n = table.num_rows
+    if n == 0:
         return table
-    # Decide on a narrow table (joins cannot carry list columns), then take the rows.
-    cols = list(dict.fromkeys([*group, *unique_by]))
-    t = table.select([*cols, "written_at"]).append_column(
-        "__row", pa.array(range(table.num_rows), pa.int64()))
-    latest = t.group_by(group).aggregate([("written_at", "max")])
-    t = t.join(latest, keys=group)
-    t = t.filter(pc.equal(t["written_at"], t["written_at_max"]))
-    t = t.group_by(unique_by).aggregate([("__row", "max")]).rename_columns([*unique_by, "__row"])
+    group_code = key_codes(table, group)
+    written = int_column(table["written_at"])
+    row = np.arange(n, dtype=np.int64)
+    # By group, then write time, then read order: a group's latest write ends its run.
+    order = np.lexsort((row, written, group_code))
+    g, w = group_code[order], written[order]
+    run_end = np.r_[g[1:] != g[:-1], True]
+    run_of = np.r_[0, np.cumsum(run_end[:-1])]  # each sorted row's run (group) number
+    latest_w = w[np.flatnonzero(run_end)][run_of]
+    keep = order[w == latest_w]
+    extra = [c for c in unique_by if c not in group]
+    if extra:
+        # Among the latest write's rows, one per unique key: the last read.
+        unique_code = key_codes(table.take(keep), extra)
+        by_key = np.lexsort((keep, unique_code, group_code[keep]))
+        k, u = group_code[keep][by_key], unique_code[by_key]
+        last = np.r_[(k[1:] != k[:-1]) | (u[1:] != u[:-1]), True]
+        keep = keep[by_key][last]
+    else:
+        keep = order[np.flatnonzero(run_end)]
     # Rows of one write stay in their written order (selections by rank).
-    t = t.sort_by([(k, "ascending") for k in group] + [("__row", "ascending")])
-    return table.take(t["__row"])
+    keep = keep[np.lexsort((keep, group_code[keep]))]
+    return table.take(pa.array(keep))
 
 
 def read_rounds(experiment_dir: str) -> pa.Table:
