@@ -159,12 +159,14 @@ def files_by_cell(store_root: str) -> dict[str, dict[str, list[str]]]:
 
 
 def remove_stale_temp_files(store_root: str, older_than_s: float) -> int:
-    """Delete `_tmp-` files (left by a writer or compaction that died mid-write) not touched
+    """Delete `_tmp-` files (left by a writer, compaction or a reader's cache that died
+    mid-write) not touched
     for `older_than_s` seconds; a live write finishes in seconds. Returns how many."""
     fs, root = fs_and_path(store_root)
     cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
     removed = 0
-    for name in TABLES:
+    # The tables, and the readers' cache (orchestrator.read_cache writes there the same way).
+    for name in (*TABLES, "_cache"):
         folder = f"{root}/results/{name}"
         if fs.get_file_info(folder).type != pafs.FileType.Directory:
             continue

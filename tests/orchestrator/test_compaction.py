@@ -184,9 +184,14 @@ def test_store_compaction_removes_only_stale_temp_files(tmp_path: Path) -> None:
     _store(tmp_path)
     folder = tmp_path / "results" / "rounds"
     old, fresh = folder / "_tmp-old.parquet", folder / "_tmp-fresh.parquet"
-    old.write_bytes(b"PAR1 half")
-    fresh.write_bytes(b"PAR1 half")
+    cache = tmp_path / "results" / "_cache"
+    cache.mkdir()
+    old_cache = cache / "_tmp-rounds-cache.parquet"
+    for f in (old, fresh, old_cache):
+        f.write_bytes(b"PAR1 half")
     day_ago = time.time() - 25 * 3600
     os.utime(old, (day_ago, day_ago))
+    os.utime(old_cache, (day_ago, day_ago))
     stats = compact_store(str(tmp_path))
-    assert stats.stale_temp_removed == 1 and not old.exists() and fresh.exists()
+    assert stats.stale_temp_removed == 2 and not old.exists() and fresh.exists()
+    assert not old_cache.exists()
