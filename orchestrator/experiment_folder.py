@@ -62,6 +62,7 @@ class CellEntry:
     cell_id: str
     config: dict[str, Any]
     rounds: int
+    acquisition_label: str | None = None  # as the run labelled it (None: older folders)
 
     @cached_property
     def cell(self) -> CellConfig:
@@ -97,8 +98,8 @@ def default_cache_dir(spec: ExperimentSpec) -> Path:
 def _parse_info(doc: dict[str, Any], source: Path) -> ExperimentInfo:
     try:
         rounds = doc["rounds_per_cell"]
-        cells = tuple(CellEntry(c["cell_id"], c["config"], int(rounds.get(c["cell_id"], 0)))
-                      for c in doc["cells"])
+        cells = tuple(CellEntry(c["cell_id"], c["config"], int(rounds.get(c["cell_id"], 0)),
+                                c.get("acquisition_label")) for c in doc["cells"])
         name = str(doc.get("name") or source.parent.name)
     except (KeyError, TypeError, AttributeError) as e:
         raise NotAnExperimentError(f"{source}: not a scaf-al experiment file "
@@ -222,7 +223,10 @@ class ExperimentFolder:
         info = {
             "name": name,
             "created": datetime.now(UTC).isoformat(),
-            "cells": [{"cell_id": c.cell_id(), "config": c.to_dict()} for c in cells],
+            # The acquisition's label is kept so that progress views never need the
+            # acquisition registry (and torch) to name a cell.
+            "cells": [{"cell_id": c.cell_id(), "config": c.to_dict(),
+                       "acquisition_label": c.acquisition.label()} for c in cells],
             "rounds_per_cell": {c.cell_id(): len(c.budget.sizes) for c in cells},
         }
         tmp = folder.path / f".{INFO_FILE}.tmp"

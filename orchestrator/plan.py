@@ -29,7 +29,7 @@ import numpy as np
 
 from orchestrator.spec import ExperimentSpec
 from trainers.cell import CellConfig, DataConfig
-from trainers.supervised import TrainerConfig
+from trainers.trainer_config import TrainerConfig
 
 # Count keys of the `--json` object, in display order.
 COUNT_KEYS = ("cells", "trial_rounds", "trainings", "training_images", "scored_images",

@@ -158,15 +158,16 @@ class Snapshot:
         return el * (self.total - self.done) / self.done
 
 
-def cell_label(c: CellConfig) -> str:
+def cell_label(c: CellConfig, acquisition: str | None = None) -> str:
     """`arch/acquisition/b<final budget>/s<seed>`: every view's name for a cell."""
-    return f"{c.arch}/{c.acquisition.label()}/b{c.budget.final}/s{c.seed}"
+    return f"{c.arch}/{acquisition or c.acquisition.label()}/b{c.budget.final}/s{c.seed}"
 
 
 def _cell_progress(entry: CellEntry) -> CellProgress:
     c = entry.cell
-    return CellProgress(entry.cell_id, cell_label(c), entry.rounds, arch=c.arch,
-                        acquisition=c.acquisition.label(), budget=c.budget.final)
+    acq = entry.acquisition_label or c.acquisition.label()
+    return CellProgress(entry.cell_id, cell_label(c, acq), entry.rounds, arch=c.arch,
+                        acquisition=acq, budget=c.budget.final)
 
 
 def headline_split(splits: list[str]) -> str | None:

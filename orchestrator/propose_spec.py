@@ -22,7 +22,7 @@ from orchestrator.spec import TOP_LEVEL, _acquisition
 from orchestrator.spec_checks import check_data_options
 from orchestrator.spec_tables import BudgetTable, ExperimentTable, SpecError
 from trainers.cell import BudgetSchedule, CellConfig, DataConfig, ModelSettings
-from trainers.supervised import TrainerConfig
+from trainers.trainer_config import TrainerConfig
 from trainers.typed_config import ConfigError, check_keys, from_table
 
 PAPER_MODEL: dict[str, Any] = {"input_size": 256, "width": 1.0}

@@ -29,7 +29,7 @@ from trainers.cell import (
     DataConfig,
     ModelSettings,
 )
-from trainers.supervised import TrainerConfig
+from trainers.trainer_config import TrainerConfig
 from trainers.typed_config import ConfigError, check_keys, from_table
 
 __all__ = ["ExperimentSpec", "Resources", "SpecError", "check_paths", "load_spec",

@@ -16,7 +16,7 @@ from typing import Any
 from trainers.datasets import CROP_SOURCES, DATASETS
 from trainers.models.config import check_architecture, check_input_size, check_width
 from trainers.pretrain_config import PretrainSettings
-from trainers.supervised import TrainerConfig
+from trainers.trainer_config import TrainerConfig
 from trainers.typed_config import ConfigError, from_table
 
 DEFAULT_TEST_SPLITS = {

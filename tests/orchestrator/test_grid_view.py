@@ -138,3 +138,20 @@ def test_node_usage_parsing_known_answers() -> None:
     assert cpu_percent(before, after) == pytest.approx(40.0)
     used, total = parse_meminfo("MemTotal:  2048 kB\nMemFree: 100 kB\nMemAvailable: 512 kB\n")
     assert (used, total) == (1536 * 1024, 2048 * 1024)
+
+
+def test_status_path_does_not_import_torch(tmp_path: Path) -> None:
+    # `scaf-al status` and `watch` read specs, configs and the store: none of that needs
+    # torch (about a second to import), so a status answers fast even on a laptop.
+    import subprocess
+    import sys
+
+    exp = tmp_path / "exp"
+    write_info(exp, [make_cell("nnm", 0, params={"window": 3})])
+    code = ("import sys; from orchestrator.cli import main; "
+            f"assert main(['status', {str(exp)!r}]) == 0; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "scaf/nnm(window=3)" in done.stdout

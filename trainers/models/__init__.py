@@ -5,23 +5,31 @@
     report = load_pretrained(model, "saae.mdl")
 """
 
-from trainers.models.checkpoint import (
-    Checkpoint,
-    CheckpointError,
-    LoadReport,
-    load_model,
-    load_pretrained,
-    read_checkpoint,
-    save_checkpoint,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from trainers.models.config import IMAGE_MEAN, ModelConfig
-from trainers.models.fabrec import FabRec
-from trainers.models.landmark_model import (
-    LandmarkModelInfo,
-    load_landmark_model,
-    read_landmark_info,
-    save_landmark_model,
-)
+
+if TYPE_CHECKING:
+    from trainers.models.fabrec import FabRec
+
+# Imported on first use (PEP 562): configs and specs import this package's config module,
+# and reading a spec or a progress view should not wait for torch.
+_LAZY = {
+    "Checkpoint": "checkpoint", "CheckpointError": "checkpoint", "LoadReport": "checkpoint",
+    "load_model": "checkpoint", "load_pretrained": "checkpoint",
+    "read_checkpoint": "checkpoint", "save_checkpoint": "checkpoint", "FabRec": "fabrec",
+    "LandmarkModelInfo": "landmark_model", "load_landmark_model": "landmark_model",
+    "read_landmark_info": "landmark_model", "save_landmark_model": "landmark_model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"trainers.models.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'trainers.models' has no attribute {name!r}")
 
 
 def build_model(arch: str = "3fabrec", num_landmarks: int = 68, input_size: int = 256,
@@ -38,6 +46,8 @@ def build_model(arch: str = "3fabrec", num_landmarks: int = 68, input_size: int 
     Raises:
         ValueError: an argument out of range (the message names it and what is allowed).
     """
+    from trainers.models.fabrec import FabRec
+
     config = ModelConfig(arch=arch, num_landmarks=num_landmarks, input_size=input_size,
                          width=float(width))
     return FabRec(config, with_discriminators=with_discriminators)
