@@ -23,6 +23,7 @@ import socket
 import uuid
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -282,22 +283,38 @@ def read_files(
 def read_sources(
     fs: pafs.FileSystem, paths: list[str], columns: Sequence[str] | None = None,
 ) -> tuple[list[tuple[str, pa.Table]], list[tuple[str, str]], list[str]]:
-    """`read_files` with each table's path: ([(path, table)], unreadable, vanished)."""
+    """`read_files` with each table's path: ([(path, table)], unreadable, vanished).
+
+    Small files are read several at a time (pyarrow releases the GIL while it parses), each
+    on one thread: a file's own thread pool costs more than it saves at this size.
+    """
     read, skipped, vanished = [], [], []
-    for path in paths:
-        try:
-            with fs.open_input_file(path) as fh:
-                if columns is None:
-                    read.append((path, pq.read_table(fh)))
-                else:
-                    pf = pq.ParquetFile(fh)
-                    read.append((path, pf.read(columns=[c for c in pf.schema_arrow.names
-                                                        if _wanted(c, columns)])))
-        except FileNotFoundError:
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        outcomes = list(pool.map(lambda p: _read_one(fs, p, columns), paths))
+    for path, outcome in zip(paths, outcomes, strict=True):
+        if isinstance(outcome, pa.Table):
+            read.append((path, outcome))
+        elif isinstance(outcome, FileNotFoundError):
             vanished.append(path)
-        except (OSError, pa.ArrowInvalid) as e:
-            skipped.append((path, str(e).splitlines()[0]))
+        else:
+            skipped.append((path, str(outcome).splitlines()[0]))
     return read, skipped, vanished
+
+
+READ_THREADS = 8
+
+
+def _read_one(fs: pafs.FileSystem, path: str,
+              columns: Sequence[str] | None) -> pa.Table | Exception:
+    """One result file, or the error that kept it from being read."""
+    try:
+        with fs.open_input_file(path) as fh:
+            pf = pq.ParquetFile(fh)
+            names = None if columns is None else [c for c in pf.schema_arrow.names
+                                                  if _wanted(c, columns)]
+            return pf.read(columns=names, use_threads=False)
+    except (OSError, pa.ArrowInvalid) as e:  # FileNotFoundError is an OSError
+        return e
 
 
 def concat_tables(tables: list[pa.Table]) -> pa.Table:
