@@ -18,8 +18,6 @@ Run: ``python -m benchmarks.acquisition [--quick]`` or through ``scaf-al bench``
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import time
 from collections.abc import Callable
@@ -384,13 +382,7 @@ def record(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller inputs, under a minute")
-    args = parser.parse_args()
-    for row in run(quick=args.quick):
-        print(json.dumps(row))
-
-
 if __name__ == "__main__":
-    main()
+    from benchmarks.runner import module_main
+
+    module_main(run, __doc__)

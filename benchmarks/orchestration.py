@@ -32,7 +32,6 @@ Run: ``python -m benchmarks.orchestration [--quick]`` or through ``scaf-al bench
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import dataclasses
@@ -272,13 +271,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     return records
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    for row in run(quick=args.quick):
-        print(json.dumps(row))
-
-
 if __name__ == "__main__":
-    main()
+    from benchmarks.runner import module_main
+
+    module_main(run, __doc__)

@@ -152,3 +152,13 @@ def bench(quick: bool = False, out: str | Path | None = None,
         path.write_text(json.dumps(records, indent=1, default=str))
         console.print(f"records: {path}")
     return 1 if errors else 0
+
+
+def module_main(run: Callable[..., list[dict[str, Any]]], doc: str | None) -> None:
+    """`python -m benchmarks.<module> [--quick]`: run one module, one JSON record a line."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the small sizes")
+    for row in run(quick=parser.parse_args().quick):
+        print(json.dumps(row))

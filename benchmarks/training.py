@@ -13,7 +13,6 @@ Run: ``python -m benchmarks.training [--quick]`` or through ``scaf-al bench``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import tempfile
@@ -285,13 +284,7 @@ def run(quick: bool = False, threads: int | None = 1,
     return records
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    for row in run(quick=args.quick):
-        print(json.dumps(row))
-
-
 if __name__ == "__main__":
-    main()
+    from benchmarks.runner import module_main
+
+    module_main(run, __doc__)

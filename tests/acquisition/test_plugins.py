@@ -73,35 +73,26 @@ def test_installed_plugin_selects_by_name(plugin_site: tuple[Path, str]) -> None
     assert result["picked"] == ranked[1:4]  # floor(0.1 * 10) = 1 discarded
 
 
+def _pytest_with_plugin(site: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run pytest in a subprocess that sees the example plugin installed in `site`."""
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+                          cwd=cwd, env=plugin_env(site), capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-3000:]
+    return done
+
+
 def test_contract_tests_cover_the_installed_plugin(plugin_site: tuple[Path, str]) -> None:
     site, name = plugin_site
     contract = Path(__file__).with_name("test_contract.py")
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(contract), "-k", name],
-        cwd=contract.parents[2],
-        env=plugin_env(site),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:]
+    done = _pytest_with_plugin(site, [str(contract), "-k", name], contract.parents[2])
     assert " passed" in done.stdout and " failed" not in done.stdout
 
 
 def test_plugin_package_tests_run_the_conformance_kit(plugin_site: tuple[Path, str]) -> None:
     site, _ = plugin_site
     plugin_tests = Path(__file__).with_name("plugin_pkg") / "tests" / "test_conformance.py"
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", str(plugin_tests)],
-        cwd=plugin_tests.parents[4],
-        env=plugin_env(site),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:]
+    done = _pytest_with_plugin(site, ["-s", str(plugin_tests)], plugin_tests.parents[4])
     assert "3 passed" in done.stdout
     assert "conformance of example_low_peak(discard_top=0.1)" in done.stdout
     assert "8 passed, 0 failed" in done.stdout and "us/item" in done.stdout
