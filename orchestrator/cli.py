@@ -19,6 +19,7 @@ which goes before or after the command).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -99,8 +100,7 @@ def status(experiment_dir: str, view: ViewOptions | None = None) -> int:
         console.print(render_project_status(project_status(experiment_dir)), highlight=False,
                       markup=False, soft_wrap=True)
         return 0
-    view = view or ViewOptions()
-    plain = ViewOptions(view.cells, view.acquisition, view.state, plain=True)
+    plain = dataclasses.replace(view or ViewOptions(), plain=True)
     return watch_folder(experiment_dir, once=True, options=plain, console=console)
 
 

@@ -119,23 +119,7 @@ import json, os, re, subprocess, sys
 from pathlib import Path
 from ray import tune  # imported first, as run_experiment does, before ray_session
 from orchestrator.ray_runtime import ray_session
-
-def descendants(root):
-    kids = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(d.name))
-    out, todo = set(), [root]
-    while todo:
-        for k in kids.get(todo.pop(), []):
-            if k not in out:
-                out.add(k)
-                todo.append(k)
-    return out
+from tests.helpers import descendants  # run from the repository root
 
 with ray_session(num_cpus=1, object_store_mb=80):
     import ray
