@@ -35,10 +35,10 @@ def scoring_record(arch: str, n_images: int, batch_size: int, repeats: int,
                    device: torch.device) -> dict[str, Any]:
     """Streamed pool scoring (predict + NNM, bf16) vs bare forward passes on one batch."""
     import acquisition
-    from trainers.batches import crops_to_tensor, network_input
-    from trainers.device import autocast_context
     from trainers.models import build_model
-    from trainers.supervised import predict
+    from trainers.training.batches import crops_to_tensor, network_input
+    from trainers.training.device import autocast_context
+    from trainers.training.supervised import predict
 
     data = synthetic_cropset(256, n_images)
     model = build_model(arch, num_landmarks=data.num_landmarks, input_size=256,
@@ -86,7 +86,7 @@ def _tune_spec_doc(gpus_per_trial: float, max_concurrent: int, steps: int) -> di
 def shared_gpu_records(shares: int, steps: int) -> list[dict[str, Any]]:
     """`shares` fractional trials on one GPU vs one whole-GPU trial at a time."""
     from benchmarks.orchestration import time_tune, warm
-    from orchestrator.spec import parse_spec
+    from orchestrator.spec.experiment import parse_spec
 
     alone = parse_spec(_tune_spec_doc(1.0, 1, steps))
     shared = parse_spec(_tune_spec_doc(1.0 / shares, shares, steps))

@@ -1,7 +1,7 @@
 """Orchestration cost against the same active-learning loop called directly.
 
 * ``orchestration.<spec>``: wall time of `run_experiment` (Ray Tune, one trial at a time,
-  result rows and checkpoints written per round) against calling `trainers.loop.run_cell`
+  result rows and checkpoints written per round) against calling `trainers.loop.cell_loop.run_cell`
   for the same cells one after another in this process. Target: Tune adds under 5 % of
   the wall time. Quick mode measures a tiny spec (4 cells x 3 rounds of a few steps), on
   which Ray's fixed start-up cost weighs far more than on the quickstart: its ratio is
@@ -98,7 +98,7 @@ def worker_pids(exp_dir: Path) -> dict[str, int]:
 
 def time_ray_startup(num_cpus: int = 2) -> float:
     """Seconds to start a local Ray cluster as `run_experiment` does and shut it down."""
-    from orchestrator.ray_runtime import ray_session
+    from orchestrator.tune.ray_runtime import ray_session
 
     start = time.perf_counter()
     with ray_session(num_cpus=num_cpus, object_store_mb=100):
@@ -119,7 +119,7 @@ def _with(spec: Any, cache: Path, max_concurrent: int | None = None) -> Any:
 
 def warm(spec: Any, cache: Path) -> float:
     """Generate the data and pre-train the auto-encoder into `cache`; seconds taken."""
-    from orchestrator.preflight import warm_caches
+    from orchestrator.tune.preflight import warm_caches
 
     start = time.perf_counter()
     warm_caches(_with(spec, cache), cache, log=lambda _m: None)
@@ -133,7 +133,7 @@ def time_direct(spec: Any, cache: Path) -> float:
     callback does nothing, which is the point: writing rows and checkpoints is part of
     what the orchestrated side pays for.
     """
-    from trainers.loop import run_cell
+    from trainers.loop.cell_loop import run_cell
 
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
@@ -156,7 +156,7 @@ def time_tune(spec: Any, cache: Path, exp_dir: Path, max_concurrent: int) -> flo
     Raises:
         RuntimeError: a trial failed (a benchmark of a failing run would mean nothing).
     """
-    from orchestrator.runner import run_experiment
+    from orchestrator.tune.runner import run_experiment
 
     start = time.perf_counter()
     # Tune prints its experiment banner to stdout; keep the benchmark's output to records.
@@ -199,7 +199,7 @@ def overhead_records(label: str, spec: Any, direct: float, tune: float, startup:
 
 def many_trials_records(base: Path, n_cells: int) -> list[dict[str, Any]]:
     """Per-trial cost on a grid of many short trials, one at a time (workers reused)."""
-    from orchestrator.spec import parse_spec
+    from orchestrator.spec.experiment import parse_spec
 
     spec = parse_spec(many_spec_doc(n_cells))
     warm(spec, base / "many-warm")
@@ -225,7 +225,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     Returns:
         Records (see `benchmarks.training.make_record`).
     """
-    from orchestrator.spec import load_spec, parse_spec
+    from orchestrator.spec.experiment import load_spec, parse_spec
 
     records: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="scaf-al-bench-") as tmp:

@@ -1,7 +1,7 @@
 """What each acquisition input costs the loop's pool pass, per pool image, against one
 forward pass of the same model on the same images, timed in the same run.
 
-* ``acquisition.pool_input.landmarks``: the plain pass (`trainers.pool_inputs.stream_pool`
+* ``acquisition.pool_input.landmarks``: the plain pass (`trainers.loop.pool_inputs.stream_pool`
   asking for landmarks: crops to the device, network input, forward, decode, norm);
 * ``acquisition.pool_input.flip``: the same plus `flip_heatmaps` and `flip_landmarks` (one
   more forward pass on the mirrored input, mapped back);
@@ -9,7 +9,7 @@ forward pass of the same model on the same images, timed in the same run.
   (the trainer's augmentation, level 4, then T forward passes, mapped back).
 
 The baseline is the bare forward pass (`heatmaps_and_features`) on a ready network input of
-the same batch; each prediction also pays for its decode (`trainers.heatmaps.decode`), so
+the same batch; each prediction also pays for its decode (`trainers.training.heatmaps.decode`), so
 the target is `PER_PREDICTION` x the number of forward passes. Called by
 `benchmarks.acquisition.run`.
 """
@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from benchmarks.timing import interleaved, record
 
 __all__ = ["pool_input_records"]
 
@@ -33,7 +35,7 @@ PER_PREDICTION = 2.5
 
 def pool_input_records(device: torch.device, quick: bool, images: int | None = None,
                        repeats: int | None = None) -> list[dict[str, Any]]:
-    """Records (see `benchmarks.acquisition.record`) of each input's cost per pool image.
+    """Records (see `benchmarks.timing.record`) of each input's cost per pool image.
 
     Args:
         device: where the model runs.
@@ -41,10 +43,9 @@ def pool_input_records(device: torch.device, quick: bool, images: int | None = N
         images: another number of images (one batch), e.g. fewer for a smoke test.
         repeats: timed runs of each pass (the fastest counts); default 3 quick, 5 otherwise.
     """
-    from benchmarks.acquisition import interleaved, record
-    from trainers.batches import crops_to_tensor, network_input
+    from trainers.loop.pool_inputs import PassSettings, stream_pool
     from trainers.models import build_model
-    from trainers.pool_inputs import PassSettings, stream_pool
+    from trainers.training.batches import crops_to_tensor, network_input
 
     size, width, n_images = (64, 0.25, 16) if quick else (128, 0.5, 32)
     n_images = images or n_images

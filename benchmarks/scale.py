@@ -94,7 +94,7 @@ class _Monitor(threading.Thread):
         self.samples: list[tuple[float, int, float]] = []
 
     def _rows(self) -> int:
-        from orchestrator.results import read_table
+        from orchestrator.results.readers import read_table
 
         if not (self.exp / "results" / "rounds").exists():
             return 0
@@ -121,10 +121,10 @@ def run_scale(n_cells: int, work: Path, *, sample_every: float = 5.0) -> ScaleOu
     from ray.cluster_utils import Cluster
 
     from benchmarks.orchestration import warm
-    from orchestrator.ray_runtime import _set_env_defaults
-    from orchestrator.results import read_table
-    from orchestrator.runner import run_experiment
-    from orchestrator.spec import parse_spec
+    from orchestrator.results.readers import read_table
+    from orchestrator.spec.experiment import parse_spec
+    from orchestrator.tune.ray_runtime import _set_env_defaults
+    from orchestrator.tune.runner import run_experiment
 
     spec = parse_spec(scale_spec_doc(n_cells, work / "cache"), "scale")
     warm(spec, work / "cache")

@@ -13,7 +13,7 @@ exactly as on a finished grid. Two layouts:
 Records (seconds, fastest of a few repeats; the baseline is the issue's target, so the
 ratio is the fraction of the target used and the target ratio is 1):
 
-* ``store.<layout>.status``: `scaf-al status DIR` through `orchestrator.cli.main`;
+* ``store.<layout>.status``: `scaf-al status DIR` through `orchestrator.cli.commands.main`;
 * ``store.<layout>.watch_refresh``: `take_snapshot` + the plain grid render;
 * ``store.<layout>.report``: `load_report` + the terminal render.
 
@@ -77,8 +77,8 @@ def _node_usage(rng: np.random.Generator, n: int, fields: tuple[str, ...]) -> di
 def _cell_tables(cell: Any, experiment: str, t0: datetime,
                  rng: np.random.Generator) -> tuple[pa.Table, pa.Table]:
     """One finished cell's `rounds` (10 rows) and `selections` (100 rows) tables."""
-    from orchestrator.node_usage import NODE_USAGE_FIELDS
-    from orchestrator.results import SCHEMA_VERSION, SELECTION_SCHEMA, rounds_schema
+    from orchestrator.results.node_usage import NODE_USAGE_FIELDS
+    from orchestrator.results.schema import SCHEMA_VERSION, SELECTION_SCHEMA, rounds_schema
 
     splits = list(cell.data.test_splits)
     sizes = list(cell.budget.sizes)
@@ -130,9 +130,9 @@ def _cell_tables(cell: Any, experiment: str, t0: datetime,
 def generate_store(path: Path, n_seeds: int = 100, per_round: bool = False) -> Path:
     """A real experiment folder of 20 x `n_seeds` finished cells with their result files
     (one per cell and table, or with `per_round` one per cell, round and table)."""
-    from orchestrator.experiment_folder import ExperimentFolder
-    from orchestrator.results import atomic_write, fs_and_path
-    from orchestrator.spec import parse_spec
+    from orchestrator.results.experiment_folder import ExperimentFolder
+    from orchestrator.results.files import atomic_write, fs_and_path
+    from orchestrator.spec.experiment import parse_spec
 
     doc = store_spec_doc(n_seeds)
     cells = parse_spec(doc).cells()
@@ -154,7 +154,7 @@ def generate_store(path: Path, n_seeds: int = 100, per_round: bool = False) -> P
 
 
 def _status(folder: Path) -> None:
-    from orchestrator import cli
+    from orchestrator.cli import commands as cli
 
     with contextlib.redirect_stdout(io.StringIO()):
         code = cli.main(["status", str(folder)])
@@ -163,8 +163,8 @@ def _status(folder: Path) -> None:
 
 
 def _watch_refresh(folder: Path) -> None:
-    from orchestrator.progress import take_snapshot
-    from orchestrator.progress_view import render_grid_plain
+    from orchestrator.progress.render import render_grid_plain
+    from orchestrator.progress.snapshot import take_snapshot
 
     snap = take_snapshot(folder)
     if snap.done != snap.total:
@@ -175,8 +175,8 @@ def _watch_refresh(folder: Path) -> None:
 def _report(folder: Path) -> None:
     from rich.console import Console
 
-    from orchestrator.report import load_report
-    from orchestrator.report_render import render_terminal
+    from orchestrator.report.render import render_terminal
+    from orchestrator.report.tables import load_report
 
     Console(file=io.StringIO(), width=160).print(render_terminal(load_report(folder)))
 

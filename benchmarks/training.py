@@ -1,7 +1,7 @@
 """Training speed against same-run baselines.
 
 * ``training.tiny`` / ``training.full256``: images per second of the supervised trainer's
-  loop (`trainers.supervised.fit`: batch gather, flip, network input, Gaussian targets,
+  loop (`trainers.training.supervised.fit`: batch gather, flip, network input, Gaussian targets,
   forward, loss, backward, Adam step, loss check) against the bare model doing forward +
   loss + backward + Adam step on one fixed, ready-made batch. Target: the trainer reaches
   at least 90 % of the bare rate (data handling and bookkeeping cost under 10 %).
@@ -108,7 +108,7 @@ def _sync_for(device: torch.device) -> Callable[[], None] | None:
 
 def synthetic_cropset(input_size: int, n: int) -> Any:
     """An in-memory synthetic CropSet of `n` faces (no outliers: every crop is a face)."""
-    from trainers.datasets.synthetic import SyntheticFaces
+    from trainers.datasets.builtin.synthetic import SyntheticFaces
 
     faces = SyntheticFaces(None, "pool", input_size=input_size, n_pool=n, n_test=1,
                            outlier_fraction=0.0)
@@ -133,11 +133,11 @@ def trainer_vs_bare(
     same Adam parameter groups; only the trainer gathers, flips and prepares batches and
     builds Gaussian targets each step.
     """
-    from trainers.batches import crops_to_tensor, network_input
-    from trainers.device import autocast_context, resolve_device
-    from trainers.heatmaps import gaussian_targets, grid_sigma
     from trainers.models import build_model
-    from trainers.supervised import TrainerConfig, fit, to_heatmap_coords
+    from trainers.training.batches import crops_to_tensor, network_input
+    from trainers.training.device import autocast_context, resolve_device
+    from trainers.training.heatmaps import gaussian_targets, grid_sigma
+    from trainers.training.supervised import TrainerConfig, fit, to_heatmap_coords
 
     dev = resolve_device(device)
     data = synthetic_cropset(input_size, max(2 * batch_size, 8))
@@ -185,7 +185,7 @@ def _write_folder(root: Path, n: int, input_size: int) -> None:
     """Render `n` synthetic faces as PNG files plus a faces.json, for the folder loader."""
     from PIL import Image
 
-    from trainers.datasets.synthetic import SyntheticFaces
+    from trainers.datasets.builtin.synthetic import SyntheticFaces
 
     faces = SyntheticFaces(None, "pool", input_size=input_size, n_pool=n, n_test=1,
                            outlier_fraction=0.0)

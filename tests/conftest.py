@@ -21,9 +21,9 @@ def tiny_landmark_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 64 px, width 0.25 SCAF model (68 points) trained 2 steps on synthetic faces."""
     import torch
 
-    from trainers.datasets.synthetic import SyntheticFaces
+    from trainers.datasets.builtin.synthetic import SyntheticFaces
     from trainers.models import build_model, save_landmark_model
-    from trainers.supervised import TrainerConfig, fit
+    from trainers.training.supervised import TrainerConfig, fit
 
     crops = SyntheticFaces(None, "pool", input_size=64, n_pool=8, n_test=1).to_cropset()
     torch.manual_seed(0)

@@ -26,8 +26,8 @@ from PIL import Image
 
 if TYPE_CHECKING:
     import acquisition
-    from trainers.cell import CellConfig, DataConfig
-    from trainers.loop import LoopState, RoundResult
+    from trainers.config.cell import CellConfig, DataConfig
+    from trainers.loop.cell_loop import LoopState, RoundResult
 
 _TESTS_DIR = Path(__file__).resolve().parent
 _REPO_ROOT = _TESTS_DIR.parent
@@ -250,7 +250,7 @@ def build_300w(root: Path, counts: dict[str, int] | None = None, with_mat: bool 
 
 def mini_300w_expected(counts: dict[str, int]):
     """SUBSETS with the official counts replaced by a miniature tree's counts."""
-    from trainers.datasets import w300
+    from trainers.datasets.builtin import w300
 
     return {f: w300.Subset(s.folder, counts.get(f, s.expected), s.mat_name)
             for f, s in w300.SUBSETS.items()}
@@ -320,7 +320,7 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def rounds_key_table(exp_dir: Path) -> list[tuple[str, int, list[int]]]:
     """(cell_id, round, selected indices) of every `rounds` row, sorted by key."""
-    from orchestrator.results import read_rounds
+    from orchestrator.results.readers import read_rounds
 
     t = read_rounds(str(exp_dir))
     rows = zip(t.column("cell_id").to_pylist(), t.column("round").to_pylist(),
@@ -338,7 +338,7 @@ def reference_rows(spec: Any, cache_dir: Path) -> list[tuple[str, int, list[int]
     way a trial runs it (CPU, one thread, deterministic algorithms)."""
     import torch
 
-    from trainers.loop import run_cell
+    from trainers.loop.cell_loop import run_cell
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -395,7 +395,7 @@ def make_cell(acq: str = "random", seed: int = 0, params: dict | None = None,
               arch: str = "scaf") -> CellConfig:
     """A cell of `arch` with acquisition `acq`, budget `sizes` and `data` (synthetic by
     default), for result stores written by hand through the real writer."""
-    from trainers.cell import AcquisitionConfig, BudgetSchedule, CellConfig, DataConfig
+    from trainers.config.cell import AcquisitionConfig, BudgetSchedule, CellConfig, DataConfig
 
     return CellConfig(arch=arch, data=data or DataConfig(), seed=seed,
                       acquisition=AcquisitionConfig(acq, params or {}),
@@ -405,8 +405,8 @@ def make_cell(acq: str = "random", seed: int = 0, params: dict | None = None,
 def write_round(exp: Path, cell: CellConfig, rnd: int, nme: dict[str, float],
                 selected: list[int] | None = None, scores: list[float] | None = None) -> None:
     """One round through the real writer: NME per split (fractions), picks with ranks."""
-    from orchestrator.results import ResultWriter
-    from trainers.loop import RoundResult
+    from orchestrator.results.writer import ResultWriter
+    from trainers.loop.cell_loop import RoundResult
 
     selected = selected or []
     res = RoundResult(
@@ -420,14 +420,14 @@ def write_round(exp: Path, cell: CellConfig, rnd: int, nme: dict[str, float],
 
 def write_info(exp: Path, cells: list[Any], name: str = "test-exp") -> None:
     """An experiment folder holding `cells` (as `scaf-al run` creates it)."""
-    from orchestrator.experiment_folder import ExperimentFolder
+    from orchestrator.results.experiment_folder import ExperimentFolder
 
     ExperimentFolder.create_for_cells(exp, name, cells, {"experiment": {"name": name}})
 
 
 def store_cell(seed: int = 0) -> Any:
     """A random-acquisition cell with sizes 10, 12, 14 (for result-store tests)."""
-    from trainers.cell import AcquisitionConfig, BudgetSchedule, CellConfig
+    from trainers.config.cell import AcquisitionConfig, BudgetSchedule, CellConfig
 
     return CellConfig(arch="scaf", acquisition=AcquisitionConfig("random"),
                       budget=BudgetSchedule((10, 12, 14)), seed=seed)
@@ -435,7 +435,7 @@ def store_cell(seed: int = 0) -> Any:
 
 def store_round(round_: int, loss: float = 1.0, splits: tuple[str, ...] = ("test",)) -> Any:
     """The RoundResult of `store_cell`'s round `round_` (two picks, none in the last)."""
-    from trainers.loop import RoundResult
+    from trainers.loop.cell_loop import RoundResult
 
     sel = [] if round_ == 2 else [round_ * 2 + 20, round_ * 2 + 21]
     return RoundResult(
@@ -449,14 +449,14 @@ def store_round(round_: int, loss: float = 1.0, splits: tuple[str, ...] = ("test
 
 def tiny_cell(acq: str = "nnm", **params: object) -> CellConfig:
     """A cell small enough for the loop to run in seconds (64 px, 30 pool images)."""
-    from trainers.cell import (
+    from trainers.config.cell import (
         AcquisitionConfig,
         BudgetSchedule,
         CellConfig,
         DataConfig,
         ModelSettings,
     )
-    from trainers.supervised import TrainerConfig
+    from trainers.training.supervised import TrainerConfig
 
     return CellConfig(
         arch="scaf",
@@ -473,7 +473,7 @@ def collect(cell: CellConfig, cache: Path, state: LoopState | None = None,
             stop_after: int | None = None) -> tuple[list[RoundResult], list[LoopState]]:
     """Run the loop of `cell` (optionally from `state`, stopping after a round): its
     round results and the states it reported."""
-    from trainers.loop import run_cell
+    from trainers.loop.cell_loop import run_cell
 
     results: list[RoundResult] = []
     states: list[LoopState] = []

@@ -28,8 +28,8 @@ def write_faces(images: Path, truth: Path, n: int, *, start: int = 0, prefix: st
     Returns:
         {image file name: (68, 2) 0-based landmarks}.
     """
+    from trainers.datasets.builtin.synthetic import SyntheticConfig, render_face
     from trainers.datasets.pts import write_pts
-    from trainers.datasets.synthetic import SyntheticConfig, render_face
 
     images.mkdir(parents=True, exist_ok=True)
     truth.mkdir(parents=True, exist_ok=True)
@@ -79,8 +79,8 @@ def tiny_spec(path: Path, cache_dir: Path, **over: Any) -> Path:
 
 def tiny_autoencoder(path: Path) -> Path:
     """A 64 px, width 0.25 auto-encoder trained 2 steps on 8 synthetic crops."""
-    from trainers.datasets.synthetic import SyntheticFaces
-    from trainers.pretrain import PretrainConfig, pretrain_autoencoder
+    from trainers.datasets.builtin.synthetic import SyntheticFaces
+    from trainers.training.pretrain import PretrainConfig, pretrain_autoencoder
 
     crops = SyntheticFaces(None, "pool", input_size=64, n_pool=8, n_test=1).to_cropset()
     config = PretrainConfig(input_size=64, width=0.25, steps=2, batch_size=4, device="cpu")

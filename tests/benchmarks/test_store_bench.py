@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.store import PICKS_PER_ROUND, ROUNDS_PER_CELL, generate_store, read_timings
-from orchestrator.progress import take_snapshot
-from orchestrator.report import load_report
-from orchestrator.results import read_table
+from orchestrator.progress.snapshot import take_snapshot
+from orchestrator.report.tables import load_report
+from orchestrator.results.readers import read_table
 
 
 def test_generated_store_reads_as_a_finished_grid(tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ def write_spec(tmp_path: Path, spec_doc: Callable[..., dict[str, Any]]) -> Calla
 @pytest.fixture
 def tiny_spec(spec_doc: Callable[..., dict[str, Any]]) -> Callable[..., Any]:
     """`tiny_spec(**tables)`: a parsed ExperimentSpec of the tiny spec."""
-    from orchestrator.spec import parse_spec
+    from orchestrator.spec.experiment import parse_spec
 
     return lambda **over: parse_spec(spec_doc(**over), "test-spec")
 

@@ -1,5 +1,6 @@
-"""`scaf-al acquisitions` and `scaf-al config show [PRESET]` through `orchestrator.cli.main`:
-exit codes and what they print, checked against the documented names and the preset files."""
+"""`scaf-al acquisitions` and `scaf-al config show [PRESET]` through
+`orchestrator.cli.commands.main`: exit codes and what they print, checked against the
+documented names and the preset files."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import main
+from orchestrator.cli.commands import main
 
 # The presets shipped with the project, as files (README: "quickstart, 300w_table2, ...").
-PRESET_FILES = Path(__file__).resolve().parents[2] / "orchestrator" / "presets"
+PRESET_FILES = Path(__file__).resolve().parents[2] / "orchestrator" / "spec" / "presets"
 PRESETS = ("300w_table2", "quickstart", "research", "wflw_table3", "wflw_table4")
 # The built-in acquisitions and a phrase of what each is (the SCAF paper's NNM, core-set
 # k-center greedy, heatmap entropy, uniform random).
@@ -99,7 +100,7 @@ def test_acquisitions_check_passes_and_fails_by_exit_code(
 
 def test_compact_merges_a_folder_and_keeps_its_rows(tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    from orchestrator.results import read_rounds, read_selections
+    from orchestrator.results.readers import read_rounds, read_selections
     from tests.helpers import make_cell, write_info, write_round
 
     exp = tmp_path / "exp"

@@ -9,11 +9,11 @@ import torch
 from PIL import Image
 from rich.console import Console
 
-from orchestrator.cli import main
-from orchestrator.cli_data import render_check
+from orchestrator.cli.commands import main
+from orchestrator.cli.data_commands import render_check
+from trainers.datasets.builtin.synthetic import SyntheticFaces
 from trainers.datasets.check import SplitCheck
 from trainers.datasets.pts import write_pts
-from trainers.datasets.synthetic import SyntheticFaces
 from trainers.models import build_model, load_pretrained, read_checkpoint
 
 

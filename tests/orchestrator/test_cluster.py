@@ -22,7 +22,7 @@ NODE_ARGS = {"num_cpus": 1, "object_store_memory": 80 * 1024 * 1024}
 def two_nodes() -> Iterator[tuple[Any, Any]]:
     """A head and a worker node with one CPU each: two 1-CPU trials can only run at the
     same time if one of them runs on the worker."""
-    from orchestrator.ray_runtime import _set_env_defaults
+    from orchestrator.tune.ray_runtime import _set_env_defaults
 
     _set_env_defaults()
     from ray.cluster_utils import Cluster
@@ -36,7 +36,7 @@ def two_nodes() -> Iterator[tuple[Any, Any]]:
 
 def trial_spans(exp: Path) -> dict[str, tuple[float, float]]:
     """Per cell: (first, last) time a round row was written."""
-    from orchestrator.results import read_rounds
+    from orchestrator.results.readers import read_rounds
 
     t = read_rounds(str(exp))
     spans: dict[str, tuple[float, float]] = {}
@@ -60,7 +60,7 @@ def _grid(tiny_spec: Callable[..., Any], sizes: list[int], **over: Any) -> Any:
 def test_grid_runs_on_a_two_node_cluster(
     two_nodes: tuple[Any, Any], tiny_spec: Callable[..., Any], tmp_path: Path
 ) -> None:
-    from orchestrator.runner import run_experiment
+    from orchestrator.tune.runner import run_experiment
 
     cluster, _ = two_nodes
     spec = _grid(tiny_spec, [10, 12, 14, 16])
@@ -78,7 +78,7 @@ def test_fractional_gpus_pack_two_trials_on_one_logical_gpu(
 ) -> None:
     """One logical GPU on a CPU machine, 0.5 GPU per trial: both trials run at once on it
     (they share GPU 0); the trials themselves compute on the CPU."""
-    from orchestrator.runner import _trainable, run_experiment
+    from orchestrator.tune.runner import _trainable, run_experiment
 
     spec = _grid(tiny_spec, [10, 12, 14, 16],
                  resources={"gpus_per_trial": 0.5, "num_gpus": 1, "num_cpus": 2,
@@ -97,8 +97,8 @@ def test_fractional_gpus_pack_two_trials_on_one_logical_gpu(
 def test_worker_node_removed_mid_run_its_trials_finish_elsewhere(
     two_nodes: tuple[Any, Any], tiny_spec: Callable[..., Any], tmp_path: Path
 ) -> None:
-    from orchestrator.results import read_table
-    from orchestrator.runner import run_experiment
+    from orchestrator.results.readers import read_table
+    from orchestrator.tune.runner import run_experiment
 
     cluster, worker = two_nodes
     spec = _grid(tiny_spec, [10, 12, 14, 16, 18, 20], resources={"max_failures": 3})

@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator.compaction import compact_cell, compact_store, delete_sources, merge_table
-from orchestrator.results import ResultWriter, fs_and_path, read_files, read_table
+from orchestrator.results.compaction import compact_cell, compact_store, delete_sources, merge_table
+from orchestrator.results.files import fs_and_path, read_files
+from orchestrator.results.readers import read_table
+from orchestrator.results.writer import ResultWriter
 from tests.helpers import store_cell, store_round
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,8 +114,8 @@ def _run_child(root: Path, cell_id: str, crash: str) -> int:
     """Compact `cell_id` in a child process that dies (os._exit) at the `crash` point."""
     code = textwrap.dedent(f"""
         import os
-        import orchestrator.compaction as compaction
-        import orchestrator.results as results
+        import orchestrator.results.compaction as compaction
+        import orchestrator.results.files as results
 
         real_delete, real_write = compaction.delete_sources, results.pq.write_table
 

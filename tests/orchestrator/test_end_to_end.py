@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.cli import main
-from orchestrator.experiment_folder import ExperimentFolder
-from orchestrator.progress import take_snapshot
-from orchestrator.results import read_rounds, read_selections, read_table
+from orchestrator.cli.commands import main
+from orchestrator.progress.snapshot import take_snapshot
+from orchestrator.results.experiment_folder import ExperimentFolder
+from orchestrator.results.readers import read_rounds, read_selections, read_table
 
 SPEC = """
 [experiment]

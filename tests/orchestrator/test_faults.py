@@ -28,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("no_ray_left")
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
     """A one-node local Ray cluster with 2 logical CPUs, joined by every run here."""
-    from orchestrator.ray_runtime import _set_env_defaults
+    from orchestrator.tune.ray_runtime import _set_env_defaults
 
     _set_env_defaults()
     from ray.cluster_utils import Cluster
@@ -47,7 +47,7 @@ def _two_cells(tiny_spec: Callable[..., Any], **over: Any) -> Any:
 def test_trial_that_fails_once_finishes_on_retry(
     cluster: Any, tiny_spec: Callable[..., Any], tmp_path: Path, cache_dir: Path
 ) -> None:
-    from orchestrator.runner import run_experiment
+    from orchestrator.tune.runner import run_experiment
 
     spec = _two_cells(tiny_spec)
     faulty = spec.cells()[0].cell_id()
@@ -65,14 +65,14 @@ def test_trial_that_fails_once_finishes_on_retry(
         assert p.is_dir() or p.suffix == ".parquet", p
     # The progress views read the state file this real Tune run wrote: the retried cell is
     # done and still shows its failure, with the exception line of Tune's error file.
-    from orchestrator.progress import take_snapshot
-    from orchestrator.progress_grid import grid_view
+    from orchestrator.progress.grid import grid_view
+    from orchestrator.progress.snapshot import take_snapshot
 
     snap = take_snapshot(exp)
     assert snap.complete and snap.tune_state_file.startswith("experiment_state-")
     by_id = {c.cell_id: c for c in snap.cells}
     assert by_id[faulty].state == "DONE" and by_id[faulty].trial.num_failures == 1
-    assert by_id[faulty].problem == ("1 failure: orchestrator.trainable.InjectedFault: "
+    assert by_id[faulty].problem == ("1 failure: orchestrator.tune.trainable.InjectedFault: "
                                      "injected failure at round 1 (attempt 1)")
     assert [(p.kind, p.label) for p in grid_view(snap).problems] == [
         ("RETRIED", by_id[faulty].label)]
@@ -82,7 +82,7 @@ def test_trial_that_fails_once_finishes_on_retry(
 def test_worker_process_killed_mid_round_resumes_from_last_round(
     cluster: Any, tiny_spec: Callable[..., Any], tmp_path: Path, cache_dir: Path
 ) -> None:
-    from orchestrator.runner import run_experiment
+    from orchestrator.tune.runner import run_experiment
 
     spec = _two_cells(tiny_spec)
     exp = tmp_path / "exp"
@@ -111,8 +111,8 @@ def test_diverging_loss_fails_its_trial_only_after_retries(
     import ray
     from ray import tune
 
-    from orchestrator.experiment_folder import ExperimentFolder
-    from orchestrator.runner import _param_space, _trainable
+    from orchestrator.results.experiment_folder import ExperimentFolder
+    from orchestrator.tune.runner import _param_space, _trainable
 
     spec = _two_cells(tiny_spec, resources={"max_failures": 1})
     cells = [c.to_dict() for c in spec.cells()]

@@ -9,10 +9,10 @@ import pytest
 import tomli_w
 from PIL import Image
 
-from orchestrator.cli import main
-from orchestrator.gallery import gallery_rows, write_gallery
+from orchestrator.cli.commands import main
+from orchestrator.report.gallery import gallery_rows, write_gallery
 from tests.helpers import make_cell, write_info, write_round
-from trainers.cell import DataConfig
+from trainers.config.cell import DataConfig
 
 DATA = DataConfig(options={"n_pool": 30, "n_test": 10})
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from orchestrator.node_usage import cpu_percent, parse_cpu_times, parse_meminfo
-from orchestrator.progress import CellProgress, Snapshot, take_snapshot
-from orchestrator.progress_grid import estimate_eta, grid_view
-from orchestrator.progress_view import grid_lines, render_grid_plain
-from orchestrator.tune_state import TrialStatus
-from orchestrator.watch import ViewOptions, watch
+from orchestrator.cli.watch import ViewOptions, watch
+from orchestrator.progress.grid import estimate_eta, grid_view
+from orchestrator.progress.render import grid_lines, render_grid_plain
+from orchestrator.progress.snapshot import CellProgress, Snapshot, take_snapshot
+from orchestrator.progress.tune_state import TrialStatus
+from orchestrator.results.node_usage import cpu_percent, parse_cpu_times, parse_meminfo
 from tests.helpers import make_cell, write_info, write_round
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -148,7 +148,7 @@ def test_status_path_does_not_import_torch(tmp_path: Path) -> None:
 
     exp = tmp_path / "exp"
     write_info(exp, [make_cell("nnm", 0, params={"window": 3})])
-    code = ("import sys; from orchestrator.cli import main; "
+    code = ("import sys; from orchestrator.cli.commands import main; "
             f"assert main(['status', {str(exp)!r}]) == 0; "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

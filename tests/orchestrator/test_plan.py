@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestrator.plan import COUNT_KEYS, plan_grid, plan_json, plan_text
-from orchestrator.spec import load_spec, parse_spec
+from orchestrator.planning.grid_plan import COUNT_KEYS, plan_grid, plan_json, plan_text
+from orchestrator.spec.experiment import load_spec, parse_spec
 
 
 def test_quickstart_counts() -> None:
@@ -102,7 +102,7 @@ def test_trainings_match_what_the_loop_trains(
     """Run every cell with a fresh cache and count the rounds that really trained."""
     import torch
 
-    from trainers.loop import run_cell
+    from trainers.loop.cell_loop import run_cell
 
     # Two budgets with the same L0 and two acquisitions: 4 cells of 2 rounds, one round-0
     # training for all of them (the cache key has neither acquisition nor budget).

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from orchestrator.cli import main
-from orchestrator.plots import write_learning_curves
-from orchestrator.results import read_rounds
+from orchestrator.cli.commands import main
+from orchestrator.report.plots import write_learning_curves
+from orchestrator.results.readers import read_rounds
 from tests.helpers import make_cell, write_round
-from trainers.cell import DataConfig
+from trainers.config.cell import DataConfig
 
 W300 = DataConfig(name="300w", root="/data/300w")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.results import read_rounds, read_selections
+from orchestrator.results.readers import read_rounds, read_selections
 from tests.helpers import install_example_plugin, plugin_env
 
 

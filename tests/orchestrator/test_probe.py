@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.plan import COUNT_KEYS, plan_grid, plan_json, plan_text
-from orchestrator.probe import ESTIMATE_KEYS, choose_gpu_fraction
+from orchestrator.planning.grid_plan import COUNT_KEYS, plan_grid, plan_json, plan_text
+from orchestrator.planning.probe import ESTIMATE_KEYS, choose_gpu_fraction, probe_plan
 
 GiB = 2**30
 
@@ -38,7 +38,8 @@ def test_gpu_fraction_rejects_a_trial_that_does_not_fit_and_bad_arguments() -> N
 
 def test_tiny_probe_measures_and_estimates(tiny_spec: Callable[..., Any]) -> None:
     spec = tiny_spec(acquisitions=[{"name": "random"}, {"name": "nnm"}])
-    plan = plan_grid(spec, probe=True, device="cpu", probe_steps=2, probe_score_images=8)
+    plan = plan_grid(spec)
+    probe_plan(plan, spec, device="cpu", steps=2, score_images=8)
     got = plan_json(plan)
     assert list(got) == [*COUNT_KEYS, "per_config", *ESTIMATE_KEYS]
     [rec] = got["per_config"]
@@ -59,7 +60,7 @@ def test_tiny_probe_measures_and_estimates(tiny_spec: Callable[..., Any]) -> Non
 
 
 def test_auto_fraction_needs_a_gpu(tiny_spec: Callable[..., Any]) -> None:
-    from orchestrator.probe import auto_gpu_fraction
+    from orchestrator.planning.probe import auto_gpu_fraction
 
     with pytest.raises(ValueError, match="needs a CUDA device"):
         auto_gpu_fraction(tiny_spec(), device="cpu")

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from orchestrator.annotations import keypoint_results, read_label_studio_exports
-from orchestrator.propose import propose
+from orchestrator.projects.label_studio import keypoint_results, read_label_studio_exports
+from orchestrator.projects.propose import propose
 from tests.propose_faces import annotate, tiny_spec, write_faces
 from trainers.datasets.pts import read_pts
-from trainers.predict import predict_images
+from trainers.inference.predict import predict_images
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_label_studio_export_problems_name_the_file(tmp_path: Path) -> None:
 
 
 def test_an_imported_export_counts_as_labeled(trained_round: dict, tmp_path: Path) -> None:
-    from orchestrator.propose_status import project_status
+    from orchestrator.projects.status import project_status
 
     project, images = trained_round["project"], trained_round["images"]
     before = project_status(project)

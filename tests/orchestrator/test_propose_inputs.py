@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.cli import main
-from orchestrator.propose import ProposeError, propose
+from orchestrator.cli.commands import main
+from orchestrator.projects.propose import ProposeError, propose
 from tests.propose_faces import annotate, folder_digest, tiny_spec, write_faces
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from orchestrator.propose import propose
+from orchestrator.projects.propose import propose
 from tests.propose_faces import (
     FACE_BOX,
     annotate,
@@ -20,15 +20,15 @@ from tests.propose_faces import (
     write_boxes,
     write_faces,
 )
-from trainers.cell import (
+from trainers.config.cell import (
     AcquisitionConfig,
     BudgetSchedule,
     CellConfig,
     DataConfig,
     ModelSettings,
 )
-from trainers.loop import run_cell
-from trainers.supervised import TrainerConfig
+from trainers.loop.cell_loop import run_cell
+from trainers.training.supervised import TrainerConfig
 
 SEED = 3
 SIZES = (10, 14, 18)

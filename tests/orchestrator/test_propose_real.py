@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from orchestrator.propose import propose
+from orchestrator.projects.propose import propose
 from tests.propose_faces import folder_digest, tiny_spec, write_faces
 from trainers.datasets.pts import read_pts
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.propose_spec import read_propose_spec
-from orchestrator.spec import SpecError
+from orchestrator.projects.settings import read_propose_spec
+from orchestrator.spec.experiment import SpecError
 
 
 def test_no_spec_gives_the_papers_settings(tmp_path: Path) -> None:

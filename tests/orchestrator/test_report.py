@@ -11,17 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.cli import main
-from orchestrator.report import build_report, load_report, paired_test
-from orchestrator.report_render import (
+from orchestrator.cli.commands import main
+from orchestrator.report.render import (
     render_csv,
     render_latex,
     render_markdown,
     render_terminal,
 )
-from orchestrator.results import read_rounds
+from orchestrator.report.tables import build_report, load_report, paired_test
+from orchestrator.results.readers import read_rounds
 from tests.helpers import make_cell, write_info, write_round
-from trainers.cell import DataConfig
+from trainers.config.cell import DataConfig
 
 W300 = DataConfig(name="300w", root="/data/300w")
 
@@ -203,7 +203,7 @@ def test_fewer_seeds_marked_and_terminal(synth_store: Path, capsys) -> None:
 def test_protocol_settings_split_rows_when_they_vary(tmp_path: Path) -> None:
     import dataclasses
 
-    from trainers.supervised import TrainerConfig
+    from trainers.training.supervised import TrainerConfig
 
     exp = tmp_path / "exp"
     scratch = make_cell("nnm", 0)

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from orchestrator.cli import main
-from orchestrator.experiment_folder import ExperimentFolder
-from orchestrator.report_html import render_html
-from orchestrator.watch import watch_html
+from orchestrator.cli.commands import main
+from orchestrator.cli.watch import watch_html
+from orchestrator.report.html import render_html
+from orchestrator.results.experiment_folder import ExperimentFolder
 from tests.helpers import make_cell, write_info, write_round
-from trainers.cell import DataConfig
+from trainers.config.cell import DataConfig
 
 TINY = DataConfig(options={"n_pool": 40, "n_test": 12})
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

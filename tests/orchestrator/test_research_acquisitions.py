@@ -26,8 +26,8 @@ LABELS = {
 def test_research_acquisitions_run_in_a_grid(
     tiny_spec: Callable[..., Any], tmp_path: Path, no_ray_left: None
 ) -> None:
-    from orchestrator.results import read_rounds, read_selections
-    from orchestrator.runner import run_experiment
+    from orchestrator.results.readers import read_rounds, read_selections
+    from orchestrator.tune.runner import run_experiment
 
     spec = tiny_spec(acquisitions=ACQUISITIONS, experiment={"l0": "kcenter"},
                      trainer={"augment_level": 3, "init": "warm", "warm_steps": 2})

@@ -9,7 +9,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from orchestrator.results import ResultWriter, read_table
+from orchestrator.results.readers import read_table
+from orchestrator.results.writer import ResultWriter
 from tests.helpers import store_cell, store_round
 
 
@@ -32,7 +33,7 @@ def test_writes_are_complete_files_and_temp_names_are_never_read(tmp_path: Path)
 
 
 def test_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import orchestrator.results as results
+    import orchestrator.results.files as results
 
     w = ResultWriter(str(tmp_path), "exp")
     w.write_round(store_cell(), store_round(0))
@@ -114,7 +115,7 @@ def test_missing_store_reads_as_empty(tmp_path: Path) -> None:
 
 
 def test_store_reads_and_writes_through_a_filesystem_uri(tmp_path: Path) -> None:
-    from orchestrator.results import read_rounds, read_selections
+    from orchestrator.results.readers import read_rounds, read_selections
 
     exp = tmp_path / "exp"
     uri = exp.as_uri()  # file:///tmp/.../exp

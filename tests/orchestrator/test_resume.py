@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.cli import main
+from orchestrator.cli.commands import main
 from tests.helpers import (
     descendants,
     expected_keys,
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _rows(exp: Path) -> int:
-    from orchestrator.results import read_table
+    from orchestrator.results.readers import read_table
 
     return read_table(str(exp), "rounds").table.num_rows if (exp / "results").exists() else 0
 

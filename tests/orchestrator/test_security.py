@@ -51,7 +51,7 @@ def test_malicious_pickle_is_refused_and_not_executed(tmp_path: Path) -> None:
 def test_malicious_pretrained_in_a_run_is_refused(
     tiny_spec: Callable[..., Any], tmp_path: Path, cache_dir: Path
 ) -> None:
-    from trainers.loop import run_cell
+    from trainers.loop.cell_loop import run_cell
 
     f, marker = _malicious_checkpoint(tmp_path)
     cell = tiny_spec(model={"pretrained": str(f)}).cells()[0]
@@ -93,8 +93,9 @@ def test_result_store_holds_only_parquet(
     tiny_spec: Callable[..., Any], tmp_path: Path, cache_dir: Path
 ) -> None:
     """A real cell's rows, written by the trial-side writer: only Parquet files."""
-    from orchestrator.results import ResultWriter, read_rounds
-    from trainers.loop import run_cell
+    from orchestrator.results.readers import read_rounds
+    from orchestrator.results.writer import ResultWriter
+    from trainers.loop.cell_loop import run_cell
 
     torch.set_num_threads(1)
     cell = tiny_spec().cells()[0]
@@ -118,7 +119,7 @@ _PROBE = r"""
 import json, os, re, subprocess, sys
 from pathlib import Path
 from ray import tune  # imported first, as run_experiment does, before ray_session
-from orchestrator.ray_runtime import ray_session
+from orchestrator.tune.ray_runtime import ray_session
 from tests.helpers import descendants  # run from the repository root
 
 with ray_session(num_cpus=1, object_store_mb=80):

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.spec import SpecError, load_spec, parse_spec, preset_names, preset_text
-from trainers.cell import CellConfig, ModelSettings
+from orchestrator.spec.experiment import SpecError, load_spec, parse_spec, preset_names, preset_text
+from trainers.caches.autoencoder import autoencoder_key
+from trainers.config.cell import CellConfig, ModelSettings
+from trainers.config.pretrain import PretrainConfig
 from trainers.models.config import ModelConfig
-from trainers.pretrain_cache import autoencoder_key
-from trainers.pretrain_config import PretrainConfig
 
 
 def test_every_preset_parses() -> None:

@@ -1,5 +1,5 @@
 """Store reads at scale: the vectorised deduplication against a plain-Python reference, and
-the reader-side cache (`orchestrator.read_cache`) against reading every file."""
+the reader-side cache (`orchestrator.results.read_cache`) against reading every file."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-import orchestrator.read_cache as read_cache
-from orchestrator.compaction import compact_cell
-from orchestrator.results import ResultWriter, latest_rows, read_table
+import orchestrator.results.read_cache as read_cache
+from orchestrator.results.compaction import compact_cell
+from orchestrator.results.readers import latest_rows, read_table
+from orchestrator.results.writer import ResultWriter
 
 try:  # the store-test helpers as main has them since (tests.helpers)
     from tests.helpers import store_cell as _cell

@@ -11,8 +11,8 @@ import pytest
 import tomli_w
 from PIL import Image
 
-from orchestrator.cli import main
-from orchestrator.spec import SpecError
+from orchestrator.cli.commands import main
+from orchestrator.spec.experiment import SpecError
 from trainers.datasets.pts import write_pts
 from trainers.models import build_model, save_checkpoint
 from trainers.models.checkpoint import CheckpointError, load_pretrained
@@ -64,7 +64,7 @@ def test_bad_spec_is_one_line_naming_the_field(
 
 
 def test_k_larger_than_unlabeled_pool_is_refused(write_spec: Callable[..., Path]) -> None:
-    from orchestrator.spec import load_spec
+    from orchestrator.spec.experiment import load_spec
 
     # Pool of 40, L0 = 10: K = 35 cannot be drawn from the 30 unlabeled images. (Checked
     # with load_spec, not `scaf-al run`, so a missing check does not start a whole run.)
@@ -121,7 +121,7 @@ def test_run_refuses_existing_experiment(
     tiny_spec: Callable[..., Any], write_spec: Callable[..., Path], tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from orchestrator.experiment_folder import ExperimentFolder
+    from orchestrator.results.experiment_folder import ExperimentFolder
 
     out_dir = tmp_path / "exp"
     ExperimentFolder.create(out_dir, tiny_spec())
@@ -173,7 +173,7 @@ def test_corrupt_pretrained_in_a_run_fails_with_the_file_named(
     tiny_spec: Callable[..., Any], tmp_path: Path, cache_dir: Path
 ) -> None:
     """A run (the plain loop a trial runs) stops at the bad file, naming it."""
-    from trainers.loop import run_cell
+    from trainers.loop.cell_loop import run_cell
 
     bad = tmp_path / "corrupt.pt"
     bad.write_bytes(b"\x80\x04not a checkpoint at all")
@@ -190,7 +190,7 @@ def test_mismatched_pretrained_is_refused_before_trials_start(
 ) -> None:
     """The driver's cache warm-up (before Ray starts) should check `model.pretrained`
     against the spec's model, so a grid does not fail trial by trial, retries included."""
-    from orchestrator.preflight import warm_caches
+    from orchestrator.tune.preflight import warm_caches
 
     f = _ae_checkpoint(tmp_path / "big.pt", size=128)
     spec = tiny_spec(model={"pretrained": str(f)})
@@ -201,7 +201,7 @@ def test_mismatched_pretrained_is_refused_before_trials_start(
 def test_state_for_another_cell_is_refused(tiny_spec: Callable[..., Any], cache_dir: Path
                                            ) -> None:
     """A loop checkpoint (labeled set) from another budget schedule is not silently used."""
-    from trainers.loop import LoopState, run_cell
+    from trainers.loop.cell_loop import LoopState, run_cell
 
     cell = tiny_spec().cells()[0]
     alien = LoopState(round=1, labeled=list(range(15)), rng_state={})
@@ -214,7 +214,7 @@ def test_state_for_another_cell_is_refused(tiny_spec: Callable[..., Any], cache_
 def test_unknown_data_option_is_refused_by_the_spec(
     spec_doc: Callable[..., dict[str, Any]], tmp_path: Path
 ) -> None:
-    from orchestrator.spec import load_spec
+    from orchestrator.spec.experiment import load_spec
 
     doc = spec_doc()
     doc["data"] = {"name": "synthetic", "options": {"n_pool": 40, "n_test": 12, "bogus": 1}}
@@ -263,8 +263,8 @@ def test_budget_larger_than_a_folder_pool_is_refused_before_the_folder(
 def test_driver_of_a_cluster_names_the_paths_it_cannot_see(
     spec_doc: Callable[..., dict[str, Any]], tmp_path: Path
 ) -> None:
-    from orchestrator.preflight import preflight
-    from orchestrator.spec import parse_spec
+    from orchestrator.spec.experiment import parse_spec
+    from orchestrator.tune.preflight import preflight
 
     doc = spec_doc(model={"pretrained": str(tmp_path / "ae.pt")})
     doc["data"] = {"name": "wflw", "root": "/data/WFLW"}

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from orchestrator.progress import take_snapshot
-from orchestrator.progress_view import render_plain, render_rich
-from orchestrator.tune_state import TrialStatus, error_line
-from orchestrator.watch import ViewOptions, watch
+from orchestrator.cli.watch import ViewOptions, watch
+from orchestrator.progress.render import render_plain, render_rich
+from orchestrator.progress.snapshot import take_snapshot
+from orchestrator.progress.tune_state import TrialStatus, error_line
 from tests.helpers import make_cell, write_info, write_round
 
 CELLS = [make_cell("random", 0, sizes=(10, 20)), make_cell("nnm", 0, sizes=(10, 20))]
@@ -82,8 +82,8 @@ def test_error_line_of_tune_error_files() -> None:
     # Tune's error file: its header, the colour-coded actor line, then the traceback.
     text = ("Failure # 1 (occurred at 2026-01-01_00-00-10)\n\x1b[36mray::ImplicitFunc.train()"
             "\x1b[39m (pid=7, ip=10.0.0.7)\n  File \"loop.py\", line 9, in run\n"
-            "orchestrator.trainable.InjectedFault: injected failure at round 1\n")
-    assert error_line(text) == ("orchestrator.trainable.InjectedFault: injected failure at "
+            "orchestrator.tune.trainable.InjectedFault: injected failure at round 1\n")
+    assert error_line(text) == ("orchestrator.tune.trainable.InjectedFault: injected failure at "
                                 "round 1")
     assert error_line("Failure # 2\nThe actor died unexpectedly.\n") == (
         "The actor died unexpectedly.")

@@ -1,6 +1,6 @@
 """Tune reuses worker processes for our function trainable (`reuse_actors=True` in Ray
 2.60 goes through `FunctionTrainable.reset_config`), and a reused worker finds the data it
-loaded for an earlier trial in the `trainers.data_loading` memo."""
+loaded for an earlier trial in the `trainers.loop.data_loading` memo."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ pytestmark = pytest.mark.usefixtures("no_ray_left")
 def traced_trial(config: dict[str, Any]) -> None:
     """The real trial, with a note of its worker process and of the data memo's size
     before and after (a file name: `<pid>-<seed>-<before>-<after>`)."""
-    from orchestrator.trainable import run_trial
-    from trainers.data_loading import _MEMO
+    from orchestrator.tune.trainable import run_trial
+    from trainers.loop.data_loading import _MEMO
 
     before = len(_MEMO)
     run_trial(config)
@@ -34,7 +34,7 @@ def test_trials_run_in_reused_workers_that_hit_the_data_memo(
 ) -> None:
     from ray import tune
 
-    import orchestrator.runner as runner
+    import orchestrator.tune.runner as runner
     from benchmarks.orchestration import worker_pids
 
     spec = tiny_spec(experiment={"seeds": [0, 1, 2, 3]}, trainer={"steps": 1},

@@ -17,8 +17,8 @@ from trainers.datasets import (
     dataset_options,
     load_cropset,
     open_dataset,
-    w300,
 )
+from trainers.datasets.builtin import w300
 from trainers.datasets.crops import face_roi, points_to_crop
 
 S = 32  # margin crops of 46 px keep these tests fast

@@ -19,8 +19,8 @@ from trainers.datasets import (
     DatasetError,
     SkippedFilesWarning,
     open_dataset,
-    w300,
 )
+from trainers.datasets.builtin import w300
 from trainers.datasets.layouts import FLIP_68
 from trainers.datasets.pts import write_pts
 

@@ -13,8 +13,8 @@ from trainers.datasets import (
     DatasetError,
     SkippedFilesWarning,
     open_dataset,
-    wflw,
 )
+from trainers.datasets.builtin import wflw
 from trainers.datasets.layouts import FLIP_98
 
 

@@ -13,9 +13,9 @@ from PIL import Image
 from scipy.ndimage import uniform_filter
 
 from trainers.datasets.crops import crop_image
-from trainers.export import export_model
+from trainers.inference.export import export_model
+from trainers.inference.predict import predict_images
 from trainers.models import CheckpointError, build_model, load_landmark_model, save_checkpoint
-from trainers.predict import predict_images
 
 S = 64  # the tiny model's input side; heatmaps are 32 x 32
 MEAN = np.array([0.518, 0.418, 0.361], dtype=np.float32)  # 3FabRec's RGB means

@@ -18,10 +18,10 @@ import pytest
 import torch
 
 from trainers.datasets.cropset import CropSet, margin_size
-from trainers.device import autocast_context, cpu_fast_path, prepare_model, uses_fast_path
 from trainers.models import build_model
-from trainers.pretrain import PretrainConfig, pretrain_autoencoder
-from trainers.supervised import TrainerConfig, fit, predict
+from trainers.training.device import autocast_context, cpu_fast_path, prepare_model, uses_fast_path
+from trainers.training.pretrain import PretrainConfig, pretrain_autoencoder
+from trainers.training.supervised import TrainerConfig, fit, predict
 
 S = 64
 CPU = torch.device("cpu")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from trainers.batches import augment, crops_to_tensor, network_input
-from trainers.heatmaps import blur_kernel, decode, gaussian_targets
-from trainers.supervised import from_heatmap_coords, to_heatmap_coords
+from trainers.training.batches import augment, crops_to_tensor, network_input
+from trainers.training.heatmaps import blur_kernel, decode, gaussian_targets
+from trainers.training.supervised import from_heatmap_coords, to_heatmap_coords
 
 
 def test_gaussian_target_peaks_at_the_rounded_point() -> None:

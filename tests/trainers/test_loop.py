@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from tests.helpers import collect, tiny_cell
-from trainers.cell import (
+from trainers.config.cell import (
     BudgetSchedule,
     DataConfig,
 )
-from trainers.loop import LoopState, derived_splits, initial_state
+from trainers.loop.cell_loop import LoopState, derived_splits, initial_state
 
 
 def test_budget_schedule_from_final_and_step() -> None:

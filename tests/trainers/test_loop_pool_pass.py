@@ -8,9 +8,9 @@ import torch
 
 import acquisition
 from tests.helpers import blocky_crops
-from trainers.loop import _score_pool
+from trainers.loop.cell_loop import _score_pool
+from trainers.loop.pool_inputs import PassSettings
 from trainers.models import build_model
-from trainers.pool_inputs import PassSettings
 
 S = 64
 

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from tests.helpers import build_300w, build_wflw
-from trainers.cell import (
+from trainers.config.cell import (
     AcquisitionConfig,
     BudgetSchedule,
     CellConfig,
     DataConfig,
     ModelSettings,
 )
-from trainers.loop import RoundResult, run_cell
-from trainers.supervised import TrainerConfig
+from trainers.loop.cell_loop import RoundResult, run_cell
+from trainers.training.supervised import TrainerConfig
 
 
 def _run(data: DataConfig, cache: Path, acq: str = "nnm", **params: object) -> list[RoundResult]:

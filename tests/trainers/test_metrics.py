@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainers.metrics import (
+from trainers.training.metrics import (
     as_percent,
     auc,
     auc_3fabrec,

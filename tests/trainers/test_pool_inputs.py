@@ -16,9 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import acquisition
-from trainers.batches import crops_to_tensor
 from trainers.datasets.cropset import CropSet, margin_size
-from trainers.pool_inputs import (
+from trainers.loop.pool_inputs import (
     PassSettings,
     augmented_copies,
     flip_outputs,
@@ -29,6 +28,7 @@ from trainers.pool_inputs import (
     unaugment_landmarks,
     unflip_heatmaps,
 )
+from trainers.training.batches import crops_to_tensor
 
 S = 64
 M = margin_size(S)  # 91

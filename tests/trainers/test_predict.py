@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trainers.datasets.folder import open_folder
+from trainers.datasets.builtin.folder import open_folder
 from trainers.datasets.pts import read_pts
-from trainers.predict import PredictError, Predictions, predict_images
+from trainers.inference.predict import PredictError, Predictions, predict_images
 
 FACES = ("breakingbad.jpg", "einstein.jpg", "takeo.ppm")
 

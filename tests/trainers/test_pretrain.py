@@ -8,7 +8,7 @@ import torch
 
 from trainers.datasets.cropset import CropSet, margin_size
 from trainers.models import build_model, load_model, load_pretrained, read_checkpoint
-from trainers.pretrain import (
+from trainers.training.pretrain import (
     PretrainConfig,
     pretrain_autoencoder,
     ssim_window,

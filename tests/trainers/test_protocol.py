@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from tests.helpers import collect, tiny_cell
-from trainers.cell import BudgetSchedule, CellConfig
-from trainers.supervised import TrainerConfig
-from trainers.typed_config import ConfigError
-from trainers.warm_start import WarmStarts, latent_features
+from trainers.config.cell import BudgetSchedule, CellConfig
+from trainers.config.typed import ConfigError
+from trainers.loop.warm_start import WarmStarts, latent_features
+from trainers.training.supervised import TrainerConfig
 
 
 def test_remainder_round_or_merge() -> None:
@@ -73,9 +73,9 @@ def test_kcenter_l0_is_the_greedy_farthest_first_traversal(tmp_path: Path) -> No
     assert len(set(l0)) == 10
     # Independent check on the same latent codes: after the first (seeded) pick, each pick
     # is the pool image farthest from its nearest earlier pick.
-    from trainers.data_loading import load_data
-    from trainers.loop import _fresh_model
-    from trainers.pretrain_cache import ensure_autoencoder
+    from trainers.caches.autoencoder import ensure_autoencoder
+    from trainers.loop.cell_loop import _fresh_model
+    from trainers.loop.data_loading import load_data
 
     pool, _ = load_data(cell.data, cell.model.input_size, tmp_path)
     model = _fresh_model(cell, pool.num_landmarks, ensure_autoencoder(cell, pool, tmp_path))

@@ -10,7 +10,7 @@ from torch import nn
 from tests.helpers import blocky_crops
 from trainers.datasets.cropset import CropSet, centre_offset, margin_size
 from trainers.models import build_model
-from trainers.supervised import TrainerConfig, evaluate, fit
+from trainers.training.supervised import TrainerConfig, evaluate, fit
 
 S = 64  # network input; heatmaps are S / 2 = 32 pixels wide
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from trainers.datasets.builtin.synthetic import SyntheticConfig, SyntheticFaces, render_face
 from trainers.datasets.cropset import margin_size
 from trainers.datasets.layouts import FLIP_68
-from trainers.datasets.synthetic import SyntheticConfig, SyntheticFaces, render_face
 
 
 def test_same_seed_same_faces_whatever_the_set_size() -> None:
@@ -39,7 +39,7 @@ def test_shapes_and_iBUG_layout() -> None:
 
 
 def test_flip_permutation_maps_the_mirrored_template_onto_itself() -> None:
-    from trainers.datasets.synthetic import TEMPLATE_68
+    from trainers.datasets.builtin.synthetic import TEMPLATE_68
 
     mirrored = TEMPLATE_68[FLIP_68] * np.array([-1, 1, 1])
     np.testing.assert_allclose(mirrored, TEMPLATE_68, atol=1e-9)

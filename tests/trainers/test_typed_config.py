@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from trainers.typed_config import ConfigError, check_keys, from_table
+from trainers.config.typed import ConfigError, check_keys, from_table
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@
 
 `open_dataset` is the one place that tells generated data (synthetic faces, rendered at
 the network input size, no download) from data read from a root folder; `load_cropset`
-and the callers above it (trainers.data_loading, `scaf-al pretrain`) go through it.
+and the callers above it (trainers.loop.data_loading, `scaf-al pretrain`) go through it.
 
 Loaders import lazily so that importing this package stays cheap.
 """
@@ -67,11 +67,11 @@ def dataset_splits(name: str) -> tuple[str, ...]:
     """The split names a data set accepts ("folder": "all" plus any sub-folder name)."""
     name = name.lower()
     if name == "300w":
-        from trainers.datasets.w300 import SPLITS
+        from trainers.datasets.builtin.w300 import SPLITS
 
         return tuple(SPLITS)
     if name == "wflw":
-        from trainers.datasets.wflw import SPLITS as WFLW_SPLITS
+        from trainers.datasets.builtin.wflw import SPLITS as WFLW_SPLITS
 
         return WFLW_SPLITS
     if name == "folder":
@@ -113,7 +113,7 @@ def open_dataset(
         raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")
     root = None if root is None else Path(root).expanduser()
     if is_generated(key):
-        from trainers.datasets.synthetic import SyntheticFaces
+        from trainers.datasets.builtin.synthetic import SyntheticFaces
 
         return SyntheticFaces(root, split, **options)
     if root is None:
@@ -140,7 +140,7 @@ def dataset_options(name: str) -> frozenset[str]:
     if key not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")
     if is_generated(key):
-        from trainers.datasets.synthetic import SyntheticConfig
+        from trainers.datasets.builtin.synthetic import SyntheticConfig
 
         return frozenset(f.name for f in fields(SyntheticConfig)) - {"input_size"}
     return frozenset(inspect.signature(_opener(key)).parameters) - {"root", "split", "strict"}
@@ -149,14 +149,14 @@ def dataset_options(name: str) -> frozenset[str]:
 def _opener(key: str) -> Callable[..., LandmarkDataset]:
     """The loader of a data set read from disk (imported only when used)."""
     if key == "300w":
-        from trainers.datasets.w300 import open_300w
+        from trainers.datasets.builtin.w300 import open_300w
 
         return open_300w
     if key == "wflw":
-        from trainers.datasets.wflw import open_wflw
+        from trainers.datasets.builtin.wflw import open_wflw
 
         return open_wflw
-    from trainers.datasets.folder import open_folder
+    from trainers.datasets.builtin.folder import open_folder
 
     return open_folder
 

@@ -51,11 +51,11 @@ def failing_splits(rows: list[SplitCheck], strict: bool) -> list[str]:
 
 def _expected(name: str, split: str) -> int | None:
     if name == "300w":
-        from trainers.datasets.w300 import SPLIT_SIZES
+        from trainers.datasets.builtin.w300 import SPLIT_SIZES
 
         return SPLIT_SIZES.get(split)
     if name == "wflw":
-        from trainers.datasets.wflw import SPLIT_SIZES, SUBSET_SIZES
+        from trainers.datasets.builtin.wflw import SPLIT_SIZES, SUBSET_SIZES
 
         return {**SPLIT_SIZES, **SUBSET_SIZES}.get(split)
     return None

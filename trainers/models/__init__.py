@@ -1,4 +1,4 @@
-"""3FabRec and SCAF networks and their checkpoints (device helpers: `trainers.device`).
+"""3FabRec and SCAF networks and their checkpoints (device helpers: `trainers.training.device`).
 
     from trainers.models import build_model, load_pretrained, save_checkpoint, ModelConfig
     model = build_model("scaf", num_landmarks=68, input_size=256, width=1.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from trainers.typed_config import ConfigError, from_table
+from trainers.config.typed import ConfigError, from_table
 
 # The one home of the allowed architectures, input sizes and widths (specs, cells, the
 # unsupervised stage and the networks all check against these).

@@ -1,0 +1,326 @@
+"""`scaf-al` command line: argparse wired directly to typed functions.
+
+    scaf-al run [SPEC] [--out DIR] [--address ADDR]     run a spec (default: the quickstart)
+    scaf-al resume DIR                                  continue an interrupted experiment
+    scaf-al status DIR                                  trial-rounds done, cells complete
+    scaf-al report DIR                                  paper-style tables (and --plots)
+    scaf-al watch DIR                                   live view from another terminal
+    scaf-al gallery DIR                                 what an acquisition picked
+    scaf-al config show [PRESET]                        print a preset spec to copy
+    scaf-al acquisitions                                registered acquisition functions
+    scaf-al datasets check NAME ROOT                    what a data folder holds
+    scaf-al pretrain ...                                the unsupervised auto-encoder stage
+    scaf-al bench [--quick]                             benchmarks with same-run baselines
+    scaf-al propose PROJECT --images DIR --k K          which of your own faces to annotate next
+
+Exit code 0 only on success; errors print one readable line (a traceback with --debug,
+which goes before or after the command).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from orchestrator.cli.parser import build_parser
+
+if TYPE_CHECKING:
+    from orchestrator.cli.watch import ViewOptions
+
+console = Console()
+
+
+def _say(message: str) -> None:
+    console.print(f"  {message}")
+
+
+def run(spec: str | None, out: str | None, *, address: str | None = None,
+        resume: bool = False, expose: bool = False, plain: bool = False,
+        interval: float = 30.0) -> int:
+    """`scaf-al run`: run a spec file or preset (default: the quickstart)."""
+    from orchestrator.results.experiment_folder import ExperimentFolder
+    from orchestrator.spec.experiment import load_spec
+    from orchestrator.tune.runner import run_experiment
+
+    parsed = load_spec(spec or "quickstart")
+    folder = Path(out) if out else Path("scaf-al-runs") / parsed.name
+    if resume and ExperimentFolder(folder).exists():
+        return resume_experiment(str(folder), address=address, expose=expose, plain=plain,
+                                 interval=interval)
+    console.print(f"[bold]scaf-al[/] {parsed.name}: {len(parsed.cells())} trials -> {folder}")
+    outcome = run_experiment(parsed, folder, address=address, dashboard=True, plain=plain,
+                             interval=interval, expose=expose, log=_say)
+    return _finish(outcome.experiment_dir, outcome.errors)
+
+
+def resume_experiment(experiment_dir: str, *, address: str | None = None,
+                      expose: bool = False, plain: bool = False, interval: float = 30.0) -> int:
+    """`scaf-al resume DIR`: continue an experiment whose driver stopped."""
+    from orchestrator.results.experiment_folder import ExperimentFolder
+    from orchestrator.tune.runner import run_experiment
+
+    folder = ExperimentFolder.open(experiment_dir)
+    spec = folder.spec()
+    console.print(f"[bold]scaf-al[/] resuming {spec.name} in {folder.path}")
+    outcome = run_experiment(spec, folder.path, address=address, resume=True, plain=plain,
+                             interval=interval, expose=expose, log=_say)
+    return _finish(outcome.experiment_dir, outcome.errors)
+
+
+def _finish(experiment_dir: Path, errors: list[str]) -> int:
+    from orchestrator.report.render import render_terminal
+    from orchestrator.report.tables import build_report
+    from orchestrator.results.readers import read_table
+
+    read = read_table(str(experiment_dir), "rounds")
+    if read.table.num_rows:
+        console.print(render_terminal(build_report(read.table), comparisons=False))
+    for path, why in read.skipped:
+        console.print(f"[yellow]skipped unreadable result file[/] {path}: {why}")
+    for e in errors:
+        console.print(f"[red]trial failed[/] {e}")
+    console.print(f"results: {experiment_dir}/results  (scaf-al report {experiment_dir})")
+    return 1 if errors else 0
+
+
+def status(experiment_dir: str, view: ViewOptions | None = None) -> int:
+    """`scaf-al status DIR`: one snapshot of the progress, in plain text (the grid view, or
+    the per-cell table with `view.cells`)."""
+    from orchestrator.cli.watch import ViewOptions
+    from orchestrator.cli.watch import watch as watch_folder
+    from orchestrator.results.experiment_folder import ExperimentFolder
+
+    if ExperimentFolder(experiment_dir).is_project():
+        from orchestrator.projects.status import project_status, render_project_status
+
+        console.print(render_project_status(project_status(experiment_dir)), highlight=False,
+                      markup=False, soft_wrap=True)
+        return 0
+    plain = dataclasses.replace(view or ViewOptions(), plain=True)
+    return watch_folder(experiment_dir, once=True, options=plain, console=console)
+
+
+def report(experiment_dir: str, *, fmt: str = "terminal", plots: str | None = None,
+           split: str | None = None, out: str | None = None) -> int:
+    """`scaf-al report DIR`: the paper-style tables, tests against random, learning curves
+    (`fmt="html"`: one self-contained page written to `out`, default DIR/report.html)."""
+    if fmt == "html":
+        from orchestrator.report.html import write_html
+
+        page = write_html(experiment_dir, out or Path(experiment_dir) / "report.html")
+        console.print(f"wrote {page}", highlight=False)
+        return 0
+    from orchestrator.report.render import (
+        render_csv,
+        render_latex,
+        render_markdown,
+        render_terminal,
+    )
+    from orchestrator.report.tables import load_report
+
+    rep = load_report(experiment_dir, split)
+    if fmt == "terminal":
+        console.print(render_terminal(rep))
+    else:
+        text = {"markdown": render_markdown, "csv": render_csv, "latex": render_latex}[fmt]
+        print(text(rep), end="" if fmt == "csv" else "\n")
+    err = Console(stderr=True)
+    for path, why in rep.skipped_files:
+        err.print(f"[yellow]skipped unreadable result file[/] {path}: {why}", highlight=False)
+    if plots:
+        from orchestrator.report.plots import write_learning_curves
+        from orchestrator.results.readers import read_rounds
+
+        for f in write_learning_curves(read_rounds(experiment_dir), Path(plots), split=split):
+            err.print(f"wrote {f}", highlight=False)
+    return 0
+
+
+def watch(experiment_dir: str, *, interval: float = 2.0, once: bool = False,
+          view: ViewOptions | None = None, html: str | None = None) -> int:
+    """`scaf-al watch DIR`: the live view, from any machine that sees the folder (or, with
+    `html`, a self-contained page rewritten every interval)."""
+    from orchestrator.cli.watch import watch as watch_folder
+    from orchestrator.cli.watch import watch_html
+
+    if html:
+        return watch_html(experiment_dir, html, interval=interval, once=once, console=console)
+    return watch_folder(experiment_dir, interval=interval, once=once, options=view,
+                        console=console)
+
+
+def gallery(experiment_dir: str, *, cell: str | None = None, round_: int = 0, top: int = 5,
+            out: str | None = None) -> int:
+    """`scaf-al gallery DIR`: the pool images an acquisition picked, with predictions (for
+    an annotation project: the round's contact sheet, copied to `out` when given)."""
+    from orchestrator.report.gallery import write_gallery
+    from orchestrator.results.experiment_folder import ExperimentFolder
+
+    folder = ExperimentFolder(experiment_dir)
+    if folder.is_project():
+        sheet = folder.round_dir(round_) / "contact_sheet.png"
+        if not sheet.is_file():
+            raise FileNotFoundError(f"{sheet}: no such round in the project")
+        if out:
+            import shutil
+
+            shutil.copyfile(sheet, out)
+        print(f"wrote {out}" if out else f"{sheet}")
+        return 0
+
+    print(f"wrote {write_gallery(experiment_dir, cell, round_, top, out)}")
+    return 0
+
+
+def config_show(preset: str = "quickstart") -> int:
+    """`scaf-al config show [PRESET]`: a preset spec's TOML, to copy and edit."""
+    from orchestrator.spec.experiment import preset_text
+
+    sys.stdout.write(preset_text(preset))
+    return 0
+
+
+def acquisitions() -> int:
+    """`scaf-al acquisitions`: the registered acquisition functions."""
+    import acquisition
+
+    for name, desc in acquisition.available().items():
+        console.print(f"[bold]{name}[/]  {desc}", highlight=False)
+    return 0
+
+
+def acquisitions_check(name: str, params: list[str] | None = None) -> int:
+    """`scaf-al acquisitions check NAME [--param k=v ...]`: the plugin conformance kit;
+    exit 1 when a check fails."""
+    from acquisition.testing import parse_params, run_check
+
+    text, ok = run_check(name, parse_params(params or []))
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
+    return 0 if ok else 1
+
+
+def plan(spec: str, *, probe: bool = False, as_json: bool = False,
+         device: str | None = None) -> int:
+    """`scaf-al plan SPEC`: what the grid costs, before anything runs."""
+    import json
+
+    from orchestrator.planning.grid_plan import plan_grid, plan_json, plan_text
+    from orchestrator.planning.probe import probe_plan
+    from orchestrator.spec.experiment import load_spec
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    parsed = load_spec(spec)
+    grid = plan_grid(parsed)
+    if probe:
+        probe_plan(grid, parsed, device=device or parsed.resources.device, log=log)
+    print(json.dumps(plan_json(grid), indent=1) if as_json else plan_text(grid))
+    return 0
+
+
+def compact(experiment_dir: str) -> int:
+    """`scaf-al compact DIR`: merge each cell's per-round result files into one file."""
+    from orchestrator.results.compaction import compact_store
+    from orchestrator.results.experiment_folder import ExperimentFolder
+
+    stats = compact_store(ExperimentFolder.open(experiment_dir).store)
+    console.print(", ".join(f"{k} {v}" for k, v in stats.to_dict().items()), highlight=False)
+    return 0
+
+
+def predict(model: str, inputs: list[str], out: str, *, boxes: str | None = None,
+            overlay: str | None = None, device: str = "auto", batch_size: int = 32) -> int:
+    """`scaf-al predict`: landmarks of new images, in original pixels, into a CSV."""
+    from trainers.inference.predict import predict_images
+
+    result = predict_images(Path(model), [Path(p) for p in inputs], Path(out),
+                            boxes=Path(boxes) if boxes else None,
+                            overlay_dir=Path(overlay) if overlay else None, device=device,
+                            batch_size=batch_size)
+    console.print(f"wrote {result.csv_path} ({len(result.images)} images)", highlight=False)
+    return 0
+
+
+def export(model: str, fmt: str, out: str) -> int:
+    """`scaf-al export MODEL.pt --format onnx|torchscript --out FILE`."""
+    from trainers.inference.export import export_model
+
+    console.print(f"wrote {export_model(Path(model), fmt, Path(out))}", highlight=False)  # type: ignore[arg-type]
+    return 0
+
+
+def propose(project: str, images: str, k: int, *, spec: str | None = None,
+            boxes: str | None = None, cold_start: str = "kcenter", skip_bad: bool = False,
+            device: str | None = None) -> int:
+    """`scaf-al propose PROJECT --images DIR --k K`: one round of the annotation loop."""
+    from orchestrator.projects.propose import propose as run_propose
+    from trainers.projects.pool import ProjectInputError
+
+    try:
+        outcome = run_propose(Path(project), Path(images), k,
+                              spec=Path(spec) if spec else None,
+                              boxes=Path(boxes) if boxes else None, cold_start=cold_start,
+                              skip_bad=skip_bad, device=device, log=_say)
+    except ProjectInputError as e:
+        # One line per bad file (main() would show only the first line).
+        for path, why in e.bad:
+            console.print(f"[red]bad file:[/] {path}: {why}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {len(e.bad)} bad file(s); nothing was started (pass "
+                      "--skip-bad to leave them out)", highlight=False)
+        return 2
+    for path, why in outcome.pool.skipped:
+        console.print(f"[yellow]left out:[/] {path}: {why}", highlight=False, soft_wrap=True)
+    rec = outcome.record
+    console.print(f"{outcome.round_dir}: {len(rec.proposed)} images to annotate "
+                  f"({rec.kind}, {len(rec.labeled)} labeled); see to_annotate.csv and "
+                  "contact_sheet.png", highlight=False)
+    return 0
+
+
+def datasets_check(name: str, root: str, *, strict: bool = False) -> int:
+    """`scaf-al datasets check NAME ROOT`: what a downloaded data folder holds."""
+    from orchestrator.cli.data_commands import datasets_check as check
+
+    return check(name, Path(root).expanduser(), strict, console=console)
+
+
+def pretrain(out: str, *, data: str = "synthetic", root: str | None = None,
+             input_size: int = 64, width: float = 0.25, steps: int = 1000,
+             batch_size: int = 32, device: str = "auto") -> int:
+    """`scaf-al pretrain`: the unsupervised auto-encoder stage into a checkpoint file."""
+    from orchestrator.cli.data_commands import pretrain as run_pretrain
+
+    return run_pretrain(data, root, input_size, Path(out).expanduser(), width=width, steps=steps,
+                        batch_size=batch_size, device=device, console=console)
+
+
+def bench(*, quick: bool = False, out: str | None = None) -> int:
+    """`scaf-al bench`: benchmarks with same-run baselines."""
+    from benchmarks.runner import bench as run_benchmarks
+
+    return run_benchmarks(quick=quick, out=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser(sys.modules[__name__]).parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: the experiment state is saved; "
+                      "continue with `scaf-al resume DIR`")
+        return 130
+    except Exception as e:  # noqa: BLE001 - the CLI turns every error into one line
+        if args.debug:
+            raise
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        console.print(f"[red]error:[/] {msg}", highlight=False, soft_wrap=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+"""The experiment folder: its layout, how it is created and read, and how its errors read.
+
+    DIR/
+      spec.toml          the spec as run (`scaf-al resume` reads it back)
+      experiment.json    name, creation time, the cells (id + config) and their round counts
+      results/           the Parquet result store (`rounds`, `selections`)
+      tune/              Ray Tune's own state (trial checkpoints, experiment state)
+      resources.json     what `gpus_per_trial = "auto"` chose, and the probe it chose from
+
+An annotation project (`scaf-al propose`) is such a folder with one live cell, plus:
+
+      project.json       the image folder and when the project was created
+      round-NNN/         one per `propose` call: model.pt, to_annotate.csv,
+                         preannotations/, label_studio.json (+ its config), contact_sheet.png,
+                         round.json (what the round saw and chose, and the loop state)
+      annotations/       Label Studio JSON exports dropped in by the user
+      .cache/round0/     the project's round-0 models (keyed by labeled set, so per project)
+
+Every command that reads or writes an experiment goes through :class:`ExperimentFolder`, so
+the layout and its error messages live here once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from orchestrator.spec.experiment import ExperimentSpec, SpecError, parse_spec
+from trainers.config.cell import CellConfig
+
+SPEC_FILE = "spec.toml"
+INFO_FILE = "experiment.json"
+RESULTS_DIR = "results"
+TUNE_DIR = "tune"
+RESOURCES_FILE = "resources.json"
+PROJECT_FILE = "project.json"
+ANNOTATIONS_DIR = "annotations"
+ROUND_PREFIX = "round-"
+
+
+class NotAnExperimentError(ValueError):
+    """The folder does not hold an experiment (no experiment.json)."""
+
+
+class ExperimentExistsError(RuntimeError):
+    """The output folder already holds an experiment."""
+
+
+@dataclass(frozen=True)
+class CellEntry:
+    """One cell of the grid as the folder records it."""
+
+    cell_id: str
+    config: dict[str, Any]
+    rounds: int
+    acquisition_label: str | None = None  # as the run labelled it (None: older folders)
+
+    @cached_property
+    def cell(self) -> CellConfig:
+        """The typed config (parsed once)."""
+        return CellConfig.from_dict(self.config)
+
+
+@dataclass(frozen=True)
+class ExperimentInfo:
+    """The contents of `experiment.json`."""
+
+    name: str
+    created: datetime | None
+    cells: tuple[CellEntry, ...]
+
+    @property
+    def total_rounds(self) -> int:
+        return sum(c.rounds for c in self.cells)
+
+    def configs(self) -> dict[str, dict[str, Any]]:
+        """{cell_id: config dict}, in the experiment's order."""
+        return {c.cell_id: c.config for c in self.cells}
+
+
+def default_cache_dir(spec: ExperimentSpec) -> Path:
+    """The spec's `cache_dir`, else $SCAF_AL_CACHE, else ~/.cache/scaf-al."""
+    if spec.cache_dir:
+        return Path(spec.cache_dir).expanduser().resolve()
+    env = os.environ.get("SCAF_AL_CACHE")
+    return Path(env).expanduser().resolve() if env else Path.home() / ".cache" / "scaf-al"
+
+
+def _parse_info(doc: dict[str, Any], source: Path) -> ExperimentInfo:
+    try:
+        rounds = doc["rounds_per_cell"]
+        cells = tuple(CellEntry(c["cell_id"], c["config"], int(rounds.get(c["cell_id"], 0)),
+                                c.get("acquisition_label")) for c in doc["cells"])
+        name = str(doc.get("name") or source.parent.name)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise NotAnExperimentError(f"{source}: not a scaf-al experiment file "
+                                   f"(missing or bad field {e})") from None
+    created = None
+    if doc.get("created"):
+        try:
+            created = datetime.fromisoformat(doc["created"])
+        except ValueError:
+            created = None
+    return ExperimentInfo(name, created, cells)
+
+
+class ExperimentFolder:
+    """An experiment folder on a POSIX path (a shared mount on a cluster)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"ExperimentFolder({str(self.path)!r})"
+
+    # -- layout -------------------------------------------------------------------------
+    @property
+    def spec_file(self) -> Path:
+        return self.path / SPEC_FILE
+
+    @property
+    def info_file(self) -> Path:
+        return self.path / INFO_FILE
+
+    @property
+    def results_dir(self) -> Path:
+        return self.path / RESULTS_DIR
+
+    @property
+    def tune_dir(self) -> Path:
+        return self.path / TUNE_DIR
+
+    @property
+    def resources_file(self) -> Path:
+        return self.path / RESOURCES_FILE
+
+    def record_resources(self, chosen: dict[str, Any]) -> None:
+        """Keep what the run chose for its trials (read back on resume)."""
+        tmp = self.path / f".{RESOURCES_FILE}.tmp"
+        tmp.write_text(json.dumps(chosen, indent=1, default=str))
+        os.replace(tmp, self.resources_file)
+
+    def recorded_resources(self) -> dict[str, Any] | None:
+        """What `record_resources` kept, or None."""
+        if not self.resources_file.is_file():
+            return None
+        return json.loads(self.resources_file.read_text())
+
+    @property
+    def store(self) -> str:
+        """The result store's root, as the store's readers and writer take it."""
+        return str(self.path)
+
+    def exists(self) -> bool:
+        """True when the folder holds an experiment."""
+        return self.info_file.is_file()
+
+    # -- annotation project layout ------------------------------------------------------
+    @property
+    def project_file(self) -> Path:
+        return self.path / PROJECT_FILE
+
+    @property
+    def annotations_dir(self) -> Path:
+        """Where Label Studio exports are dropped."""
+        return self.path / ANNOTATIONS_DIR
+
+    def is_project(self) -> bool:
+        """True when the folder holds an annotation project (`scaf-al propose`)."""
+        return self.exists() and self.project_file.is_file()
+
+    def round_dir(self, number: int) -> Path:
+        """`round-NNN/` of a project."""
+        return self.path / f"{ROUND_PREFIX}{number:03d}"
+
+    def round_work_dir(self, number: int) -> Path:
+        """Where round NNN is written before it is renamed into place (never read)."""
+        return self.path / f".{ROUND_PREFIX}{number:03d}.work-{os.getpid()}"
+
+    @property
+    def round0_cache_dir(self) -> Path:
+        """The project's own round-0 cache (`RoundZeroCache(this)` keeps models in round0/)."""
+        return self.path / ".cache"
+
+    def round_dirs(self) -> list[Path]:
+        """The finished rounds' folders, in round order (work folders start with '.')."""
+        found = [p for p in self.path.glob(f"{ROUND_PREFIX}[0-9][0-9][0-9]*") if p.is_dir()
+                 and p.name[len(ROUND_PREFIX):].isdigit()]
+        return sorted(found, key=lambda p: int(p.name[len(ROUND_PREFIX):]))
+
+    # -- creating -----------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, spec: ExperimentSpec) -> ExperimentFolder:
+        """Create the folder for a grid `spec`; refuse one that already holds an experiment.
+
+        Raises:
+            ExperimentExistsError: the folder holds an experiment (nothing is overwritten).
+        """
+        return cls.create_for_cells(path, spec.name, spec.cells(), spec.raw)
+
+    @classmethod
+    def create_for_cells(cls, path: str | Path, name: str, cells: Sequence[CellConfig],
+                         spec_doc: dict[str, Any]) -> ExperimentFolder:
+        """Create a folder holding `cells` (a grid's, or the one live cell of an annotation
+        project), with `spec_doc` as its spec.toml.
+
+        Raises:
+            ExperimentExistsError: the folder holds an experiment (nothing is overwritten).
+        """
+        folder = cls(path)
+        folder.refuse_existing()
+        folder.path.mkdir(parents=True, exist_ok=True)
+        folder.spec_file.write_text(tomli_w.dumps(spec_doc))
+        info = {
+            "name": name,
+            "created": datetime.now(UTC).isoformat(),
+            # The acquisition's label is kept so that progress views never need the
+            # acquisition registry (and torch) to name a cell.
+            "cells": [{"cell_id": c.cell_id(), "config": c.to_dict(),
+                       "acquisition_label": c.acquisition.label()} for c in cells],
+            "rounds_per_cell": {c.cell_id(): len(c.budget.sizes) for c in cells},
+        }
+        tmp = folder.path / f".{INFO_FILE}.tmp"
+        tmp.write_text(json.dumps(info, indent=1))
+        os.replace(tmp, folder.info_file)
+        return folder
+
+    def refuse_existing(self) -> None:
+        """Raise if the folder already holds an experiment (checked before any work)."""
+        if self.exists():
+            raise ExperimentExistsError(
+                f"{self.path} already holds an experiment; continue it with "
+                f"`scaf-al resume {self.path}` or choose another --out"
+            )
+
+    # -- reading ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path) -> ExperimentFolder:
+        """An existing experiment folder.
+
+        Raises:
+            NotAnExperimentError: no such folder, or no experiment.json in it.
+        """
+        folder = cls(path)
+        if not folder.path.is_dir():
+            raise NotAnExperimentError(
+                f"{folder.path} is not an experiment folder (no such folder)")
+        if not folder.exists():
+            raise NotAnExperimentError(
+                f"{folder.path} is not an experiment folder (no {INFO_FILE})")
+        return folder
+
+    @cached_property
+    def info(self) -> ExperimentInfo:
+        """The cells and their round counts (read once per object)."""
+        try:
+            doc = json.loads(self.info_file.read_text())
+        except FileNotFoundError:
+            raise NotAnExperimentError(
+                f"{self.path} is not an experiment folder (no {INFO_FILE})") from None
+        except ValueError as e:
+            raise NotAnExperimentError(f"{self.info_file}: not valid JSON ({e})") from None
+        return _parse_info(doc, self.info_file)
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    def spec(self) -> ExperimentSpec:
+        """The spec the experiment was started with.
+
+        Raises:
+            SpecError: no spec.toml, or it no longer validates (names the file and field).
+        """
+        if not self.spec_file.is_file():
+            raise SpecError("experiment",
+                            f"{self.path} is not an experiment folder (no {SPEC_FILE})")
+        return parse_spec(tomllib.loads(self.spec_file.read_text()), str(self.spec_file))
+
+    def cache_dir(self) -> Path:
+        """Where the run keeps its data, auto-encoder and round-0 caches."""
+        return default_cache_dir(self.spec())

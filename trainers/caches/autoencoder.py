@@ -1,0 +1,68 @@
+"""The pretrained auto-encoder of a cell: the user's file, or our unsupervised stage run
+once per configuration and cached under `<cache>/autoencoders/<key>/ae.pt`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from trainers.caches.filelock import locked
+from trainers.config.cell import CellConfig, config_hash
+from trainers.datasets.cropset import CropSet
+
+
+def pretrain_settings(cell: CellConfig) -> dict:
+    """What the cache key holds of the stage's settings: model size plus the
+    `model.pretrain` table as the spec serialises it (the key of existing caches)."""
+    return {"input_size": cell.model.input_size, "width": cell.model.width,
+            **cell.model.pretrain.to_dict()}
+
+
+def autoencoder_key(cell: CellConfig) -> str:
+    """Hash of what the auto-encoder depends on: pretrain settings and the pool's identity."""
+    data = cell.data
+    pool_identity = {"name": data.name, "root": data.root, "split": data.train_split,
+                     "pool_size": data.pool_size, "options": data.options,
+                     "crop_source": data.crop_source}
+    return config_hash({"pretrain": pretrain_settings(cell), "pool": pool_identity})
+
+
+def ensure_autoencoder(
+    cell: CellConfig,
+    pool: CropSet,
+    cache_dir: Path,
+    *,
+    log: Callable[[str], None] | None = None,
+    progress: Callable[[dict], None] | None = None,
+) -> Path:
+    """Path of the auto-encoder checkpoint for `cell`, training it first if needed.
+
+    Raises:
+        FileNotFoundError: `model.pretrained` names a file that does not exist.
+    """
+    if cell.model.pretrained:
+        path = Path(cell.model.pretrained).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"model.pretrained = {cell.model.pretrained!r}: no such file "
+                "(give the path of the official saae.mdl or of a scaf-al checkpoint)"
+            )
+        return path
+    from trainers.config.pretrain import PretrainConfig
+    from trainers.training.pretrain import pretrain_autoencoder
+
+    key = autoencoder_key(cell)
+    out = Path(cache_dir) / "autoencoders" / key / "ae.pt"
+    with locked(out.parent.parent / f"{key}.lock"):
+        if out.exists():
+            return out
+        if log:
+            log(f"pre-training the auto-encoder {key} on {len(pool)} pool images")
+        config = PretrainConfig.from_settings(cell.model.pretrain,
+                                              input_size=cell.model.input_size,
+                                              width=cell.model.width)
+        # Train into a working file (resumable), publish only the finished result.
+        work = out.with_name("ae.partial.pt")
+        pretrain_autoencoder(pool, config, work, progress=progress, resume=True)
+        work.replace(out)
+    return out
