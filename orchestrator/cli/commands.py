@@ -1,4 +1,5 @@
-"""`scaf-al` command line: argparse wired directly to typed functions.
+"""`scaf-al` command line: argparse wired directly to typed functions (the parser in
+:mod:`orchestrator.cli.parser` takes each flag's default from these signatures).
 
     scaf-al run [SPEC] [--out DIR] [--address ADDR]     run a spec (default: the quickstart)
     scaf-al resume DIR                                  continue an interrupted experiment
@@ -7,11 +8,15 @@
     scaf-al watch DIR                                   live view from another terminal
     scaf-al gallery DIR                                 what an acquisition picked
     scaf-al config show [PRESET]                        print a preset spec to copy
-    scaf-al acquisitions                                registered acquisition functions
-    scaf-al datasets check NAME ROOT                    what a data folder holds
-    scaf-al pretrain ...                                the unsupervised auto-encoder stage
-    scaf-al bench [--quick]                             benchmarks with same-run baselines
+    scaf-al acquisitions [check NAME]                   registered acquisition functions
+    scaf-al datasets list | check NAME ROOT             registered data sets; a data folder
+    scaf-al pretrain --out FILE [--data NAME]           the unsupervised auto-encoder stage
+    scaf-al plan SPEC [--probe] [--json]                what a grid costs before it runs
+    scaf-al compact DIR                                 one result file per finished cell
+    scaf-al predict IMAGES --model M --out CSV          landmarks of new images
+    scaf-al export MODEL --format onnx --out FILE       the network as ONNX or TorchScript
     scaf-al propose PROJECT --images DIR --k K          which of your own faces to annotate next
+    scaf-al bench [--quick]                             benchmarks (added by `benchmarks`)
 
 Exit code 0 only on success; errors print one readable line (a traceback with --debug,
 which goes before or after the command).
@@ -282,6 +287,27 @@ def propose(project: str, images: str, k: int, *, spec: str | None = None,
     return 0
 
 
+def datasets_list() -> int:
+    """`scaf-al datasets list`: the registered data sets (built-ins and plugins), each with
+    its splits (pool and test splits marked) and landmark count."""
+    from trainers.datasets import get_dataset
+    from trainers.datasets.registry import dataset_names
+
+    for name in dataset_names():
+        info = get_dataset(name)
+        marks = {info.train_split: " (pool)", **{s: " (test)" for s in info.test_splits}}
+        splits = ", ".join(f"{s}{marks.get(s, '')}" for s in
+                           dict.fromkeys((*info.splits, info.train_split, *info.test_splits)))
+        if info.any_split:
+            splits += ", or any sub-folder"
+        points = info.num_landmarks({})
+        where = "generated" if info.generated else "read from disk"
+        console.print(f"{name:<12} {info.title}: {splits}; "
+                      f"{points if points else 'any number of'} landmarks, {where}",
+                      highlight=False, markup=False, soft_wrap=True)
+    return 0
+
+
 def datasets_check(name: str, root: str, *, strict: bool = False) -> int:
     """`scaf-al datasets check NAME ROOT`: what a downloaded data folder holds."""
     from orchestrator.cli.data_commands import datasets_check as check
@@ -297,13 +323,6 @@ def pretrain(out: str, *, data: str = "synthetic", root: str | None = None,
 
     return run_pretrain(data, root, input_size, Path(out).expanduser(), width=width, steps=steps,
                         batch_size=batch_size, device=device, console=console)
-
-
-def bench(*, quick: bool = False, out: str | None = None) -> int:
-    """`scaf-al bench`: benchmarks with same-run baselines."""
-    from benchmarks.runner import bench as run_benchmarks
-
-    return run_benchmarks(quick=quick, out=out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,6 @@ larger --steps to train further); its checkpoint is what `model.pretrained` in a
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,8 +31,6 @@ __all__ = [
     "render_check",
 ]
 
-# The split the unsupervised stage trains on, per data set (folder: every image).
-PRETRAIN_SPLIT = {"300w": "train", "wflw": "train", "folder": "all", "synthetic": "pool"}
 STATUS_COLOURS = {"ok": "green", "warning": "yellow", "error": "red"}
 SHOWN_PROBLEMS = 5  # per split in the table; the rest are counted
 
@@ -74,7 +71,7 @@ def datasets_check(name: str, root: Path, strict: bool = False,
     """Print what a data folder holds, split by split.
 
     Args:
-        name: "300w", "wflw" or "folder".
+        name: a registered data set read from disk (`scaf-al datasets list`).
         root: the data set root.
         strict: warnings (count mismatches, skipped bad files) fail too.
         console: where to print (default stdout).
@@ -97,33 +94,30 @@ def datasets_check(name: str, root: Path, strict: bool = False,
     return 0
 
 
-def _cache_dir() -> Path:
-    env = os.environ.get("SCAF_AL_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "scaf-al"
-
-
 def pretrain_images(data: str, root: str | None, input_size: int) -> CropSet:
     """The CropSet the unsupervised stage trains on.
 
     Args:
-        data: "synthetic", "300w", "wflw" or "folder".
-        root: the data root (for synthetic: an optional folder to cache the generated
-            faces in; None keeps them in memory).
+        data: a registered data set (`scaf-al datasets list`); its pre-training split is
+            used (300-W and WFLW: train; folder: every image; synthetic: the pool).
+        root: the data root (for generated data: an optional folder to cache the faces
+            in; None keeps them in memory).
         input_size: network input side.
 
     Raises:
-        ValueError: unknown data set, or a missing --root for a real one.
+        ValueError: unknown data set, or a missing --root for one read from disk.
     """
-    from trainers.datasets import is_generated, load_cropset
+    from trainers.caches.location import cache_root
+    from trainers.datasets import get_dataset, load_cropset
 
-    key = data.lower()
-    if key not in PRETRAIN_SPLIT:
-        raise ValueError(f"--data {data!r} is not a data set; choose one of "
-                         f"{', '.join(PRETRAIN_SPLIT)}")
-    if not root and not is_generated(key):
-        raise ValueError(f"--data {key} needs --root (the folder holding the download)")
-    return load_cropset(key, root or None, PRETRAIN_SPLIT[key], input_size,
-                        cache_dir=_cache_dir() / "crops")
+    try:
+        info = get_dataset(data)
+    except ValueError as e:
+        raise ValueError(f"--data: {e}") from e
+    if not root and info.needs_root():
+        raise ValueError(f"--data {info.name} needs --root (the folder holding the download)")
+    return load_cropset(info.name, root or None, info.pretrain_split, input_size,
+                        cache_dir=cache_root() / "crops")
 
 
 def pretrain(
@@ -132,16 +126,16 @@ def pretrain(
     input_size: int,
     out: Path,
     *,
-    width: float = 0.25,
-    steps: int = 1000,
-    batch_size: int = 32,
-    device: str = "auto",
+    width: float,
+    steps: int,
+    batch_size: int,
+    device: str,
     console: Console | None = None,
 ) -> int:
     """Run (or resume) the unsupervised auto-encoder stage with a progress bar.
 
     Args:
-        data: "synthetic", "300w", "wflw" or "folder" (see `pretrain_images`).
+        data: a registered data set (see `pretrain_images`).
         root: the data root (optional for synthetic).
         input_size: network input side.
         out: checkpoint file; a run already there of the same size is resumed.

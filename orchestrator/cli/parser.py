@@ -1,17 +1,48 @@
-"""The `scaf-al` argument parser: each sub-command's flags, and the typed function it calls.
+"""The `scaf-al` argument parser: each sub-command's flags, bound to the typed function it
+calls.
 
-Defaults live here once (argparse fills them in); each handler passes the parsed flags to
-the function of :mod:`orchestrator.cli.commands` as typed arguments. Global flags (`--debug`) are
-accepted before or after the sub-command.
+Defaults have one home: the signatures of the functions in :mod:`orchestrator.cli.commands`.
+`_bind` gives each flag the default of the parameter it fills (help texts show it with
+`%(default)s`) and calls the function with the parsed flags by name. Global flags
+(`--debug`) are accepted before or after the sub-command. Commands from other packages
+(the benchmarks' `bench`) join through the entry-point group ``scaf_al.commands``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import inspect
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
+COMMAND_GROUP = "scaf_al.commands"
 FORMATS = ("terminal", "markdown", "csv", "latex", "html")
-DATA_SETS = ("300w", "wflw", "folder")
+
+#: Adds one sub-command: `add(name, help=...)` returns its parser (global flags included).
+AddCommand = Callable[..., argparse.ArgumentParser]
+#: A parameter filled from the flags: the flag's dest, or a function of the namespace.
+Source = str | Callable[[argparse.Namespace], Any]
+
+
+def _bind(p: argparse.ArgumentParser, func: Callable[..., int], **sources: Source) -> None:
+    """Call `func` with the parsed flags, each parameter from the flag of its name (or the
+    flag / function `sources` names), and give each flag its parameter's default."""
+    params = inspect.signature(func).parameters
+    dest_of = {name: sources.get(name, name) for name in params}
+    for action in p._actions:
+        for name, source in dest_of.items():
+            if source == action.dest and params[name].default is not inspect.Parameter.empty:
+                action.default = params[name].default
+
+    def handler(a: argparse.Namespace) -> int:
+        args = {name: (source(a) if callable(source) else getattr(a, source))
+                for name, source in dest_of.items()
+                if callable(source) or hasattr(a, source)}
+        return func(**args)
+
+    p.set_defaults(handler=handler)
 
 
 def _global_flags(default: object) -> argparse.ArgumentParser:
@@ -29,8 +60,8 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
                    help="let the local Ray node listen on all interfaces (default 127.0.0.1)")
     p.add_argument("--plain", action="store_true",
                    help="plain-text progress (the default when output is not a terminal)")
-    p.add_argument("--interval", type=float, default=30.0,
-                   help="seconds between plain-text progress snapshots (default 30)")
+    p.add_argument("--interval", type=float,
+                   help="seconds between plain-text progress snapshots (default %(default)s)")
 
 
 def _view_flags(p: argparse.ArgumentParser) -> None:
@@ -47,89 +78,103 @@ def _view(a: argparse.Namespace) -> object:
                        plain=getattr(a, "plain", False))
 
 
-def _experiment_commands(sub: argparse._SubParsersAction, add: object, c: ModuleType) -> None:
+def _experiment_commands(add: AddCommand, c: ModuleType) -> None:
     r = add("run", help="run an experiment spec (default: the built-in quickstart)")
     r.add_argument("spec", nargs="?", help="spec TOML file or preset name (default quickstart)")
     r.add_argument("--out", help="experiment folder (default scaf-al-runs/<name>)")
     r.add_argument("--resume", action="store_true", help="resume if --out holds this experiment")
     _run_flags(r)
-    r.set_defaults(handler=lambda a: c.run(a.spec, a.out, address=a.address, resume=a.resume,
-                                           expose=a.expose, plain=a.plain,
-                                           interval=a.interval))
+    _bind(r, c.run)
 
     rs = add("resume", help="continue an experiment whose driver stopped")
     rs.add_argument("dir", help="experiment folder")
     _run_flags(rs)
-    rs.set_defaults(handler=lambda a: c.resume_experiment(
-        a.dir, address=a.address, expose=a.expose, plain=a.plain, interval=a.interval))
+    _bind(rs, c.resume_experiment, experiment_dir="dir")
 
     st = add("status", help="progress by the grid's axes (or per cell with --cells)")
     st.add_argument("dir", help="experiment folder")
     _view_flags(st)
-    st.set_defaults(handler=lambda a: c.status(a.dir, _view(a)))
+    _bind(st, c.status, experiment_dir="dir", view=_view)
 
     rep = add("report", help="paper-style tables, significance, plots")
     rep.add_argument("dir", help="experiment folder")
-    rep.add_argument("--format", choices=FORMATS, default="terminal")
+    rep.add_argument("--format", choices=FORMATS, help="output format (default %(default)s)")
     rep.add_argument("--plots", help="write learning-curve PNG + SVG into this folder")
     rep.add_argument("--split", help="test split for the main table")
     rep.add_argument("--out", help="--format html: the file to write (default DIR/report.html)")
-    rep.set_defaults(handler=lambda a: c.report(a.dir, fmt=a.format, plots=a.plots,
-                                                split=a.split, out=a.out))
+    _bind(rep, c.report, experiment_dir="dir", fmt="format")
 
     w = add("watch", help="live view of an experiment folder")
     w.add_argument("dir", help="experiment folder")
-    w.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
+    w.add_argument("--interval", type=float, help="seconds between refreshes "
+                                                  "(default %(default)s)")
     w.add_argument("--once", action="store_true", help="print one snapshot and exit")
     _view_flags(w)
     w.add_argument("--plain", action="store_true", help="plain text even on a terminal")
     w.add_argument("--html", help="rewrite this self-contained HTML page every interval "
                                   "instead of printing (the page reloads itself)")
-    w.set_defaults(handler=lambda a: c.watch(a.dir, interval=a.interval, once=a.once,
-                                             view=_view(a), html=a.html))
+    _bind(w, c.watch, experiment_dir="dir", view=_view)
 
     g = add("gallery", help="top-ranked pool images of a cell and round")
     g.add_argument("dir", help="experiment folder")
     g.add_argument("--cell", help="cell id (default: the first with a score-based acquisition)")
-    g.add_argument("--round", type=int, default=0)
-    g.add_argument("--top", type=int, default=5)
+    g.add_argument("--round", type=int, help="round (default %(default)s)")
+    g.add_argument("--top", type=int, help="images per row (default %(default)s)")
     g.add_argument("--out", help="PNG file (default <dir>/gallery-<cell>-r<round>.png)")
-    g.set_defaults(handler=lambda a: c.gallery(a.dir, cell=a.cell, round_=a.round, top=a.top,
-                                               out=a.out))
+    _bind(g, c.gallery, experiment_dir="dir", round_="round")
 
 
-def _tool_commands(sub: argparse._SubParsersAction, add: object, c: ModuleType,
-                   flags: argparse.ArgumentParser) -> None:
+def _tool_commands(add: AddCommand, c: ModuleType, flags: argparse.ArgumentParser) -> None:
     cfg = add("config", help="spec presets")
     show = cfg.add_subparsers(dest="config_command", required=True).add_parser(
         "show", parents=[flags], help="print a preset's full TOML")
-    show.add_argument("preset", nargs="?", default="quickstart")
-    show.set_defaults(handler=lambda a: c.config_show(a.preset))
+    show.add_argument("preset", nargs="?", help="preset name (default %(default)s)")
+    _bind(show, c.config_show)
 
     acq = add("acquisitions", help="list registered acquisition functions (or check one)")
-    acq.set_defaults(handler=lambda a: c.acquisitions())
+    _bind(acq, c.acquisitions)
     chk_acq = acq.add_subparsers(dest="acquisitions_command").add_parser(
         "check", parents=[flags], help="run the plugin conformance kit on an acquisition")
     chk_acq.add_argument("name")
     chk_acq.add_argument("--param", action="append", metavar="K=V",
                          help="a parameter (TOML/JSON value), repeatable")
-    chk_acq.set_defaults(handler=lambda a: c.acquisitions_check(a.name, a.param))
+    _bind(chk_acq, c.acquisitions_check, params="param")
+
+    ds = add("datasets", help="registered data sets, and what a downloaded folder holds")
+    ds_sub = ds.add_subparsers(dest="datasets_command", required=True)
+    lst = ds_sub.add_parser("list", parents=[flags], help="registered data sets and splits")
+    _bind(lst, c.datasets_list)
+    chk = ds_sub.add_parser("check", parents=[flags],
+                            help="what a downloaded data folder holds, per split")
+    chk.add_argument("name", help="a data set read from disk (see `scaf-al datasets list`)")
+    chk.add_argument("root")
+    chk.add_argument("--strict", action="store_true", help="warnings fail too")
+    _bind(chk, c.datasets_check)
+
+    pt = add("pretrain", help="unsupervised auto-encoder stage")
+    pt.add_argument("--data", help="a registered data set (default %(default)s)")
+    pt.add_argument("--root", help="data root (or an image folder for 'folder')")
+    pt.add_argument("--input-size", type=int, help="network input side (default %(default)s)")
+    pt.add_argument("--width", type=float, help="width multiplier (default %(default)s)")
+    pt.add_argument("--steps", type=int, help="training steps (default %(default)s)")
+    pt.add_argument("--batch-size", type=int, help="images per step (default %(default)s)")
+    pt.add_argument("--out", required=True, help="checkpoint file to write (resumes if present)")
+    pt.add_argument("--device", help="auto, cpu, cuda, cuda:1 (default %(default)s)")
+    _bind(pt, c.pretrain)
 
 
-
-def _model_commands(add: object, c: ModuleType, flags: argparse.ArgumentParser) -> None:
+def _model_commands(add: AddCommand, c: ModuleType) -> None:
     pl = add("plan", help="what a grid costs before it runs (counts; --probe measures)")
     pl.add_argument("spec", help="spec TOML file or preset name")
     pl.add_argument("--probe", action="store_true",
                     help="time a few real training steps per model configuration here")
     pl.add_argument("--json", action="store_true", help="one JSON object")
-    pl.add_argument("--device", help="device for --probe (default: auto)")
-    pl.set_defaults(handler=lambda a: c.plan(a.spec, probe=a.probe, as_json=a.json,
-                                             device=a.device))
+    pl.add_argument("--device", help="device for --probe (default: the spec's)")
+    _bind(pl, c.plan, as_json="json")
 
     cp = add("compact", help="merge each cell's per-round result files into one")
     cp.add_argument("dir", help="experiment folder")
-    cp.set_defaults(handler=lambda a: c.compact(a.dir))
+    _bind(cp, c.compact, experiment_dir="dir")
 
     pr = add("predict", help="landmarks of new images with a saved model, into a CSV")
     pr.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
@@ -137,48 +182,16 @@ def _model_commands(add: object, c: ModuleType, flags: argparse.ArgumentParser) 
     pr.add_argument("--out", required=True, help="CSV to write: image,x0,y0,x1,y1,...")
     pr.add_argument("--boxes", help="CSV image,x_min,y_min,x_max,y_max (pixels)")
     pr.add_argument("--overlay", help="folder for each image with its landmarks drawn")
-    pr.add_argument("--device", default="auto")
-    pr.add_argument("--batch-size", type=int, default=32)
-    pr.set_defaults(handler=lambda a: c.predict(a.model, a.inputs, a.out, boxes=a.boxes,
-                                                overlay=a.overlay, device=a.device,
-                                                batch_size=a.batch_size))
+    pr.add_argument("--device", help="auto, cpu, cuda, cuda:1 (default %(default)s)")
+    pr.add_argument("--batch-size", type=int, help="images per batch (default %(default)s)")
+    _bind(pr, c.predict)
 
     ex = add("export", help="the landmark network as ONNX or TorchScript")
     ex.add_argument("model", help="a saved model (round-NNN/model.pt)")
     ex.add_argument("--format", required=True, choices=("onnx", "torchscript"))
     ex.add_argument("--out", required=True, help="file to write")
-    ex.set_defaults(handler=lambda a: c.export(a.model, a.format, a.out))
+    _bind(ex, c.export, fmt="format")
 
-    _propose_command(add, c)
-
-    ds = add("datasets", help="data set tools")
-    chk = ds.add_subparsers(dest="datasets_command", required=True).add_parser(
-        "check", parents=[flags], help="what a downloaded data folder holds, per split")
-    chk.add_argument("name", choices=DATA_SETS)
-    chk.add_argument("root")
-    chk.add_argument("--strict", action="store_true", help="warnings fail too")
-    chk.set_defaults(handler=lambda a: c.datasets_check(a.name, a.root, strict=a.strict))
-
-    pt = add("pretrain", help="unsupervised auto-encoder stage")
-    pt.add_argument("--data", default="synthetic", help="synthetic, 300w, wflw or folder")
-    pt.add_argument("--root", help="data root (or an image folder for 'folder')")
-    pt.add_argument("--input-size", type=int, default=64)
-    pt.add_argument("--width", type=float, default=0.25)
-    pt.add_argument("--steps", type=int, default=1000)
-    pt.add_argument("--batch-size", type=int, default=32)
-    pt.add_argument("--out", required=True, help="checkpoint file to write (resumes if present)")
-    pt.add_argument("--device", default="auto")
-    pt.set_defaults(handler=lambda a: c.pretrain(
-        a.out, data=a.data, root=a.root, input_size=a.input_size, width=a.width,
-        steps=a.steps, batch_size=a.batch_size, device=a.device))
-
-    b = add("bench", help="benchmarks with same-run baselines")
-    b.add_argument("--quick", action="store_true")
-    b.add_argument("--out", help="JSON file for the records")
-    b.set_defaults(handler=lambda a: c.bench(quick=a.quick, out=a.out))
-
-
-def _propose_command(add: object, c: ModuleType) -> None:
     pp = add("propose", help="which of your own face images to annotate next (one round)")
     pp.add_argument("project", help="the project folder (created by the first call)")
     pp.add_argument("--images", required=True, help="your image folder (searched recursively; "
@@ -188,14 +201,24 @@ def _propose_command(add: object, c: ModuleType) -> None:
                                    "default: the paper's settings, slow on a CPU)")
     pp.add_argument("--boxes", help="CSV image,x_min,y_min,x_max,y_max (pixels), one row per "
                                     "image")
-    pp.add_argument("--cold-start", choices=("kcenter", "random"), default="kcenter",
-                    help="how to pick while fewer than L0 images are labeled (default kcenter)")
+    pp.add_argument("--cold-start", choices=("kcenter", "random"),
+                    help="how to pick while fewer than L0 images are labeled "
+                         "(default %(default)s)")
     pp.add_argument("--skip-bad", action="store_true",
                     help="leave bad files out (listed) instead of stopping")
     pp.add_argument("--device", help="auto, cpu, cuda, cuda:1 (default: the spec's)")
-    pp.set_defaults(handler=lambda a: c.propose(
-        a.project, a.images, a.k, spec=a.spec, boxes=a.boxes, cold_start=a.cold_start,
-        skip_bad=a.skip_bad, device=a.device))
+    _bind(pp, c.propose)
+
+
+def _plugin_commands(add: AddCommand, taken: set[str]) -> None:
+    """Sub-commands that other packages add (entry-point group ``scaf_al.commands``: each
+    names a function `register(add)` that adds its commands and binds their handlers)."""
+    for entry_point in importlib.metadata.entry_points(group=COMMAND_GROUP):
+        if entry_point.name in taken:
+            raise ValueError(f"command {entry_point.name!r} of entry point "
+                             f"'{entry_point.value}' ({COMMAND_GROUP}) is a built-in command")
+        entry_point.load()(add)
+        taken.add(entry_point.name)
 
 
 def build_parser(commands: ModuleType) -> argparse.ArgumentParser:
@@ -205,10 +228,11 @@ def build_parser(commands: ModuleType) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     flags = _global_flags(argparse.SUPPRESS)
 
-    def add(name: str, **kw: str) -> argparse.ArgumentParser:
+    def add(name: str, **kw: Any) -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[flags], **kw)
 
-    _experiment_commands(sub, add, commands)
-    _tool_commands(sub, add, commands, flags)
-    _model_commands(add, commands, flags)
+    _experiment_commands(add, commands)
+    _tool_commands(add, commands, flags)
+    _model_commands(add, commands)
+    _plugin_commands(add, set(sub.choices))
     return p

@@ -29,6 +29,7 @@ import numpy as np
 from orchestrator.spec.experiment import ExperimentSpec
 from trainers.config.cell import CellConfig, DataConfig
 from trainers.config.trainer import TrainerConfig
+from trainers.datasets import get_dataset, open_dataset
 
 # Count keys of the `--json` object, in display order.
 COUNT_KEYS = ("cells", "trial_rounds", "trainings", "training_images", "scored_images",
@@ -79,30 +80,16 @@ def config_key(cell: CellConfig) -> ConfigKey:
 
 
 def _split_size(data: DataConfig, split: str) -> int | None:
-    """Images in one split: synthetic options, official sizes, or the opened folder."""
-    if data.name == "synthetic":
-        from trainers.datasets.builtin.synthetic import SyntheticConfig
-
-        defaults = SyntheticConfig()
-        key = "n_pool" if split in ("pool", "train") else "n_test"
-        return int(data.options.get(key, getattr(defaults, key)))
-    if data.name == "300w":
-        from trainers.datasets.builtin.w300 import SPLIT_SIZES as W300_SIZES
-
-        return W300_SIZES.get(split)
-    if data.name == "wflw":
-        from trainers.datasets.builtin.wflw import SPLIT_SIZES, SUBSET_SIZES
-
-        return {**SPLIT_SIZES, **SUBSET_SIZES}.get(split)
-    return _opened_size(data, split)
+    """Images in one split: as the data set states it (official sizes, or options that
+    size it), else counted in the opened folder."""
+    known = get_dataset(data.name).split_size(split, data.options)
+    return known if known is not None else _opened_size(data, split)
 
 
 def _opened_size(data: DataConfig, split: str) -> int | None:
     """A user's folder has no official size: count it when the folder can be opened."""
     if not data.root or not Path(data.root).expanduser().is_dir():
         return None
-    from trainers.datasets import open_dataset
-
     try:
         return len(open_dataset(data.name, data.root, split, **data.options))
     except (OSError, ValueError):

@@ -194,12 +194,12 @@ def _measure_in_child(*args: Any, **kwargs: Any) -> dict[str, Any]:
 
 
 def landmarks_of(spec: ExperimentSpec) -> int:
-    """Landmarks per face of the spec's data set (a folder says so in its options)."""
-    from trainers.datasets.layouts import IBUG_68, WFLW_98
+    """Landmarks per face of the spec's data set; where only its files tell (a folder
+    without `num_landmarks`), the probe measures with iBUG's 68."""
+    from trainers.datasets import IBUG_68, get_dataset
 
-    if spec.data.name == "wflw":
-        return WFLW_98.num_landmarks
-    return int(spec.data.options.get("num_landmarks", IBUG_68.num_landmarks))
+    count = get_dataset(spec.data.name).num_landmarks(spec.data.options)
+    return IBUG_68.num_landmarks if count is None else count
 
 
 def probe_plan(plan: GridPlan, spec: ExperimentSpec, *, device: str = "auto", steps: int = 3,

@@ -19,7 +19,7 @@ from orchestrator.progress.tune_state import TrialStatus, read_tune_state
 from orchestrator.results.experiment_folder import CellEntry, ExperimentFolder
 from orchestrator.results.node_usage import NODE_USAGE_FIELDS
 from orchestrator.results.readers import read_table
-from orchestrator.results.schema import SPLIT_ORDER, metric_splits
+from orchestrator.results.schema import metric_splits
 from trainers.config.cell import CellConfig
 
 #: States a cell can be in, as every view names them.
@@ -178,12 +178,12 @@ def _cell_progress(entry: CellEntry) -> CellProgress:
 
 
 def headline_split(splits: list[str]) -> str | None:
-    """The split the views show: Full / test when present (the paper's headline number)."""
+    """The split the views show: Full / test when present (the paper's headline number),
+    else the first in the store's column order."""
     for s in ("full", "test"):
         if s in splits:
             return s
-    ordered = [s for s in SPLIT_ORDER if s in splits] + splits
-    return ordered[0] if ordered else None
+    return splits[0] if splits else None
 
 
 def _as_utc(w: datetime | None) -> datetime | None:

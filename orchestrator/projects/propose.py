@@ -17,7 +17,6 @@ Images proposed earlier and still unannotated are not labeled; they are not prop
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tomllib
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from orchestrator.projects.settings import ProposeSettings, read_propose_spec
 from orchestrator.results.experiment_folder import ExperimentFolder
 from orchestrator.results.writer import ResultWriter
 from orchestrator.spec.experiment import SpecError
+from trainers.caches.location import cache_root
 from trainers.models import save_landmark_model
 from trainers.projects.pool import ProjectPool, find_project_images, open_project_pool
 from trainers.projects.round import ProjectStep, RoundInputs, cold_start_step, trained_step
@@ -133,20 +133,13 @@ def _describe(pool: ProjectPool, inputs: RoundInputs, step: ProjectStep
 def _run_step(folder: ExperimentFolder, settings: ProposeSettings, pool: ProjectPool,
               inputs: RoundInputs, cold_start: str, say: Callable[[str], None]) -> ProjectStep:
     """A trained round with at least L0 labeled images, else a cold start."""
-    cache_dir = (Path(settings.cache_dir).expanduser() if settings.cache_dir
-                 else project_cache_dir())
+    cache_dir = cache_root(settings.cache_dir)
     if len(inputs.labeled) >= settings.l0:
         return trained_step(settings.cell, pool, inputs, folder.round0_cache_dir,
                             cache_dir, settings.device, say)
     say(f"cold start ({len(inputs.labeled)} labeled < L0 = {settings.l0}): {cold_start}")
     return cold_start_step(settings.cell, pool, inputs, cold_start, cache_dir,
                            settings.device, say)
-
-
-def project_cache_dir() -> Path:
-    """$SCAF_AL_CACHE, else ~/.cache/scaf-al (the grid's default cache)."""
-    env = os.environ.get("SCAF_AL_CACHE")
-    return Path(env).expanduser().resolve() if env else Path.home() / ".cache" / "scaf-al"
 
 
 def _check_call(folder: ExperimentFolder, images: Path, k: int, cold_start: str) -> None:

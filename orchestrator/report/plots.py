@@ -14,10 +14,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
 from orchestrator.report.tables import (  # noqa: E402
-    DATASET_TITLES,
     DatasetReport,
     Method,
     build_report,
+    dataset_title,
     split_title,
 )
 
@@ -78,7 +78,7 @@ def learning_curve_figure(rep: DatasetReport, title: str | None = None) -> plt.F
     # Below the panels, so it never hides a curve.
     fig.legend(handles, labels, fontsize=8, loc="outside lower center",
                ncol=max(1, min(len(labels), int(width // 2.6))), frameon=False)
-    fig.suptitle(title or f"Learning curves on {DATASET_TITLES.get(rep.dataset, rep.dataset)}"
+    fig.suptitle(title or f"Learning curves on {dataset_title(rep.dataset)}"
                  " (mean ± std over seeds)")
     return fig
 

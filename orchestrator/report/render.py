@@ -12,12 +12,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.report.tables import (
-    DATASET_TITLES,
     CellStats,
     Comparison,
     DatasetReport,
     Method,
     Report,
+    dataset_title,
     split_title,
 )
 
@@ -64,7 +64,7 @@ def _seed_range(rep: DatasetReport, m: Method) -> str:
 
 
 def title(rep: DatasetReport) -> str:
-    return (f"NME (%) on {DATASET_TITLES.get(rep.dataset, rep.dataset)}, mean ± std over "
+    return (f"NME (%) on {dataset_title(rep.dataset)}, mean ± std over "
             f"seeds; columns: labeled images / test split")
 
 

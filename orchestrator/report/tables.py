@@ -30,13 +30,9 @@ from scipy import stats
 
 from orchestrator.results.experiment_folder import ExperimentFolder
 from orchestrator.results.readers import read_table
-from orchestrator.results.schema import SPLIT_ORDER, metric_splits
+from orchestrator.results.schema import metric_splits
+from trainers.datasets.registry import find_dataset
 
-SPLIT_TITLES = {"common": "Common", "challenging": "Challenging", "full": "Full",
-                "test": "Full", "pose": "Pose", "expression": "Expr.", "illumination": "Illum.",
-                "makeup": "Make-up", "occlusion": "Occl.", "blur": "Blur"}
-DATASET_TITLES = {"300w": "300-W", "wflw": "WFLW", "synthetic": "synthetic faces",
-                  "folder": "image folder"}
 RANDOM = "random"
 #: The `rounds` columns a report reads (plus the metric columns): never the index lists.
 REPORT_COLUMNS = ("dataset", "arch", "acq_label", "acquisition", "n_labeled", "seed",
@@ -44,10 +40,16 @@ REPORT_COLUMNS = ("dataset", "arch", "acq_label", "acquisition", "n_labeled", "s
 
 
 def split_title(dataset: str, split: str) -> str:
-    """Column title of a split (`test` reads as `Full` for WFLW, stays `test` otherwise)."""
-    if split == "test" and dataset not in ("wflw",):
-        return "test"
-    return SPLIT_TITLES.get(split, split)
+    """Column title of a split, as its data set names it (WFLW's `test` reads `Full`); the
+    split's own name for a data set not registered here."""
+    info = find_dataset(dataset)
+    return split if info is None else info.split_title(split)
+
+
+def dataset_title(dataset: str) -> str:
+    """How reports name a data set ("300-W"); its name when it is not registered here."""
+    info = find_dataset(dataset)
+    return dataset if info is None else info.title
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,11 @@ class Report:
 
 
 # -- building --------------------------------------------------------------------------
-def _ordered_splits(splits: list[str]) -> list[str]:
-    known = [s for s in SPLIT_ORDER if s in splits]
+def _ordered_splits(datasets: list[str], splits: list[str]) -> list[str]:
+    """The splits in their data sets' order (300-W common, challenging, full), then the
+    others in the store's column order."""
+    order = [s for d in datasets if (info := find_dataset(d)) is not None for s in info.splits]
+    known = [s for s in dict.fromkeys(order) if s in splits]
     return known + [s for s in splits if s not in known]
 
 
@@ -283,7 +288,8 @@ def build_report(rounds: pa.Table, split: str | None = None, experiment: str = "
     Raises:
         ValueError: `split` is not a split of the store.
     """
-    splits = _ordered_splits(metric_splits(rounds))
+    splits = _ordered_splits(sorted(set(rounds.column("dataset").to_pylist())),
+                             metric_splits(rounds))
     if split is not None:
         if split not in splits:
             raise ValueError(f"--split {split!r} is not in the results; splits: "

@@ -35,6 +35,7 @@ from typing import Any
 import tomli_w
 
 from orchestrator.spec.experiment import ExperimentSpec, SpecError, parse_spec
+from trainers.caches.location import cache_root
 from trainers.config.cell import CellConfig
 
 SPEC_FILE = "spec.toml"
@@ -88,11 +89,8 @@ class ExperimentInfo:
 
 
 def default_cache_dir(spec: ExperimentSpec) -> Path:
-    """The spec's `cache_dir`, else $SCAF_AL_CACHE, else ~/.cache/scaf-al."""
-    if spec.cache_dir:
-        return Path(spec.cache_dir).expanduser().resolve()
-    env = os.environ.get("SCAF_AL_CACHE")
-    return Path(env).expanduser().resolve() if env else Path.home() / ".cache" / "scaf-al"
+    """The spec's `cache_dir`, else $SCAF_AL_CACHE, else ~/.cache/scaf-al (`cache_root`)."""
+    return cache_root(spec.cache_dir)
 
 
 def _parse_info(doc: dict[str, Any], source: Path) -> ExperimentInfo:

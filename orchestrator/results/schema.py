@@ -75,10 +75,6 @@ SELECTION_SCHEMA = pa.schema([
 METRIC_PREFIXES = ("nme_", "fr_", "auc_", "baseline_nme_")
 
 
-# Display order of known test splits; others follow in the store's column order.
-SPLIT_ORDER = ("common", "challenging", "full", "test", "pose", "expression", "illumination",
-               "makeup", "occlusion", "blur")
-
 
 def rounds_schema(splits: list[str]) -> pa.Schema:
     """The `rounds` schema for a data set with these test splits."""

@@ -1,47 +1,22 @@
-"""Checks of a spec that need more than its own values: the data set's options, the
-budgets against the pool size, and the paths the spec names."""
+"""Checks of a spec that need more than its own values: the data set's options and the
+budgets against the pool size (both from the data-set registry)."""
 
 from __future__ import annotations
 
-import inspect
-import typing
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import fields
-from typing import Any
 
 from orchestrator.spec.tables import SpecError
 from trainers.config.cell import BudgetSchedule, DataConfig
 from trainers.config.typed import check_keys, convert, from_table
-
-# Official training-split sizes, to reject impossible budgets before any work starts.
-KNOWN_POOL_SIZES = {("300w", "train"): 3148, ("wflw", "train"): 7500}
-DEFAULT_SYNTHETIC_POOL = 600  # SyntheticConfig's n_pool default
-
-
-def data_option_types(name: str) -> dict[str, Any] | None:
-    """{option: type hint} of the data set's loader (None: it takes any keyword)."""
-    if name == "synthetic":
-        from trainers.datasets.builtin.synthetic import SyntheticConfig
-
-        hints = typing.get_type_hints(SyntheticConfig)
-        return {f.name: hints[f.name] for f in fields(SyntheticConfig) if f.name != "input_size"}
-    from trainers.datasets.builtin.folder import open_folder
-    from trainers.datasets.builtin.w300 import open_300w
-    from trainers.datasets.builtin.wflw import open_wflw
-
-    loader = {"300w": open_300w, "wflw": open_wflw, "folder": open_folder}[name]
-    params = inspect.signature(loader).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    hints = typing.get_type_hints(loader)
-    return {p.name: hints.get(p.name, Any) for p in params
-            if p.name not in ("root", "split", "strict")}
+from trainers.datasets import get_dataset
 
 
 def check_data_options(data: DataConfig, input_size: int) -> None:
     """Every `data.options` key must be an option of the data set's loader, of its type
-    (synthetic options: also in their range)."""
-    types = data_option_types(data.name)
+    (options given by a dataclass, as synthetic faces: also in their range)."""
+    info = get_dataset(data.name)
+    types = info.option_types()
     if types is None:
         return
     check_keys(data.options, sorted(types), "data.options")
@@ -51,18 +26,15 @@ def check_data_options(data: DataConfig, input_size: int) -> None:
         except TypeError:
             continue  # a type the config parser does not know (a Path, a Sequence): the
             # loader checks it
-    if data.name == "synthetic":
-        from trainers.datasets.builtin.synthetic import SyntheticConfig
-
-        from_table(SyntheticConfig, data.options, "data.options", input_size=input_size)
+    if dataclasses.is_dataclass(info.options_from):
+        sized = {f.name for f in dataclasses.fields(info.options_from)}
+        extra = {"input_size": input_size} if "input_size" in sized else {}
+        from_table(info.options_from, data.options, "data.options", **extra)
 
 
 def known_pool_size(data: DataConfig) -> int | None:
     """The pool size the spec alone implies (None when only loading the data tells)."""
-    if data.name == "synthetic":
-        pool: int | None = int(data.options.get("n_pool", DEFAULT_SYNTHETIC_POOL))
-    else:
-        pool = KNOWN_POOL_SIZES.get((data.name, data.train_split or ""))
+    pool = get_dataset(data.name).split_size(data.train_split or "", data.options)
     if data.pool_size:
         pool = min(pool, data.pool_size) if pool else data.pool_size
     return pool

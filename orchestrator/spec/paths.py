@@ -11,12 +11,13 @@ from pathlib import Path
 
 from orchestrator.spec.experiment import ExperimentSpec
 from orchestrator.spec.tables import SpecError
+from trainers.datasets import get_dataset
 
 
 def _named_paths(spec: ExperimentSpec) -> list[tuple[str, Path, str]]:
     """(field path, path, what belongs there) of every folder or file the spec names."""
     out = []
-    if spec.data.name != "synthetic":
+    if get_dataset(spec.data.name).needs_root():
         out.append(("data.root", Path(str(spec.data.root)).expanduser(),
                     f"the {spec.data.name} download; see `scaf-al datasets check`"))
     if spec.model.pretrained:

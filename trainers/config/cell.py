@@ -16,16 +16,8 @@ from typing import Any
 from trainers.config.pretrain import PretrainSettings
 from trainers.config.trainer import TrainerConfig
 from trainers.config.typed import ConfigError, from_table
-from trainers.datasets import CROP_SOURCES, DATASETS
+from trainers.datasets import CROP_SOURCES, dataset_names, find_dataset
 from trainers.models.config import check_architecture, check_input_size, check_width
-
-DEFAULT_TEST_SPLITS = {
-    "synthetic": ("test",),
-    "300w": ("common", "challenging", "full"),
-    "wflw": ("test",),
-    "folder": ("test",),
-}
-DEFAULT_TRAIN_SPLIT = {"synthetic": "pool", "300w": "train", "wflw": "train", "folder": "train"}
 
 
 @dataclass(frozen=True)
@@ -41,19 +33,20 @@ class DataConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.name not in DATASETS:
+        info = find_dataset(self.name)
+        if info is None:
             raise ConfigError("name", f"{self.name!r} is not a data set; allowed: "
-                                      f"{', '.join(DATASETS)}")
-        if self.name != "synthetic" and not self.root:
+                                      f"{', '.join(dataset_names())}")
+        if info.needs_root() and not self.root:
             raise ConfigError("root", f"missing; data set {self.name!r} needs its "
                                       "download folder")
         if self.crop_source not in CROP_SOURCES:
             raise ConfigError("crop_source", f"{self.crop_source!r} is not a crop source; "
                                              f"allowed: {', '.join(CROP_SOURCES)}")
         if self.train_split is None:
-            object.__setattr__(self, "train_split", DEFAULT_TRAIN_SPLIT[self.name])
+            object.__setattr__(self, "train_split", info.train_split)
         if self.test_splits is None:
-            object.__setattr__(self, "test_splits", DEFAULT_TEST_SPLITS[self.name])
+            object.__setattr__(self, "test_splits", info.test_splits)
         else:
             object.__setattr__(self, "test_splits", tuple(self.test_splits))
         if self.pool_size is not None and self.pool_size < 1:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from trainers.datasets.base import DatasetError, landmark_boxes
+from trainers.datasets.registry import DatasetInfo
 
 
 @dataclass
@@ -49,22 +50,10 @@ def failing_splits(rows: list[SplitCheck], strict: bool) -> list[str]:
     return [r.split for r in rows if r.status in failing]
 
 
-def _expected(name: str, split: str) -> int | None:
-    if name == "300w":
-        from trainers.datasets.builtin.w300 import SPLIT_SIZES
-
-        return SPLIT_SIZES.get(split)
-    if name == "wflw":
-        from trainers.datasets.builtin.wflw import SPLIT_SIZES, SUBSET_SIZES
-
-        return {**SPLIT_SIZES, **SUBSET_SIZES}.get(split)
-    return None
-
-
-def _box_note(ds: Any) -> tuple[str, float | None]:
+def _box_note(info: DatasetInfo, ds: Any) -> tuple[str, float | None]:
     """Where the boxes come from and, for .mat boxes, how far they are from the points."""
-    if "bb_detector" not in ds.box_sets or ds.name != "300w":
-        return ("annotation" if ds.name in ("wflw",) else "landmarks"), None
+    if "bb_detector" not in ds.box_sets or info.boxes != ".mat":
+        return ("landmarks" if info.boxes == ".mat" else info.boxes), None
     has_det = np.isfinite(ds.box_sets["bb_detector"]).all(axis=1)
     if len(ds) == 0 or not has_det.any():
         return "landmarks", None
@@ -79,7 +68,7 @@ def check_dataset(name: str, root: str | Path, **options: Any) -> list[SplitChec
     """Open every split of a data set and summarise what was found.
 
     Args:
-        name: "300w", "wflw" or "folder".
+        name: a registered data set read from disk ("300w", "wflw", "folder", a plugin's).
         root: the data set root, as for `open_dataset`.
         **options: loader options (on_bad_file is forced to "skip", strict to False).
 
@@ -89,20 +78,22 @@ def check_dataset(name: str, root: str | Path, **options: Any) -> list[SplitChec
     Raises:
         ValueError: for generated data (nothing on disk to check) or an unknown name.
     """
-    from trainers.datasets import dataset_splits, is_generated
+    from trainers.datasets import get_dataset
 
-    key = name.lower()
-    if is_generated(key):
-        raise ValueError(f"the {key} data set is generated, there is nothing to check")
+    info = get_dataset(name)
+    if info.generated:
+        raise ValueError(f"the {info.name} data set is generated, there is nothing to check")
     options = {**options, "on_bad_file": "skip"}
     options.pop("strict", None)
-    return [_check_split(key, root, split, options) for split in dataset_splits(key)]
+    return [_check_split(info, root, split, options) for split in info.splits]
 
 
-def _check_split(key: str, root: str | Path, split: str, options: dict[str, Any]) -> SplitCheck:
+def _check_split(info: DatasetInfo, root: str | Path, split: str,
+                 options: dict[str, Any]) -> SplitCheck:
     from trainers.datasets import open_dataset
 
-    row = SplitCheck(split=split, expected=_expected(key, split))
+    key = info.name
+    row = SplitCheck(split=split, expected=info.split_sizes.get(split))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -114,7 +105,7 @@ def _check_split(key: str, root: str | Path, split: str, options: dict[str, Any]
     row.faces = len(ds)
     row.skipped = len(ds.skipped)
     row.problems = list(ds.count_problems) + [f"{p}: {r}" for p, r in ds.skipped]
-    row.boxes, row.box_vs_landmarks_px = _box_note(ds)
+    row.boxes, row.box_vs_landmarks_px = _box_note(info, ds)
     if row.problems:
         row.status = "warning"
     return row

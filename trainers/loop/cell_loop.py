@@ -32,6 +32,7 @@ import acquisition
 from trainers.caches.autoencoder import ensure_autoencoder
 from trainers.caches.round0 import RoundZeroCache
 from trainers.config.cell import CellConfig, DataConfig
+from trainers.datasets import get_dataset
 from trainers.datasets.cropset import CropSet
 from trainers.loop import pool_inputs
 from trainers.loop.data_loading import load_data
@@ -281,9 +282,9 @@ def derived_splits(data: DataConfig, errors: dict[str, np.ndarray]
     Returns:
         The summary (`trainers.training.metrics.summarize`) of each derived split; {} when none.
     """
-    if data.name == "300w" and {"common", "challenging"} <= errors.keys():
-        return {"full": summarize(np.concatenate([errors["common"], errors["challenging"]]))}
-    return {}
+    derived = get_dataset(data.name).derived_splits
+    return {split: summarize(np.concatenate([errors[p] for p in parts]))
+            for split, parts in derived.items() if set(parts) <= errors.keys()}
 
 
 def _select(ctx: _CellContext, model: torch.nn.Module, labeled: np.ndarray, k: int,

@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainers.config.cell import DataConfig, config_hash
+from trainers.datasets import get_dataset
 from trainers.datasets.cropset import CropSet
-
-# Test splits computed from others (per-image errors concatenated), never loaded themselves.
-DERIVED_SPLITS = {"300w": {"full": ("common", "challenging")}}
 
 _MEMO: dict[str, tuple[CropSet, dict[str, CropSet]]] = {}
 
@@ -25,8 +23,8 @@ def _load_split(data: DataConfig, split: str, input_size: int, cache_dir: Path) 
 
 def test_splits_to_load(data: DataConfig) -> list[str]:
     """The test splits that are loaded: the asked-for ones, a derived split (300-W "full")
-    replaced by the splits it is computed from."""
-    derived = DERIVED_SPLITS.get(data.name, {})
+    replaced by the splits it is computed from (the data set's `derived_splits`)."""
+    derived = get_dataset(data.name).derived_splits
     wanted: list[str] = []
     for split in data.test_splits or ():
         for part in derived.get(split, (split,)):

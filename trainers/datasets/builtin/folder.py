@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from trainers.datasets.base import DatasetError, LandmarkDataset
-from trainers.datasets.builtin.w300 import IMAGE_EXTS
 from trainers.datasets.collect import DEFAULT_MAX_OUTSIDE, FaceCollector, FaceRecord
 from trainers.datasets.layouts import IBUG_68, WFLW_98, Layout, check_flip_perm
 from trainers.datasets.pts import read_pts
+from trainers.datasets.registry import IMAGE_SUFFIXES, register_dataset
 
 # 3FabRec's 300-W adjustment suits tight landmark boxes, the default box here.
 DEFAULT_BOX_ADJUST = (0.2, 0.12)
@@ -130,6 +130,13 @@ def _records_from_csv(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def find_images(base: Path) -> list[Path]:
+    """Image files under `base` (recursive, `IMAGE_SUFFIXES`), sorted by their POSIX path
+    relative to it: the pool order of a folder data set and of an annotation project."""
+    found = (p for p in base.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return sorted(found, key=lambda p: p.relative_to(base).as_posix())
+
+
 def _faces_from_pts(root: Path, split: str) -> tuple[list[dict[str, Any]], list[tuple]]:
     base = root if split == "all" else root / split
     if not base.is_dir():
@@ -139,10 +146,7 @@ def _faces_from_pts(root: Path, split: str) -> tuple[list[dict[str, Any]], list[
         )
     records: list[dict[str, Any]] = []
     orphans: list[tuple] = []
-    images = sorted(
-        (p for p in base.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file()),
-        key=lambda p: p.relative_to(base).as_posix(),
-    )
+    images = find_images(base)
     image_stems = {p.with_suffix("") for p in images}
     for img in images:
         pts = img.with_suffix(".pts")
@@ -153,6 +157,11 @@ def _faces_from_pts(root: Path, split: str) -> tuple[list[dict[str, Any]], list[
     return records, orphans
 
 
+@register_dataset(
+    "folder", title="image folder", splits=("all",), any_split=True, train_split="train",
+    test_splits=("test",), pretrain_split="all", layout=None,
+    landmarks_option="num_landmarks", boxes="landmarks",
+)
 def open_folder(
     root: Path,
     split: str = "all",

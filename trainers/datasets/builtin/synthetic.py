@@ -28,6 +28,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from trainers.datasets.cropset import CropSet, centre_offset, margin_size
 from trainers.datasets.layouts import IBUG_68
+from trainers.datasets.registry import register_dataset
 
 SPLITS = ("pool", "test")
 OUTLIER_KINDS = ("occlusion", "blur", "colour", "nonface")
@@ -343,3 +344,17 @@ class SyntheticFaces:
             meta={"dataset": "synthetic", "split": self.split, "kinds": self.kinds,
                   **asdict(self.config)},
         )
+
+
+@register_dataset(
+    "synthetic", title="synthetic faces", splits=(*SPLITS, "train"), train_split="pool",
+    test_splits=("test",), pretrain_split="pool",
+    size_options={"pool": "n_pool", "train": "n_pool", "test": "n_test"},
+    layout=IBUG_68, generated=True, boxes="landmarks", options_from=SyntheticConfig,
+)
+def open_synthetic(root: str | Path | None, split: str, strict: bool = False,
+                   **options: object) -> SyntheticFaces:
+    """Render (or read back from `root`) one split of the synthetic faces; `strict` is
+    accepted for a uniform API (generated data has no official counts)."""
+    del strict
+    return SyntheticFaces(root, split, **options)

@@ -25,6 +25,7 @@ from trainers.datasets.collect import (
 )
 from trainers.datasets.layouts import IBUG_68
 from trainers.datasets.pts import read_pts
+from trainers.datasets.registry import IMAGE_SUFFIXES, register_dataset
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,6 @@ SPLITS: dict[str, tuple[str, ...]] = {
 }
 
 SPLIT_SIZES = {name: sum(SUBSETS[f].expected for f in folders) for name, folders in SPLITS.items()}
-
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 
 # 3FabRec's box adjustment for 300-W: top up by 0.2 h, bottom down by 0.12 h.
 BOX_ADJUST = (0.2, 0.12)
@@ -116,13 +115,22 @@ def read_mat_boxes(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def _find_image(pts_path: Path) -> Path | None:
-    for ext in IMAGE_EXTS:
+    for ext in IMAGE_SUFFIXES:
         for cand in (pts_path.with_suffix(ext), pts_path.with_suffix(ext.upper())):
             if cand.is_file():
                 return cand
     return None
 
 
+@register_dataset(
+    "300w", title="300-W", splits=tuple(SPLITS), train_split="train",
+    test_splits=("common", "challenging", "full"), pretrain_split="train",
+    split_sizes=SPLIT_SIZES,
+    split_titles={"common": "Common", "challenging": "Challenging", "full": "Full"},
+    # "full" is common + challenging: its NME comes from their per-image errors.
+    derived_splits={"full": ("common", "challenging")},
+    layout=IBUG_68, boxes=".mat",
+)
 def open_300w(
     root: Path,
     split: str,
@@ -190,7 +198,7 @@ def _read_folder(
     # Images without a .pts are bad files too: a face we cannot use must not vanish.
     pts_stems = {p.stem for p in pts_files}
     for img in sorted(folder_path.iterdir()):
-        if img.suffix.lower() in IMAGE_EXTS and img.stem not in pts_stems:
+        if img.suffix.lower() in IMAGE_SUFFIXES and img.stem not in pts_stems:
             faces.bad_file(img, "image without a .pts file")
     mat_file = None
     if sub.mat_name is not None and (bbox_dir / f"bounding_boxes_{sub.mat_name}.mat").is_file():
@@ -213,7 +221,7 @@ def _parse_face(
     """One .pts file and its image as a FaceRecord, or None after reporting why not."""
     image = _find_image(pts)
     if image is None:
-        faces.bad_file(pts, f"no image with stem {pts.stem!r} ({'/'.join(IMAGE_EXTS)})")
+        faces.bad_file(pts, f"no image with stem {pts.stem!r} ({'/'.join(IMAGE_SUFFIXES)})")
         return None
     try:
         lms = read_pts(pts)

@@ -22,6 +22,7 @@ from trainers.datasets.collect import (
     check_count,
 )
 from trainers.datasets.layouts import WFLW_98
+from trainers.datasets.registry import register_dataset
 
 ANNOTATION_DIR = Path("WFLW_annotations") / "list_98pt_rect_attr_train_test"
 IMAGE_DIR = "WFLW_images"
@@ -69,6 +70,14 @@ def parse_line(line: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     return values.reshape(98, 2), box, flags, fields[206]
 
 
+@register_dataset(
+    "wflw", title="WFLW", splits=SPLITS, train_split="train", test_splits=("test",),
+    pretrain_split="train", split_sizes={**SPLIT_SIZES, **SUBSET_SIZES},
+    split_titles={"test": "Full", "pose": "Pose", "expression": "Expr.",
+                  "illumination": "Illum.", "makeup": "Make-up", "occlusion": "Occl.",
+                  "blur": "Blur"},
+    layout=WFLW_98, boxes="annotation",
+)
 def open_wflw(
     root: Path,
     split: str,
