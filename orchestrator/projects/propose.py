@@ -16,12 +16,10 @@ Images proposed earlier and still unannotated are not labeled; they are not prop
 
 from __future__ import annotations
 
-import json
 import shutil
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +36,9 @@ from orchestrator.results.experiment_folder import ExperimentFolder
 from orchestrator.results.writer import ResultWriter
 from orchestrator.spec.experiment import SpecError
 from trainers.caches.location import cache_root
+from trainers.datasets.builtin.folder import find_images
 from trainers.models import save_landmark_model
-from trainers.projects.pool import ProjectPool, find_project_images, open_project_pool
+from trainers.projects.pool import ProjectPool, open_project_pool
 from trainers.projects.round import ProjectStep, RoundInputs, cold_start_step, trained_step
 
 COLD_STARTS = ("kcenter", "random")
@@ -86,7 +85,7 @@ def propose(project: Path, images: Path, k: int, *, spec: Path | None = None,
     _check_call(folder, images, k, cold_start)
     settings = _settings(folder, images, spec, device)
     records = [RoundRecord.read(d / "round.json") for d in folder.round_dirs()]
-    rel_images = [p.relative_to(images).as_posix() for p in find_project_images(images)]
+    rel_images = [p.relative_to(images).as_posix() for p in find_images(images)]
     imported, problems = read_label_studio_exports(folder.annotations_dir, rel_images)
     pool = open_project_pool(images, settings.cell.model.input_size, imported=imported,
                              import_problems=problems, boxes=boxes,
@@ -157,8 +156,8 @@ def _check_call(folder: ExperimentFolder, images: Path, k: int, cold_start: str)
     if folder.exists() and not folder.is_project():
         raise ProposeError(f"{folder.path} holds a grid experiment, not an annotation project")
     if folder.is_project():
-        stored = json.loads(folder.project_file.read_text(encoding="utf-8"))["images"]
-        if Path(stored) != images:
+        stored = folder.project_images()
+        if stored != images:
             raise ProposeError(f"{folder.path} is the project of --images {stored}, not "
                                f"{images}")
 
@@ -187,9 +186,7 @@ def _create(folder: ExperimentFolder, settings: ProposeSettings, images: Path) -
     """The project folder: experiment.json with the one live cell, spec.toml, project.json."""
     ExperimentFolder.create_for_cells(folder.path, settings.name, [settings.cell],
                                       settings.doc)
-    info = {"images": str(images), "created": datetime.now(UTC).isoformat()}
-    folder.project_file.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
-    folder.annotations_dir.mkdir(exist_ok=True)
+    folder.write_project(images)
 
 
 def _labeled_and_pending(pool: ProjectPool, records: list[RoundRecord]

@@ -3,8 +3,9 @@
 Applied: `[experiment]` (`name`, the first of `seeds`, the first of `architectures`,
 `cache_dir`), `[data] options` (the `folder` data set's `flip_perm`, `eye_idx`,
 `box_adjust`), `[model]`, `[trainer]`, the first `[[acquisitions]]`, `[resources] device`,
-and L0 from the first `[[budgets]]` (its first size or `initial`). Every table is optional;
-the other `[data]` fields and later budgets are read past (the image folder is the data).
+and L0 from the first `[[budgets]]` (written as in a grid spec: its first size). Every
+table is optional; the other `[data]` fields and later budgets are read past (the image
+folder is the data).
 Fields left out take the paper's values: 256 px, width 1.0, the official recipe (4000
 steps, batch 40, augmentation level 6), NNM with window 7 and the top 10 % discarded,
 L0 = 10.
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.spec.checks import check_data_options
-from orchestrator.spec.experiment import TOP_LEVEL, _acquisition
+from orchestrator.spec.experiment import TOP_LEVEL, parse_acquisition
 from orchestrator.spec.tables import BudgetTable, ExperimentTable, SpecError
 from trainers.config.cell import BudgetSchedule, CellConfig, DataConfig, ModelSettings
 from trainers.config.trainer import TrainerConfig
@@ -70,15 +71,12 @@ def _first_entry(doc: dict[str, Any], key: str, default: Any) -> Any:
 
 
 def _l0(doc: dict[str, Any]) -> int:
-    """L0: the first budget's `initial`, or the first of its `sizes`."""
+    """L0: the first size of the first budget, parsed as the grid spec parses it (`initial`
+    with final + step, or the first of `sizes`)."""
     first = _first_entry(doc, "budgets", None)
     if first is None:
         return DEFAULT_L0
-    if isinstance(first, dict) and "sizes" in first:
-        return from_table(BudgetTable, first, "budgets[0]").schedule("budgets[0]").sizes[0]
-    # final/step of a grid budget do not apply: only `initial` (L0) is read.
-    table = from_table(BudgetTable, {"final": 1 << 30, "step": 1, **first}, "budgets[0]")
-    return table.initial
+    return from_table(BudgetTable, first, "budgets[0]").schedule("budgets[0]").sizes[0]
 
 
 def _data(doc: dict[str, Any], images: Path) -> DataConfig:
@@ -116,7 +114,7 @@ def read_propose_spec(doc: dict[str, Any], images: Path, *, source: str | None =
             model=from_table(ModelSettings, {**PAPER_MODEL, **_table(doc, "model")}, "model"),
             trainer=from_table(TrainerConfig, {**PAPER_TRAINER, **_table(doc, "trainer")},
                                "trainer"),
-            acquisition=_acquisition(_first_entry(doc, "acquisitions", DEFAULT_ACQUISITION),
+            acquisition=parse_acquisition(_first_entry(doc, "acquisitions", DEFAULT_ACQUISITION),
                                      "acquisitions[0]"),
             budget=BudgetSchedule((_l0(doc),)), seed=exp.seeds[0])
         dev = device or _table(doc, "resources").get("device", "auto")

@@ -8,14 +8,13 @@ checks them). A proposed image that is still unlabeled is "waiting".
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.projects.label_studio import read_label_studio_exports
 from orchestrator.projects.outputs import RoundRecord
 from orchestrator.results.experiment_folder import ExperimentFolder
-from trainers.projects.pool import find_project_images
+from trainers.datasets.builtin.folder import find_images
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class ProjectStatus:
 
 def labeled_now(folder: ExperimentFolder, images_dir: Path) -> tuple[list[str], set[str]]:
     """(every image, relative paths; the labeled ones) as the folders stand now."""
-    paths = find_project_images(images_dir)
+    paths = find_images(images_dir)
     rel = [p.relative_to(images_dir).as_posix() for p in paths]
     imported, _problems = read_label_studio_exports(folder.annotations_dir, rel)
     labeled = {r for r, p in zip(rel, paths, strict=True)
@@ -62,7 +61,7 @@ def project_status(project: str | Path) -> ProjectStatus:
     folder = ExperimentFolder.open(project)
     if not folder.is_project():
         raise ValueError(f"{folder.path} is a grid experiment, not an annotation project")
-    images_dir = Path(json.loads(folder.project_file.read_text(encoding="utf-8"))["images"])
+    images_dir = folder.project_images()
     images, labeled = labeled_now(folder, images_dir)
     records = [RoundRecord.read(d / "round.json") for d in folder.round_dirs()]
     rounds = tuple(

@@ -176,6 +176,25 @@ class ExperimentFolder:
         """True when the folder holds an annotation project (`scaf-al propose`)."""
         return self.exists() and self.project_file.is_file()
 
+    def write_project(self, images: Path) -> None:
+        """Record the project's image folder (project.json) and make its annotations/."""
+        info = {"images": str(images), "created": datetime.now(UTC).isoformat()}
+        self.project_file.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+        self.annotations_dir.mkdir(exist_ok=True)
+
+    def project_images(self) -> Path:
+        """The image folder of this annotation project (from project.json).
+
+        Raises:
+            NotAnExperimentError: project.json is missing or does not name the folder.
+        """
+        try:
+            info = json.loads(self.project_file.read_text(encoding="utf-8"))
+            return Path(info["images"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise NotAnExperimentError(f"{self.project_file}: not a readable project file "
+                                       f"({type(e).__name__}: {e})") from e
+
     def round_dir(self, number: int) -> Path:
         """`round-NNN/` of a project."""
         return self.path / f"{ROUND_PREFIX}{number:03d}"

@@ -31,7 +31,7 @@ from trainers.config.cell import (
 from trainers.config.trainer import TrainerConfig
 from trainers.config.typed import ConfigError, check_keys, from_table
 
-__all__ = ["ExperimentSpec", "Resources", "SpecError", "load_spec",
+__all__ = ["ExperimentSpec", "Resources", "SpecError", "load_spec", "parse_acquisition",
            "parse_spec", "preset_names", "preset_text"]
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -90,7 +90,7 @@ class ExperimentSpec:
         return tomli_w.dumps(self.raw)
 
 
-def _acquisition(entry: Any, path: str) -> AcquisitionConfig:
+def parse_acquisition(entry: Any, path: str) -> AcquisitionConfig:
     import acquisition
 
     if isinstance(entry, str):
@@ -159,7 +159,7 @@ def _budget_tables(doc: dict[str, Any]) -> list[tuple[str, BudgetTable]]:
 def _acquisitions(raw: Any) -> tuple[AcquisitionConfig, ...]:
     if not isinstance(raw, list) or not raw:
         raise SpecError("acquisitions", "must be a non-empty array of tables ([[acquisitions]])")
-    acqs = tuple(_acquisition(a, f"acquisitions[{i}]") for i, a in enumerate(raw))
+    acqs = tuple(parse_acquisition(a, f"acquisitions[{i}]") for i, a in enumerate(raw))
     labels = [a.label() for a in acqs]
     for i, lab in enumerate(labels):
         if labels.index(lab) != i:

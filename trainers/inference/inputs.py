@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp")
+from trainers.datasets.registry import IMAGE_SUFFIXES
+
 BOX_COLUMNS = ("image", "x_min", "y_min", "x_max", "y_max")
 
 

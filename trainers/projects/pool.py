@@ -1,9 +1,9 @@
 """An annotation project's images: which are labeled, which files are bad, and their crops.
 
 The images of a project are every file under its image folder (searched recursively) whose
-name ends in `trainers.inference.inputs.IMAGE_SUFFIXES`, ordered by relative path (the
-`folder` data set's order, so pool index i means the same image in a grid cell on that
-folder). An image is labeled when a `.pts` file of the same stem lies beside it, or when
+name ends in one of `trainers.datasets.registry.IMAGE_SUFFIXES`, found and ordered by the
+`folder` data set's own `find_images`, so pool index i means the same image in a grid cell
+on that folder. An image is labeled when a `.pts` file of the same stem lies beside it, or when
 an imported annotation (Label Studio) names it; a `.pts` file wins over an import.
 
 Crops are the data sets' own geometry (`trainers.datasets.crops`): with a face box, the box
@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from trainers.datasets.base import DatasetError, decode_rgb, landmark_boxes
-from trainers.datasets.builtin.folder import make_layout
+from trainers.datasets.builtin.folder import find_images, make_layout
 from trainers.datasets.crops import crop_image, face_roi, points_to_crop, roi_to_original
 from trainers.datasets.cropset import CropSet, margin_size
 from trainers.datasets.pts import read_pts
-from trainers.inference.inputs import IMAGE_SUFFIXES, match_boxes, read_boxes
+from trainers.datasets.registry import IMAGE_SUFFIXES
+from trainers.inference.inputs import match_boxes, read_boxes
 from trainers.inference.predict import whole_image_roi
 
 
@@ -72,12 +73,6 @@ class ProjectPool:
     def index_of(self) -> dict[str, int]:
         """{relative image path: pool index}."""
         return {name: i for i, name in enumerate(self.images)}
-
-
-def find_project_images(root: Path) -> list[Path]:
-    """Image files under `root` (recursive), sorted by their POSIX path relative to it."""
-    found = (p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
 def _duplicate_stems(root: Path, images: list[Path]) -> dict[Path, str]:
@@ -165,7 +160,7 @@ def open_project_pool(root: Path, input_size: int, *,
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"--images {root}: not a folder")
-    images = find_project_images(root)
+    images = find_images(root)
     if not images:
         raise DatasetError(f"--images {root}: no images ({', '.join(IMAGE_SUFFIXES)})")
     box_of = dict(zip(images, match_boxes(read_boxes(boxes), images, boxes), strict=True)

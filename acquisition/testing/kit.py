@@ -6,7 +6,7 @@ Usage (in a plugin's tests, or ``scaf-al acquisitions check NAME --param window=
     report = check_acquisition("my_acquisition", window=5)   # or the class itself
     assert report.ok, report.format()
 
-The battery runs on a seeded synthetic pool (:mod:`acquisition.synthetic`): declared needs,
+The battery runs on a seeded synthetic pool (:mod:`acquisition.testing.synthetic`): declared needs,
 reads of undeclared inputs, finite scores, NaN inputs, the selection contract, determinism
 from ``rng``, chunk invariance, and the parameters' round trip through a result row. Every
 check reports what it expected and what it got; the per-item cost is measured and printed.
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from acquisition.base import Acquisition
-from acquisition.conformance import CHECKS, CheckResult, Context, measure_cost, raised, run
 from acquisition.registry import get, label
-from acquisition.synthetic import synthetic_pool
+from acquisition.testing.conformance import CHECKS, CheckResult, Context, measure_cost, raised, run
+from acquisition.testing.synthetic import synthetic_pool
 
 __all__ = [
     "CheckResult",

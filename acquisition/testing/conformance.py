@@ -20,7 +20,7 @@ from acquisition.base import Acquisition
 from acquisition.inputs import PER_ITEM_INPUTS, PoolChunk
 from acquisition.registry import _check_kind, get, label
 from acquisition.registry import _check_needs as _check_instance_needs
-from acquisition.synthetic import SyntheticPool
+from acquisition.testing.synthetic import SyntheticPool
 
 __all__ = ["CHECKS", "CheckResult", "Context", "measure_cost", "raised", "run"]
 
