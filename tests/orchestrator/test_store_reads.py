@@ -16,12 +16,8 @@ import orchestrator.results.read_cache as read_cache
 from orchestrator.results.compaction import compact_cell
 from orchestrator.results.readers import latest_rows, read_table
 from orchestrator.results.writer import ResultWriter
-
-try:  # the store-test helpers as main has them since (tests.helpers)
-    from tests.helpers import store_cell as _cell
-    from tests.helpers import store_round as _result
-except ImportError:  # before: private to the result-store tests
-    from tests.orchestrator.test_results_store import _cell, _result
+from tests.helpers import store_cell as _cell
+from tests.helpers import store_round as _result
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 COLUMNS = ("cell_id", "round", "n_labeled", "final_loss")
