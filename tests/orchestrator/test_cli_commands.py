@@ -101,7 +101,8 @@ def test_acquisitions_check_passes_and_fails_by_exit_code(
 def test_compact_merges_a_folder_and_keeps_its_rows(tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     from orchestrator.results.readers import read_rounds, read_selections
-    from tests.helpers import make_cell, write_info, write_round
+    from tests.helpers.cells import make_cell
+    from tests.helpers.store import write_info, write_round
 
     exp = tmp_path / "exp"
     cells = [make_cell("nnm", seed, sizes=(10, 12, 14)) for seed in (0, 1)]

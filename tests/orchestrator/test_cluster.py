@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import expected_keys, failures_logged, rounds_key_table
+from tests.helpers.processes import failures_logged
+from tests.helpers.specs import expected_keys
+from tests.helpers.store import rounds_key_table
 
 pytestmark = pytest.mark.usefixtures("no_ray_left")
 

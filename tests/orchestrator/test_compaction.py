@@ -21,7 +21,8 @@ from orchestrator.results.compaction import compact_cell, compact_store, delete_
 from orchestrator.results.files import fs_and_path, read_files
 from orchestrator.results.readers import read_table
 from orchestrator.results.writer import ResultWriter
-from tests.helpers import store_cell, store_round
+from tests.helpers.cells import store_cell
+from tests.helpers.store import store_round
 
 REPO = Path(__file__).resolve().parents[2]
 

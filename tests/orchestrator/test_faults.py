@@ -15,12 +15,10 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import (
-    expected_keys,
-    failures_logged,
-    reference_rows,
-    rounds_key_table,
-)
+from tests.helpers.processes import failures_logged
+from tests.helpers.runs import reference_rows
+from tests.helpers.specs import expected_keys
+from tests.helpers.store import rounds_key_table
 
 pytestmark = pytest.mark.usefixtures("no_ray_left")
 

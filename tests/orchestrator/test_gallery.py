@@ -11,7 +11,8 @@ from PIL import Image
 
 from orchestrator.cli.commands import main
 from orchestrator.report.gallery import gallery_rows, write_gallery
-from tests.helpers import make_cell, write_info, write_round
+from tests.helpers.cells import make_cell
+from tests.helpers.store import write_info, write_round
 from trainers.config.cell import DataConfig
 
 DATA = DataConfig(options={"n_pool": 30, "n_test": 10})

@@ -16,7 +16,8 @@ from orchestrator.progress.render import grid_lines, render_grid_plain
 from orchestrator.progress.snapshot import CellProgress, Snapshot, take_snapshot
 from orchestrator.progress.tune_state import TrialStatus
 from orchestrator.results.node_usage import cpu_percent, parse_cpu_times, parse_meminfo
-from tests.helpers import make_cell, write_info, write_round
+from tests.helpers.cells import make_cell
+from tests.helpers.store import write_info, write_round
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -10,7 +10,8 @@ from PIL import Image
 from orchestrator.cli.commands import main
 from orchestrator.report.plots import write_learning_curves
 from orchestrator.results.readers import read_rounds
-from tests.helpers import make_cell, write_round
+from tests.helpers.cells import make_cell
+from tests.helpers.store import write_round
 from trainers.config.cell import DataConfig
 
 W300 = DataConfig(name="300w", root="/data/300w")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from orchestrator.results.readers import read_rounds, read_selections
-from tests.helpers import install_example_plugin, plugin_env
+from tests.helpers.plugins import install_example_plugin, plugin_env
 
 
 def test_plugin_acquisition_runs_in_an_experiment(

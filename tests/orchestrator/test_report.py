@@ -20,7 +20,8 @@ from orchestrator.report.render import (
 )
 from orchestrator.report.tables import build_report, load_report, paired_test
 from orchestrator.results.readers import read_rounds
-from tests.helpers import make_cell, write_info, write_round
+from tests.helpers.cells import make_cell
+from tests.helpers.store import write_info, write_round
 from trainers.config.cell import DataConfig
 
 W300 = DataConfig(name="300w", root="/data/300w")

@@ -17,7 +17,8 @@ from orchestrator.cli.commands import main
 from orchestrator.cli.watch import watch_html
 from orchestrator.report.html import render_html
 from orchestrator.results.experiment_folder import ExperimentFolder
-from tests.helpers import make_cell, write_info, write_round
+from tests.helpers.cells import make_cell
+from tests.helpers.store import write_info, write_round
 from trainers.config.cell import DataConfig
 
 TINY = DataConfig(options={"n_pool": 40, "n_test": 12})

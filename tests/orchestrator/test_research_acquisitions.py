@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from tests.helpers import expected_keys, rounds_key_table
+from tests.helpers.specs import expected_keys
+from tests.helpers.store import rounds_key_table
 
 ACQUISITIONS = [
     {"name": "flip_consistency"},

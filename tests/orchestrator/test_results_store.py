@@ -11,7 +11,8 @@ import pytest
 
 from orchestrator.results.readers import read_table
 from orchestrator.results.writer import ResultWriter
-from tests.helpers import store_cell, store_round
+from tests.helpers.cells import store_cell
+from tests.helpers.store import store_round
 
 
 def _files(exp: Path, table: str = "rounds") -> list[Path]:

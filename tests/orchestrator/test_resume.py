@@ -15,13 +15,10 @@ from typing import Any
 import pytest
 
 from orchestrator.cli.commands import main
-from tests.helpers import (
-    descendants,
-    expected_keys,
-    kill_pids,
-    reference_rows,
-    rounds_key_table,
-)
+from tests.helpers.processes import descendants, kill_pids
+from tests.helpers.runs import reference_rows
+from tests.helpers.specs import expected_keys
+from tests.helpers.store import rounds_key_table
 
 ROOT = Path(__file__).resolve().parents[2]
 

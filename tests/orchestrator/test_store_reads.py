@@ -16,8 +16,8 @@ import orchestrator.results.read_cache as read_cache
 from orchestrator.results.compaction import compact_cell
 from orchestrator.results.readers import latest_rows, read_table
 from orchestrator.results.writer import ResultWriter
-from tests.helpers import store_cell as _cell
-from tests.helpers import store_round as _result
+from tests.helpers.cells import store_cell as _cell
+from tests.helpers.store import store_round as _result
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 COLUMNS = ("cell_id", "round", "n_labeled", "final_loss")

@@ -16,7 +16,8 @@ from orchestrator.cli.watch import ViewOptions, watch
 from orchestrator.progress.render import render_plain, render_rich
 from orchestrator.progress.snapshot import take_snapshot
 from orchestrator.progress.tune_state import TrialStatus, error_line
-from tests.helpers import make_cell, write_info, write_round
+from tests.helpers.cells import make_cell
+from tests.helpers.store import write_info, write_round
 
 CELLS = [make_cell("random", 0, sizes=(10, 20)), make_cell("nnm", 0, sizes=(10, 20))]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import build_300w, build_wflw, mini_300w_expected
+from tests.helpers.datasets_on_disk import build_300w, build_wflw, mini_300w_expected
 from trainers.datasets import (
     DatasetError,
     SkippedFilesWarning,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.helpers import write_image
+from tests.helpers.faces import write_image
 from trainers.datasets import DatasetError, SkippedFilesWarning
 from trainers.datasets.collect import FaceCollector, FaceRecord
 from trainers.datasets.layouts import Layout

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.helpers import symmetric_face
+from tests.helpers.faces import symmetric_face
 from trainers.datasets.crops import (
     crop_image,
     extend_box,

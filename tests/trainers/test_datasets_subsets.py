@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from tests.helpers import build_300w, build_wflw, write_image
+from tests.helpers.datasets_on_disk import build_300w, build_wflw
+from tests.helpers.faces import write_image
 from trainers.datasets import reduced_indices, resolve_count, select_subset
 from trainers.datasets.check import check_dataset, failing_splits
 

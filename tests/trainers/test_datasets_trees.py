@@ -1,12 +1,12 @@
 """The `.pts` parser's tests, and that the synthetic symmetric faces mirror onto themselves
-(the miniature data set trees are built by tests/helpers.py)."""
+(the miniature data set trees are built by tests/helpers/datasets_on_disk.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tests.helpers import symmetric_face
+from tests.helpers.faces import symmetric_face
 from trainers.datasets.base import DatasetError
 from trainers.datasets.layouts import FLIP_68, FLIP_98
 from trainers.datasets.pts import read_pts, write_pts

@@ -8,12 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import (
-    build_300w,
-    mini_300w_expected,
-    write_image,
-    write_mat_boxes,
-)
+from tests.helpers.datasets_on_disk import build_300w, mini_300w_expected, write_mat_boxes
+from tests.helpers.faces import write_image
 from trainers.datasets import (
     DatasetCountWarning,
     DatasetError,

@@ -7,7 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from tests.helpers import build_wflw, face_points, wflw_line
+from tests.helpers.datasets_on_disk import build_wflw, wflw_line
+from tests.helpers.faces import face_points
 from trainers.datasets import (
     DatasetCountWarning,
     DatasetError,

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import collect, tiny_cell
+from tests.helpers.cells import tiny_cell
+from tests.helpers.runs import collect
 from trainers.config.cell import (
     BudgetSchedule,
     DataConfig,

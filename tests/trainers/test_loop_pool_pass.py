@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import acquisition
-from tests.helpers import blocky_crops
+from tests.helpers.faces import blocky_crops
 from trainers.loop.cell_loop import _score_pool
 from trainers.loop.pool_inputs import PassSettings
 from trainers.models import build_model
@@ -89,7 +89,7 @@ def test_labeled_features_reach_the_score_in_pool_order(model: torch.nn.Module) 
 
 
 def test_the_loop_keys_tta_draws_by_seed_and_round() -> None:
-    from tests.helpers import tiny_cell
+    from tests.helpers.cells import tiny_cell
 
     cell = tiny_cell("tta_variance", samples=3)  # budget (10, 13, 16), seed 5
     acq = acquisition.get("tta_variance", samples=3)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import build_300w, build_wflw
+from tests.helpers.datasets_on_disk import build_300w, build_wflw
 from trainers.config.cell import (
     AcquisitionConfig,
     BudgetSchedule,

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import collect, tiny_cell
+from tests.helpers.cells import tiny_cell
+from tests.helpers.runs import collect
 from trainers.config.cell import BudgetSchedule, CellConfig
 from trainers.config.typed import ConfigError
 from trainers.loop.warm_start import WarmStarts, latent_features

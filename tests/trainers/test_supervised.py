@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from tests.helpers import blocky_crops
+from tests.helpers.faces import blocky_crops
 from trainers.datasets.cropset import CropSet, centre_offset, margin_size
 from trainers.models import build_model
 from trainers.training.supervised import TrainerConfig, evaluate, fit
