@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from trainers.config.cell import CellConfig
 
+#: The budget of the cells whose rounds `store_round` builds.
+STORE_SIZES = (10, 12, 14)
+
 
 def rounds_key_table(exp_dir: Path) -> list[tuple[str, int, list[int]]]:
     """(cell_id, round, selected indices) of every `rounds` row, sorted by key."""
@@ -43,7 +46,8 @@ def write_info(exp: Path, cells: list[Any], name: str = "test-exp") -> None:
 
 
 def store_round(round_: int, loss: float = 1.0, splits: tuple[str, ...] = ("test",)) -> Any:
-    """The RoundResult of `store_cell`'s round `round_` (two picks, none in the last)."""
+    """The RoundResult of round `round_` of a cell with budget STORE_SIZES, e.g.
+    `make_cell(seed=s, sizes=STORE_SIZES)` (two picks, none in the last round)."""
     from trainers.loop.cell_loop import RoundResult
 
     sel = [] if round_ == 2 else [round_ * 2 + 20, round_ * 2 + 21]

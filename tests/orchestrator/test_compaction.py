@@ -21,8 +21,8 @@ from orchestrator.results.compaction import compact_cell, compact_store, delete_
 from orchestrator.results.files import fs_and_path, read_files
 from orchestrator.results.readers import read_table
 from orchestrator.results.writer import ResultWriter
-from tests.helpers.cells import store_cell
-from tests.helpers.store import store_round
+from tests.helpers.cells import make_cell
+from tests.helpers.store import STORE_SIZES, store_round
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,10 +31,10 @@ def _store(root: Path) -> tuple[str, str]:
     """Cell A: rounds 0, 1, 2 with round 1 written twice (a retry); cell B: rounds 0, 1."""
     w = ResultWriter(str(root), "exp")
     for r, loss in ((0, 1.0), (1, 1.0), (1, 2.0), (2, 1.0)):
-        w.write_round(store_cell(0), store_round(r, loss=loss))
+        w.write_round(make_cell(seed=0, sizes=STORE_SIZES), store_round(r, loss=loss))
     for r in (0, 1):
-        w.write_round(store_cell(1), store_round(r))
-    return store_cell(0).cell_id(), store_cell(1).cell_id()
+        w.write_round(make_cell(seed=1, sizes=STORE_SIZES), store_round(r))
+    return tuple(make_cell(seed=s, sizes=STORE_SIZES).cell_id() for s in (0, 1))
 
 
 def _snapshot(root: Path) -> dict[str, list[dict[str, Any]]]:
@@ -73,7 +73,8 @@ def test_cell_is_merged_into_one_file_per_table_with_the_same_rows(tmp_path: Pat
 def test_later_round_still_wins_over_a_merged_file(tmp_path: Path) -> None:
     a, _ = _store(tmp_path)
     compact_cell(str(tmp_path), a)
-    ResultWriter(str(tmp_path), "exp").write_round(store_cell(0), store_round(1, loss=3.0))
+    ResultWriter(str(tmp_path), "exp").write_round(make_cell(seed=0, sizes=STORE_SIZES),
+                                                   store_round(1, loss=3.0))
     losses = {r["round"]: r["final_loss"] for r in read_table(str(tmp_path), "rounds").table
               .to_pylist() if r["cell_id"] == a}
     assert losses == {0: 1.0, 1: 3.0, 2: 1.0}

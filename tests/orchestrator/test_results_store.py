@@ -11,8 +11,8 @@ import pytest
 
 from orchestrator.results.readers import read_table
 from orchestrator.results.writer import ResultWriter
-from tests.helpers.cells import store_cell
-from tests.helpers.store import store_round
+from tests.helpers.cells import make_cell
+from tests.helpers.store import STORE_SIZES, store_round
 
 
 def _files(exp: Path, table: str = "rounds") -> list[Path]:
@@ -22,7 +22,7 @@ def _files(exp: Path, table: str = "rounds") -> list[Path]:
 def test_writes_are_complete_files_and_temp_names_are_never_read(tmp_path: Path) -> None:
     w = ResultWriter(str(tmp_path), "exp")
     for r in range(3):
-        w.write_round(store_cell(), store_round(r))
+        w.write_round(make_cell(sizes=STORE_SIZES), store_round(r))
     files = _files(tmp_path) + _files(tmp_path, "selections")
     assert files and all(f.name.startswith("part-") for f in files)
     for f in files:
@@ -37,7 +37,7 @@ def test_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     import orchestrator.results.files as results
 
     w = ResultWriter(str(tmp_path), "exp")
-    w.write_round(store_cell(), store_round(0))
+    w.write_round(make_cell(sizes=STORE_SIZES), store_round(0))
     before = _files(tmp_path)
 
     class _Fixed:
@@ -45,13 +45,13 @@ def test_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     # Make the final rename fail for real: a non-empty folder sits at the name the next
     # write will use (the name's random part is pinned so the test knows it).
-    name = f"part-{store_cell().cell_id()}-r001-deadbeef.parquet"
+    name = f"part-{make_cell(sizes=STORE_SIZES).cell_id()}-r001-deadbeef.parquet"
     target = tmp_path / "results" / "rounds" / name
     target.mkdir()
     (target / "keep").write_text("x")
     monkeypatch.setattr(results.uuid, "uuid4", lambda: _Fixed())
     with pytest.raises(OSError):
-        w.write_round(store_cell(), store_round(1))
+        w.write_round(make_cell(sizes=STORE_SIZES), store_round(1))
     leftovers = [f for f in _files(tmp_path) if f.name.startswith("_tmp-")]
     assert leftovers == []
     assert [f for f in _files(tmp_path) if f.is_file()] == before
@@ -60,7 +60,7 @@ def test_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_truncated_file_is_reported_and_skipped(tmp_path: Path) -> None:
     w = ResultWriter(str(tmp_path), "exp")
     for r in range(3):
-        w.write_round(store_cell(), store_round(r))
+        w.write_round(make_cell(sizes=STORE_SIZES), store_round(r))
     victim = _files(tmp_path)[1]
     data = victim.read_bytes()
     victim.write_bytes(data[: len(data) // 2])
@@ -74,9 +74,10 @@ def test_truncated_file_is_reported_and_skipped(tmp_path: Path) -> None:
 
 def test_duplicate_round_keeps_latest_write(tmp_path: Path) -> None:
     w = ResultWriter(str(tmp_path), "exp")
-    w.write_round(store_cell(), store_round(0, loss=1.0))
-    w.write_round(store_cell(), store_round(1, loss=1.0))
-    w.write_round(store_cell(), store_round(1, loss=2.0))  # a retried / restored round 1
+    cell = make_cell(sizes=STORE_SIZES)
+    w.write_round(cell, store_round(0, loss=1.0))
+    w.write_round(cell, store_round(1, loss=1.0))
+    w.write_round(cell, store_round(1, loss=2.0))  # a retried / restored round 1
     rep = read_table(str(tmp_path), "rounds")
     assert rep.duplicates_dropped == 1
     t = rep.table
@@ -89,8 +90,8 @@ def test_duplicate_round_keeps_latest_write(tmp_path: Path) -> None:
 
 def test_later_file_with_extra_column_reads_nulls_for_earlier_rows(tmp_path: Path) -> None:
     w = ResultWriter(str(tmp_path), "exp")
-    w.write_round(store_cell(0), store_round(0, splits=("test",)))
-    w.write_round(store_cell(1), store_round(0, splits=("test", "hard")))
+    w.write_round(make_cell(seed=0, sizes=STORE_SIZES), store_round(0, splits=("test",)))
+    w.write_round(make_cell(seed=1, sizes=STORE_SIZES), store_round(0, splits=("test", "hard")))
     t = read_table(str(tmp_path), "rounds").table
     assert t.num_rows == 2
     by_seed = dict(zip(t["seed"].to_pylist(), t["nme_hard"].to_pylist(), strict=True))
@@ -104,7 +105,7 @@ def test_unwritable_results_folder_gives_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     w = ResultWriter(str(blocker / "exp"), "exp")
     with pytest.raises(OSError) as info:
-        w.write_round(store_cell(), store_round(0))
+        w.write_round(make_cell(sizes=STORE_SIZES), store_round(0))
     assert "not-a-folder" in str(info.value)
 
 
@@ -122,13 +123,13 @@ def test_store_reads_and_writes_through_a_filesystem_uri(tmp_path: Path) -> None
     uri = exp.as_uri()  # file:///tmp/.../exp
     assert uri.startswith("file:///")
     writer = ResultWriter(uri, "uri")
-    cell = store_cell(seed=7)
+    cell = make_cell(seed=7, sizes=STORE_SIZES)
     writer.write_round(cell, store_round(0, loss=1.0))
     writer.write_round(cell, store_round(1, loss=0.5))
     # The files land in the local folder the URI names.
     assert len(_files(exp)) == 2 and len(_files(exp, "selections")) == 2
     rows = sorted(read_rounds(uri).to_pylist(), key=lambda r: r["round"])
-    # The values `_result` wrote: n_labeled 10 + 2r, NME 0.1 * loss, picks 2r+20 and 2r+21.
+    # The values `store_round` wrote: n_labeled 10 + 2r, NME 0.1 * loss, picks 2r+20 and 2r+21.
     assert [(r["experiment"], r["cell_id"], r["seed"]) for r in rows] == [
         ("uri", cell.cell_id(), 7)] * 2
     assert [r["round"] for r in rows] == [0, 1]

@@ -16,7 +16,8 @@ import orchestrator.results.read_cache as read_cache
 from orchestrator.results.compaction import compact_cell
 from orchestrator.results.readers import latest_rows, read_table
 from orchestrator.results.writer import ResultWriter
-from tests.helpers.cells import store_cell as _cell
+from tests.helpers.cells import make_cell
+from tests.helpers.store import STORE_SIZES
 from tests.helpers.store import store_round as _result
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -60,7 +61,7 @@ def _write_cells(root: Path, cells: int, rounds: int) -> None:
     w = ResultWriter(str(root), "exp")
     for seed in range(cells):
         for r in range(rounds):
-            w.write_round(_cell(seed), _result(r))
+            w.write_round(make_cell(seed=seed, sizes=STORE_SIZES), _result(r))
 
 
 def _uncached(root: Path) -> list[dict[str, Any]]:
@@ -81,12 +82,13 @@ def test_cached_reads_equal_reading_every_file(tmp_path: Path,
     cache_files = list((tmp_path / "results" / "_cache").glob("rounds-*.parquet"))
     assert len(cache_files) == 1
     # A re-run round (a later write) wins over the cached row of the earlier one.
-    ResultWriter(str(tmp_path), "exp").write_round(_cell(0), _result(1, loss=5.0))
+    ResultWriter(str(tmp_path), "exp").write_round(make_cell(seed=0, sizes=STORE_SIZES),
+                                                   _result(1, loss=5.0))
     rows = _cached(tmp_path)
     assert rows == _uncached(tmp_path)
     assert [r["final_loss"] for r in rows if r["round"] == 1][0] == 5.0
     # Compaction deletes files the cache holds rows of: they must go from the read too.
-    compact_cell(str(tmp_path), _cell(0).cell_id())
+    compact_cell(str(tmp_path), make_cell(seed=0, sizes=STORE_SIZES).cell_id())
     assert _cached(tmp_path) == _uncached(tmp_path)
     # A damaged cache is ignored (and rebuilt).
     cache_files[0].write_bytes(b"PAR1 not a parquet file")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers.cells import tiny_cell
+from tests.helpers.cells import make_cell
 from tests.helpers.runs import collect
 from trainers.config.cell import (
     BudgetSchedule,
@@ -25,15 +25,15 @@ def test_budget_schedule_from_final_and_step() -> None:
 
 
 def test_l0_depends_on_seed_only() -> None:
-    a = initial_state(tiny_cell("nnm", window=3), 30)
-    b = initial_state(tiny_cell("random"), 30)
+    a = initial_state(make_cell("nnm", 5, {"window": 3}, sizes=(10, 13, 16), runnable=True), 30)
+    b = initial_state(make_cell("random", 5, sizes=(10, 13, 16), runnable=True), 30)
     assert a.labeled == b.labeled and len(set(a.labeled)) == 10
     with pytest.raises(ValueError, match="larger than the pool"):
-        initial_state(tiny_cell(), 12)
+        initial_state(make_cell("nnm", 5, sizes=(10, 13, 16), runnable=True), 12)
 
 
 def test_resume_from_a_state_equals_an_uninterrupted_run(tmp_path: Path) -> None:
-    cell = tiny_cell("nnm", window=3)
+    cell = make_cell("nnm", 5, {"window": 3}, sizes=(10, 13, 16), runnable=True)
     full, _ = collect(cell, tmp_path)
     assert [r.n_labeled for r in full] == [10, 13, 16]
     assert [len(r.selected) for r in full] == [3, 3, 0]
@@ -50,13 +50,16 @@ def test_resume_from_a_state_equals_an_uninterrupted_run(tmp_path: Path) -> None
 
 
 def test_round_zero_is_shared_between_acquisitions(tmp_path: Path) -> None:
-    a, _ = collect(tiny_cell("random"), tmp_path, stop_after=0)
-    b, _ = collect(tiny_cell("nnm", window=3), tmp_path, stop_after=0)
+    a, _ = collect(make_cell("random", 5, sizes=(10, 13, 16), runnable=True), tmp_path,
+                   stop_after=0)
+    b, _ = collect(make_cell("nnm", 5, {"window": 3}, sizes=(10, 13, 16), runnable=True),
+                   tmp_path, stop_after=0)
     assert not a[0].reused_round0 and b[0].reused_round0
     assert a[0].metrics == b[0].metrics
 
 
-# Written after round 0 by the loop before `added_round` was dropped (tiny_cell("nnm"), seed 5).
+# Written after round 0 by the loop before `added_round` was dropped (a runnable "nnm" cell,
+# seed 5, budget (10, 13, 16)).
 OLD_CHECKPOINT = (
     '{"round": 1, "labeled": [10, 28, 5, 22, 11, 8, 18, 17, 12, 4, 19, 26, 29], '
     '"added_round": [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1], "rng_state": {"bit_generator": '
@@ -69,7 +72,8 @@ def test_checkpoints_of_the_older_format_still_resume() -> None:
     state = LoopState.from_json(OLD_CHECKPOINT)
     assert state.round == 1
     assert state.labeled == [10, 28, 5, 22, 11, 8, 18, 17, 12, 4, 19, 26, 29]
-    assert state.labeled[:10] == initial_state(tiny_cell(), 30).labeled  # L0 of seed 5
+    cell = make_cell("nnm", 5, sizes=(10, 13, 16), runnable=True)
+    assert state.labeled[:10] == initial_state(cell, 30).labeled  # L0 of seed 5
     assert state.rng().bit_generator.state["state"]["state"] == (
         18691754517134250233009316338413546791
     )

@@ -89,9 +89,9 @@ def test_labeled_features_reach_the_score_in_pool_order(model: torch.nn.Module) 
 
 
 def test_the_loop_keys_tta_draws_by_seed_and_round() -> None:
-    from tests.helpers.cells import tiny_cell
+    from tests.helpers.cells import make_cell
 
-    cell = tiny_cell("tta_variance", samples=3)  # budget (10, 13, 16), seed 5
+    cell = make_cell("tta_variance", 5, {"samples": 3}, sizes=(10, 13, 16), runnable=True)
     acq = acquisition.get("tta_variance", samples=3)
     at_13 = PassSettings.of(cell, acq, 13, torch.device("cpu"))
     assert (at_13.seed, at_13.round_index, at_13.tta_samples) == (5, 1, 3)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers.cells import tiny_cell
+from tests.helpers.cells import make_cell
 from tests.helpers.runs import collect
 from trainers.config.cell import BudgetSchedule, CellConfig
 from trainers.config.typed import ConfigError
@@ -33,7 +33,7 @@ def test_remainder_round_or_merge() -> None:
 
 
 def test_protocol_defaults_keep_the_cell_id() -> None:
-    cell = tiny_cell()
+    cell = make_cell("nnm", 5, sizes=(10, 13, 16), runnable=True)
     d = cell.to_dict()
     assert "l0" not in d and "init" not in d["trainer"] and "remainder" not in d["budget"]
     warm = dataclasses.replace(cell, trainer=TrainerConfig(steps=2, batch_size=4, init="warm"))
@@ -51,7 +51,8 @@ def test_warm_rounds_start_from_the_previous_round(tmp_path: Path) -> None:
     # round 0's. Batch-norm statistics (buffers, not weights) still follow the batches.
     frozen = TrainerConfig(steps=2, batch_size=4, lr_head=1e-30, lr_encoder=1e-30,
                            init="warm", warm_steps=1)
-    cell = dataclasses.replace(tiny_cell("random"), trainer=frozen)
+    cell = make_cell("random", 5, sizes=(10, 13, 16), runnable=True)
+    cell = dataclasses.replace(cell, trainer=frozen)
     results, _ = collect(cell, tmp_path)
     assert [r.n_labeled for r in results] == [10, 13, 16]
     store = WarmStarts(tmp_path, cell.cell_id())
@@ -68,7 +69,8 @@ def test_warm_rounds_start_from_the_previous_round(tmp_path: Path) -> None:
 
 
 def test_kcenter_l0_is_the_greedy_farthest_first_traversal(tmp_path: Path) -> None:
-    cell = dataclasses.replace(tiny_cell("random"), l0="kcenter", budget=BudgetSchedule((10,)))
+    cell = make_cell("random", 5, sizes=(10, 13, 16), runnable=True)
+    cell = dataclasses.replace(cell, l0="kcenter", budget=BudgetSchedule((10,)))
     results, _ = collect(cell, tmp_path)
     l0 = results[0].labeled
     assert len(set(l0)) == 10
