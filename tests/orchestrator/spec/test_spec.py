@@ -162,7 +162,7 @@ def test_width_outside_the_range_is_refused_everywhere(width: float) -> None:
             make(width=width)
 
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ALLOWED_VALUE_SETS = {
     "architectures": {"3fabrec", "scaf"},
     "input sizes": {64, 128, 256},

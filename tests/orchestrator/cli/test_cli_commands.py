@@ -14,7 +14,7 @@ import pytest
 from orchestrator.cli.commands import main
 
 # The presets shipped with the project, as files (README: "quickstart, 300w_table2, ...").
-PRESET_FILES = Path(__file__).resolve().parents[2] / "orchestrator" / "spec" / "presets"
+PRESET_FILES = Path(__file__).resolve().parents[3] / "orchestrator" / "spec" / "presets"
 PRESETS = ("300w_table2", "quickstart", "research", "wflw_table3", "wflw_table4")
 # The built-in acquisitions and a phrase of what each is (the SCAF paper's NNM, core-set
 # k-center greedy, heatmap entropy, uniform random).

@@ -153,6 +153,6 @@ def test_status_path_does_not_import_torch(tmp_path: Path) -> None:
             f"assert main(['status', {str(exp)!r}]) == 0; "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[2])
+                          cwd=Path(__file__).resolve().parents[3])
     assert done.returncode == 0, done.stderr[-2000:]
     assert "scaf/nnm(window=3)" in done.stdout

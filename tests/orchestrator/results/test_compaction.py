@@ -24,7 +24,7 @@ from orchestrator.results.writer import ResultWriter
 from tests.helpers.cells import make_cell
 from tests.helpers.store import STORE_SIZES, store_round
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _store(root: Path) -> tuple[str, str]:

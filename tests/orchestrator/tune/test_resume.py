@@ -20,7 +20,7 @@ from tests.helpers.runs import reference_rows
 from tests.helpers.specs import expected_keys
 from tests.helpers.store import rounds_key_table
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _rows(exp: Path) -> int:
