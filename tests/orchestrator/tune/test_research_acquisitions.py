@@ -1,5 +1,6 @@
 """flip_consistency, tta_variance and diverse_top over NNM run in a Tune grid, end to end,
-with warm-started rounds and a k-center L0 (issue 15's done-when grid)."""
+with warm-started rounds and a k-center L0: the grid that shows the research acquisitions
+and protocol settings work together in real trials."""
 
 from __future__ import annotations
 
