@@ -143,7 +143,8 @@ def bench(quick: bool = False, out: str | Path | None = None,
     total = time.perf_counter() - start
     console.print(f"{len(records)} records in {total:.0f} s")
     if out:
-        # A plain list of records, as the issue asks; where they came from goes in each.
+        # A plain JSON list of records (the format benchmarks/README.md documents); where
+        # they came from (mode, machine) goes in each record.
         for r in records:
             r.setdefault("mode", mode)
             r.setdefault("machine", machine)

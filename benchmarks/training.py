@@ -134,10 +134,8 @@ def trainer_vs_bare(
     builds Gaussian targets each step.
     """
     from trainers.models import build_model
-    from trainers.training.batches import crops_to_tensor, network_input
-    from trainers.training.device import autocast_context, resolve_device
-    from trainers.training.heatmaps import gaussian_targets, grid_sigma
-    from trainers.training.supervised import TrainerConfig, fit, to_heatmap_coords
+    from trainers.training.device import resolve_device
+    from trainers.training.supervised import TrainerConfig, fit
 
     dev = resolve_device(device)
     data = synthetic_cropset(input_size, max(2 * batch_size, 8))
@@ -149,27 +147,7 @@ def trainer_vs_bare(
     def trainer() -> float:
         return float(fit(model, data, labeled, config, seed=0, device=dev)["train_seconds"])
 
-    model.set_supervised_mode()
-    groups = [{"params": list(model.head_parameters()), "lr": config.lr_head},
-              {"params": list(model.encoder_parameters()), "lr": config.lr_encoder}]
-    opt = torch.optim.Adam(groups)
-    x = crops_to_tensor(data.images[:batch_size], dev)
-    pts = torch.as_tensor(data.landmarks[:batch_size], dtype=torch.float32, device=dev)
-    x, pts = network_input(x, pts, input_size)
-    grid = input_size // 2
-    target = gaussian_targets(to_heatmap_coords(pts, input_size, grid), grid,
-                              grid_sigma(config.sigma, grid))
-
-    def bare() -> None:
-        model.set_supervised_mode()
-        for _ in range(steps):
-            with autocast_context(dev, amp):
-                pred = model.heatmaps(x)
-            loss = F.mse_loss(pred.float(), target) * config.loss_scale
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
+    bare = _bare_steps(model, data, config, dev, input_size)
     secs = best_of({"trainer": trainer, "bare": bare}, repeats, _sync_for(dev))
     images = steps * batch_size
     return make_record(
@@ -179,6 +157,40 @@ def trainer_vs_bare(
         batch_size=batch_size, steps=steps, repeats=repeats, amp=amp,
         threads=torch.get_num_threads(),
     )
+
+
+def _bare_steps(model: Any, data: Any, config: Any, dev: torch.device,
+                input_size: int) -> Callable[[], None]:
+    """The baseline of `trainer_vs_bare`: `config.steps` forward + loss + backward + Adam
+    steps of `model` on one fixed, ready-made batch (its first `config.batch_size` crops,
+    network input and Gaussian targets built once), with `fit`'s Adam parameter groups."""
+    from trainers.training.batches import crops_to_tensor, network_input
+    from trainers.training.device import autocast_context
+    from trainers.training.heatmaps import gaussian_targets, grid_sigma
+    from trainers.training.supervised import to_heatmap_coords
+
+    model.set_supervised_mode()
+    groups = [{"params": list(model.head_parameters()), "lr": config.lr_head},
+              {"params": list(model.encoder_parameters()), "lr": config.lr_encoder}]
+    opt = torch.optim.Adam(groups)
+    x = crops_to_tensor(data.images[:config.batch_size], dev)
+    pts = torch.as_tensor(data.landmarks[:config.batch_size], dtype=torch.float32, device=dev)
+    x, pts = network_input(x, pts, input_size)
+    grid = input_size // 2
+    target = gaussian_targets(to_heatmap_coords(pts, input_size, grid), grid,
+                              grid_sigma(config.sigma, grid))
+
+    def bare() -> None:
+        model.set_supervised_mode()
+        for _ in range(config.steps):
+            with autocast_context(dev, config.amp):
+                pred = model.heatmaps(x)
+            loss = F.mse_loss(pred.float(), target) * config.loss_scale
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    return bare
 
 
 def _write_folder(root: Path, n: int, input_size: int) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from acquisition import registry
-from tests.helpers import gaussian_maps
+from tests.helpers.acquisition_inputs import gaussian_maps
 
 # The example plugin's own tests need it installed: test_plugins.py installs it and runs them.
 collect_ignore = ["plugin_pkg"]

@@ -11,7 +11,7 @@ import torch
 
 import acquisition
 from acquisition.testing import check_acquisition
-from tests.helpers import chunk_for, inputs_for
+from tests.helpers.acquisition_inputs import chunk_for, inputs_for
 
 NAMES = acquisition.list_acquisitions()
 SCORE_NAMES = [name for name in NAMES if "heatmaps" in acquisition.get(name).needs]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import acquisition
-from tests.helpers import chunk_for
+from tests.helpers.acquisition_inputs import chunk_for
 
 # Item 0 is labeled at feature 0; items 1-7 are unlabeled with scores 9 down to 3.
 SCORES = np.array([0.0, 9, 8, 7, 6, 5, 4, 3])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import acquisition
-from tests.helpers import gaussian_maps
+from tests.helpers.acquisition_inputs import gaussian_maps
 
 
 def reference_entropy(heatmaps: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import acquisition
-from tests.helpers import gaussian_maps
+from tests.helpers.acquisition_inputs import gaussian_maps
 
 
 def reference_nnm(heatmaps: np.ndarray, window: int) -> np.ndarray:

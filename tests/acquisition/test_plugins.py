@@ -14,7 +14,7 @@ import pytest
 
 import acquisition
 from acquisition import registry
-from tests.helpers import install_example_plugin, plugin_env
+from tests.helpers.plugins import install_example_plugin, plugin_env
 
 GROUP = acquisition.ENTRY_POINT_GROUP
 

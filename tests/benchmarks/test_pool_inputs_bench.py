@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from benchmarks.pool_inputs import TTA_SAMPLES, pool_input_records
-from tests.helpers import check_schema
+from tests.helpers.bench import check_schema
 
 
 def test_pool_input_records_cover_landmarks_flip_and_tta() -> None:

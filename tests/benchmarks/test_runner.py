@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.runner import bench, records_table, run_all
 from benchmarks.training import crop_cache_records, make_record, trainer_vs_bare
-from tests.helpers import check_schema
+from tests.helpers.bench import check_schema
 
 
 def test_make_record_directions():
@@ -43,7 +43,7 @@ def test_training_records_have_the_schema():
 
 MODULE = '''
 from benchmarks.training import best_of, make_record
-from tests.helpers import check_schema
+from tests.helpers.bench import check_schema
 
 def run(quick=False):
     secs = best_of({"sum": lambda: sum(range(20000)), "base": lambda: sum(range(10000))}, 2)

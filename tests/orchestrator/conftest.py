@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import tomli_w
 
-from tests.helpers import BASE_SPEC, merge
+from tests.helpers.specs import BASE_SPEC, merge
 
 
 @pytest.fixture(scope="session")

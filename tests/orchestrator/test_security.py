@@ -120,7 +120,7 @@ import json, os, re, subprocess, sys
 from pathlib import Path
 from ray import tune  # imported first, as run_experiment does, before ray_session
 from orchestrator.tune.ray_runtime import ray_session
-from tests.helpers import descendants  # run from the repository root
+from tests.helpers.processes import descendants  # run from the repository root
 
 with ray_session(num_cpus=1, object_store_mb=80):
     import ray
