@@ -14,22 +14,18 @@ _TESTS_DIR = Path(__file__).resolve().parents[1]
 _REPO_ROOT = _TESTS_DIR.parent
 
 
-# The example plugin package (tests/acquisition/plugin_pkg); install it with
-# `install_example_plugin(target)` and run the code under test in a subprocess with
-# `plugin_env(target)`: pip installs it into `target` only, never into the project's
-# environment, so only a process with that directory on its path sees it.
+# The example plugin packages; install one with `install_example_plugin(target)` (an
+# acquisition) or `install_dataset_plugin(target)` (a data set) and run the code under test
+# in a subprocess with `plugin_env(target)`: pip installs it into `target` only, never into
+# the project's environment, so only a process with that directory on its path sees it.
 PLUGIN_SOURCE = _TESTS_DIR / "acquisition" / "plugin_pkg"
 PLUGIN_NAME = "example_low_peak"
+DATASET_PLUGIN_SOURCE = _TESTS_DIR / "fixtures" / "dataset_plugin"
+DATASET_PLUGIN_NAME = "csv_faces"
 
 
-def install_example_plugin(target: Path) -> str:
-    """pip-install the example plugin package into ``target``; return its acquisition name.
-
-    Args:
-        target: Directory to install into (created if missing); put it on ``PYTHONPATH``.
-
-    Returns:
-        The name the plugin registers, ``"example_low_peak"``.
+def install_package(source: Path, target: Path) -> None:
+    """pip-install the package folder `source` into `target` (created if missing).
 
     Raises:
         RuntimeError: if pip fails (the message carries pip's output).
@@ -38,21 +34,34 @@ def install_example_plugin(target: Path) -> str:
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         # Build from a copy so setuptools' build/ and *.egg-info never land in the source tree.
-        source = Path(scratch) / "plugin_pkg"
+        copy = Path(scratch) / source.name
         skip = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
-        shutil.copytree(PLUGIN_SOURCE, source, ignore=skip)
+        shutil.copytree(source, copy, ignore=skip)
         command = [
             sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
             "--no-index", "--no-cache-dir", "--disable-pip-version-check", "--quiet",
-            "--target", str(target), str(source),
+            "--target", str(target), str(copy),
         ]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise RuntimeError(
-            f"installing the example plugin into {target} failed ({done.returncode}):\n"
+            f"installing {source.name} into {target} failed ({done.returncode}):\n"
             f"{done.stdout}\n{done.stderr}"
         )
+
+
+def install_example_plugin(target: Path) -> str:
+    """pip-install the example acquisition plugin into `target` (put it on PYTHONPATH);
+    return the name it registers, "example_low_peak"."""
+    install_package(PLUGIN_SOURCE, target)
     return PLUGIN_NAME
+
+
+def install_dataset_plugin(target: Path) -> str:
+    """pip-install the example data-set plugin (a CSV of image paths and landmarks) into
+    `target`; return the name it registers, "csv_faces"."""
+    install_package(DATASET_PLUGIN_SOURCE, target)
+    return DATASET_PLUGIN_NAME
 
 
 def plugin_env(target: Path) -> dict[str, str]:

@@ -21,20 +21,10 @@ import tomli_w
 from PIL import Image
 
 from orchestrator.results.readers import read_rounds
-from tests.helpers import plugin_env
+from tests.helpers.plugins import install_dataset_plugin, plugin_env
 from trainers.datasets.builtin.synthetic import SyntheticConfig, render_face
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "dataset_plugin"
 N_TRAIN, N_TEST = 24, 6
-
-
-def _install(target: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-         "--no-index", "--no-cache-dir", "--disable-pip-version-check", "--quiet",
-         "--target", str(target), str(FIXTURE)],
-        capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def _write_faces(root: Path) -> None:
@@ -63,7 +53,7 @@ def test_outside_dataset_runs_plan_run_and_report(
     tmp_path: Path, spec_doc: Callable[..., dict[str, Any]]
 ) -> None:
     site, root = tmp_path / "site", tmp_path / "faces"
-    _install(site)
+    assert install_dataset_plugin(site) == "csv_faces"
     _write_faces(root)
     doc = spec_doc(experiment={"seeds": [0]}, budgets=[{"final": 14, "step": 4}],
                    acquisitions=[{"name": "nnm", "window": 3}])
