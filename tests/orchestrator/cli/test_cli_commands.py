@@ -5,6 +5,7 @@ documented names and the preset files."""
 from __future__ import annotations
 
 import json
+import pathlib
 import re
 import tomllib
 from pathlib import Path
@@ -58,6 +59,32 @@ def test_config_show_prints_the_preset_file(preset: str,
     code, text = _cli(["config", "show", preset], capsys)
     assert code == 0
     assert text == (PRESET_FILES / f"{preset}.toml").read_text()
+
+
+def test_datasets_list_names_the_built_ins_with_their_splits(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, text = _cli(["datasets", "list"], capsys)
+    assert code == 0
+    lines = {line.split()[0]: line for line in text.splitlines() if line.strip()}
+    assert list(lines) == ["300w", "folder", "synthetic", "wflw"]  # sorted by name
+    # The official splits of the downloads (data-and-eval notes), the pool marked.
+    assert "train (pool), common (test), challenging (test), full (test), private" \
+        in lines["300w"]
+    assert "train (pool), test (test), pose, expression, illumination, makeup, occlusion, " \
+        "blur; 98 landmarks" in lines["wflw"]
+    assert "pool (pool), test (test)" in lines["synthetic"] and "generated" in lines["synthetic"]
+    assert "any sub-folder" in lines["folder"] and "any number of" in lines["folder"]
+
+
+def test_bench_comes_from_the_benchmarks_package(capsys: pytest.CaptureFixture[str]) -> None:
+    import orchestrator.cli.parser as parser
+
+    source = pathlib.Path(parser.__file__).read_text(encoding="utf-8")
+    assert "benchmarks" not in source.replace("benchmarks'", "")  # no import of benchmarks
+    with pytest.raises(SystemExit) as done:
+        main(["bench", "--help"])
+    assert done.value.code == 0
+    assert "--quick" in capsys.readouterr().out
 
 
 def test_config_show_defaults_to_the_quickstart(capsys: pytest.CaptureFixture[str]) -> None:
