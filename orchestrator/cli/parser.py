@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import argparse
 from types import ModuleType
+from typing import Protocol
 
 FORMATS = ("terminal", "markdown", "csv", "latex", "html")
 DATA_SETS = ("300w", "wflw", "folder")
+
+
+class _AddCommand(Protocol):
+    """`build_parser`'s `add`: a sub-command's parser, with the global flags as a parent."""
+
+    def __call__(self, name: str, *, help: str) -> argparse.ArgumentParser: ...
 
 
 def _global_flags(default: object) -> argparse.ArgumentParser:
@@ -47,7 +54,7 @@ def _view(a: argparse.Namespace) -> object:
                        plain=getattr(a, "plain", False))
 
 
-def _experiment_commands(sub: argparse._SubParsersAction, add: object, c: ModuleType) -> None:
+def _experiment_commands(sub: argparse._SubParsersAction, add: _AddCommand, c: ModuleType) -> None:
     r = add("run", help="run an experiment spec (default: the built-in quickstart)")
     r.add_argument("spec", nargs="?", help="spec TOML file or preset name (default quickstart)")
     r.add_argument("--out", help="experiment folder (default scaf-al-runs/<name>)")
@@ -98,7 +105,7 @@ def _experiment_commands(sub: argparse._SubParsersAction, add: object, c: Module
                                                out=a.out))
 
 
-def _tool_commands(sub: argparse._SubParsersAction, add: object, c: ModuleType,
+def _tool_commands(sub: argparse._SubParsersAction, add: _AddCommand, c: ModuleType,
                    flags: argparse.ArgumentParser) -> None:
     cfg = add("config", help="spec presets")
     show = cfg.add_subparsers(dest="config_command", required=True).add_parser(
@@ -117,7 +124,7 @@ def _tool_commands(sub: argparse._SubParsersAction, add: object, c: ModuleType,
 
 
 
-def _model_commands(add: object, c: ModuleType, flags: argparse.ArgumentParser) -> None:
+def _model_commands(add: _AddCommand, c: ModuleType, flags: argparse.ArgumentParser) -> None:
     pl = add("plan", help="what a grid costs before it runs (counts; --probe measures)")
     pl.add_argument("spec", help="spec TOML file or preset name")
     pl.add_argument("--probe", action="store_true",
@@ -178,7 +185,7 @@ def _model_commands(add: object, c: ModuleType, flags: argparse.ArgumentParser) 
     b.set_defaults(handler=lambda a: c.bench(quick=a.quick, out=a.out))
 
 
-def _propose_command(add: object, c: ModuleType) -> None:
+def _propose_command(add: _AddCommand, c: ModuleType) -> None:
     pp = add("propose", help="which of your own face images to annotate next (one round)")
     pp.add_argument("project", help="the project folder (created by the first call)")
     pp.add_argument("--images", required=True, help="your image folder (searched recursively; "
@@ -205,8 +212,8 @@ def build_parser(commands: ModuleType) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     flags = _global_flags(argparse.SUPPRESS)
 
-    def add(name: str, **kw: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=[flags], **kw)
+    def add(name: str, *, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[flags], help=help)
 
     _experiment_commands(sub, add, commands)
     _tool_commands(sub, add, commands, flags)
