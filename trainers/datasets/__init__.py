@@ -18,7 +18,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainers.datasets.base import (
     DatasetCountWarning,
@@ -31,6 +31,9 @@ from trainers.datasets.crops import CROP_SOURCES
 from trainers.datasets.cropset import CropSet, centre_offset, margin_size
 from trainers.datasets.layouts import IBUG_68, WFLW_98, Layout
 from trainers.datasets.subsets import ReducedSet, reduced_indices, resolve_count, select_subset
+
+if TYPE_CHECKING:
+    from trainers.datasets.builtin.synthetic import SyntheticFaces
 
 DATASETS = ("300w", "wflw", "folder", "synthetic")
 # Data sets rendered by a generator at the network input size: no root folder needed.
@@ -88,7 +91,7 @@ def is_generated(name: str) -> bool:
 
 def open_dataset(
     name: str, root: str | Path | None, split: str, strict: bool = False, **options: Any
-) -> LandmarkDataset:
+) -> LandmarkDataset | SyntheticFaces:
     """Open one split of a data set.
 
     Args:

@@ -266,7 +266,9 @@ def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
     os.close(fd)
     try:
-        np.savez(tmp, **arrays)
+        # numpy >= 2.1's stub has allow_pickle: bool before **kwds, so mypy fears **arrays
+        # fills it; arrays are named images/landmarks/kinds only.
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
