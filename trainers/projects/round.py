@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,7 +55,7 @@ class ProjectStep:
     kind: str
     loop_round: int | None
     next_loop_round: int
-    rng_state: dict[str, Any]
+    rng_state: Mapping[str, Any]
     picks: list[int]
     scores: list[float]
     landmarks: np.ndarray | None
@@ -73,10 +73,10 @@ class RoundInputs:
     k: int
     number: int
     loop_round: int
-    rng_state: dict[str, Any] | None
+    rng_state: Mapping[str, Any] | None
 
 
-def _rng(cell: CellConfig, state: dict[str, Any] | None) -> np.random.Generator:
+def _rng(cell: CellConfig, state: Mapping[str, Any] | None) -> np.random.Generator:
     rng = initial_rng(cell.seed)
     if state is not None:
         rng.bit_generator.state = state
