@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -29,7 +29,9 @@ def data_option_types(name: str) -> dict[str, Any] | None:
     from trainers.datasets.builtin.w300 import open_300w
     from trainers.datasets.builtin.wflw import open_wflw
 
-    loader = {"300w": open_300w, "wflw": open_wflw, "folder": open_folder}[name]
+    loaders: dict[str, Callable[..., object]] = {
+        "300w": open_300w, "wflw": open_wflw, "folder": open_folder}
+    loader = loaders[name]
     params = inspect.signature(loader).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
