@@ -78,4 +78,5 @@ def kcenter_picks(features: np.ndarray, k: int, taken: np.ndarray,
     first centre is drawn from `rng`), and each pick's distance when it was picked."""
     acq = acquisition.get("kcenter_greedy")
     picked = acq.select(k, labeled=taken, features=features, rng=rng)
-    return picked, acq.last_selection["score"]  # type: ignore[index]
+    assert acq.last_selection is not None  # select() has just kept it
+    return picked, acq.last_selection["score"]

@@ -22,6 +22,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -288,11 +289,11 @@ class SyntheticFaces:
     name = "synthetic"
     layout = IBUG_68
 
-    def __init__(self, root: str | Path | None, split: str, **options: object) -> None:
+    def __init__(self, root: str | Path | None, split: str, **options: Any) -> None:
         split = "pool" if split == "train" else split
         if split not in SPLITS:
             raise ValueError(f"synthetic split must be one of {SPLITS} (or 'train'), got {split!r}")
-        self.config = SyntheticConfig(**options)  # type: ignore[arg-type]
+        self.config = SyntheticConfig(**options)
         self.split = split
         n = self.config.n_pool if split == "pool" else self.config.n_test
         cache = None
