@@ -115,14 +115,17 @@ class Acquisition(abc.ABC):
 
     def score(self, heatmaps: np.ndarray | torch.Tensor) -> np.ndarray:
         """Score-based acquisitions only; see :meth:`ScoreAcquisition.score`."""
-        raise TypeError(
-            f"acquisition '{self.name}' is not score-based (needs: {sorted(self.needs)}); "
-            "call select() directly"
-        )
+        raise self._not_score_based()
 
     def score_chunk(self, chunk: PoolChunk) -> np.ndarray:
         """Score-based acquisitions only; see :meth:`ScoreAcquisition.score_chunk`."""
-        return self.score(chunk)  # raises the same TypeError
+        raise self._not_score_based()
+
+    def _not_score_based(self) -> TypeError:
+        return TypeError(
+            f"acquisition '{self.name}' is not score-based (needs: {sorted(self.needs)}); "
+            "call select() directly"
+        )
 
     def select(
         self,

@@ -6,4 +6,5 @@ bash scripts/setup.sh
 bash scripts/setup-browser.sh
 . .venv/bin/activate
 ruff check .
+mypy
 exec python -m pytest -q "$@"

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from rich.console import Console
 
@@ -251,11 +251,11 @@ def predict(model: str, inputs: list[str], out: str, *, boxes: str | None = None
     return 0
 
 
-def export(model: str, fmt: str, out: str) -> int:
+def export(model: str, fmt: Literal["onnx", "torchscript"], out: str) -> int:
     """`scaf-al export MODEL.pt --format onnx|torchscript --out FILE`."""
     from trainers.inference.export import export_model
 
-    console.print(f"wrote {export_model(Path(model), fmt, Path(out))}", highlight=False)  # type: ignore[arg-type]
+    console.print(f"wrote {export_model(Path(model), fmt, Path(out))}", highlight=False)
     return 0
 
 

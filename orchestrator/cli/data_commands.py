@@ -19,6 +19,8 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:  # the data and training modules load only when a command runs
+    from rich.console import JustifyMethod
+
     from trainers.datasets.check import SplitCheck
     from trainers.datasets.cropset import CropSet
     from trainers.training.pretrain import PretrainConfig
@@ -38,11 +40,12 @@ SHOWN_PROBLEMS = 5  # per split in the table; the rest are counted
 def check_table(rows: list[SplitCheck], title: str = "") -> Table:
     """The rows of `check_dataset` as a rich Table, one line per split."""
     table = Table(title=title or None)
-    for col, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("split", "left"), ("faces", "right"), ("expected", "right"), ("skipped", "right"),
         ("boxes", "left"), ("box Δ px", "right"), ("status", "left"), ("problems", "left"),
-    ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    )
+    for col, justify in columns:
+        table.add_column(col, justify=justify)
     for r in rows:
         more = len(r.problems) - SHOWN_PROBLEMS
         # Problems quote file names and values: never read them as rich markup.

@@ -257,7 +257,8 @@ def estimate(plan: GridPlan, spec: ExperimentSpec, data_bytes: int | None) -> di
     """The device-hour estimate keys of `plan_json` from the probe records."""
     seconds = [_config_seconds(plan, key, rec)
                for key, rec in zip(plan.by_config, plan.per_config, strict=True)]
-    hours = None if any(s is None for s in seconds) else sum(seconds) / 3600  # type: ignore
+    known = [s for s in seconds if s is not None]
+    hours = sum(known) / 3600 if len(known) == len(seconds) else None
     trial_bytes = max(rec["trial_bytes"] for rec in plan.per_config)
     total = plan.per_config[0]["device_total_bytes"]
     out: dict[str, Any] = {"device": plan.per_config[0]["device"], "device_hours": hours,

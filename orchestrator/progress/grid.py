@@ -137,7 +137,9 @@ def _nodes(cells: list[CellProgress]) -> list[NodeUse]:
         if not host:
             continue
         running[host] += c.state in ("RUNNING", "RETRY")
-        if c.last_write and (host not in latest or c.last_write > latest[host].last_write):
+        prev = latest.get(host)
+        if c.last_write and (prev is None or prev.last_write is None
+                             or c.last_write > prev.last_write):
             latest[host] = c
     return [NodeUse(h, running[h], latest[h].node_usage if h in latest else {})
             for h in sorted(running)]

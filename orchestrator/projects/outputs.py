@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,7 @@ class RoundRecord:
     kind: str
     loop_round: int | None
     next_loop_round: int
-    rng_state: dict[str, Any]
+    rng_state: Mapping[str, Any]
     labeled: list[str]
     proposed: list[str]
     pending_excluded: list[str] = field(default_factory=list)

@@ -45,8 +45,8 @@ def learning_curve_figure(rep: DatasetReport, title: str | None = None) -> plt.F
     styles = {m: _style(m, others.index(m) if m in others else 0) for m in rep.methods}
     for ax, split in zip(axes[0], rep.splits, strict=True):
         for m in rep.methods:
-            pts = [(n, rep.stats(m, n, split)) for n in rep.sizes]
-            pts = [(n, st) for n, st in pts if st is not None]
+            found = [(n, rep.stats(m, n, split)) for n in rep.sizes]
+            pts = [(n, st) for n, st in found if st is not None]
             if not pts:
                 continue
             style = styles[m]

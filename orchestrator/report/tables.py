@@ -274,7 +274,8 @@ def _reference(m: Method, methods: list[Method]) -> Method | None:
     """Random sampling with the same architecture (and the same variant when there is one)."""
     same = [r for r in methods if r.acquisition == RANDOM and r.arch == m.arch]
     exact = [r for r in same if r.variant == m.variant]
-    return (exact or same or [None])[0]
+    candidates = exact or same
+    return candidates[0] if candidates else None
 
 
 def build_report(rounds: pa.Table, split: str | None = None, experiment: str = "") -> Report:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +67,8 @@ class ResultWriter:
         schema = rounds_schema(splits)
         table = pa.Table.from_pylist([row], schema=schema)
         name = f"part-{cell_id}-r{result.round:03d}-{uuid.uuid4().hex[:8]}.parquet"
-        preds = result.selected_predictions or [None] * len(result.selected)
+        preds: Sequence[list[float] | None] = (result.selected_predictions
+                                               or [None] * len(result.selected))
         # Selections first: a reader that sees the round row also sees what it picked.
         sel_rows = [
             {"schema_version": SCHEMA_VERSION, "experiment": self.experiment, "cell_id": cell_id,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray.tune import Callback
 from rich.console import Console
@@ -24,6 +24,9 @@ from orchestrator.progress.snapshot import Snapshot, take_snapshot
 from orchestrator.progress.tune_state import TrialStatus, error_line, status_of_live_trial
 from orchestrator.results.experiment_folder import ExperimentFolder
 from trainers.config.cell import CellConfig
+
+if TYPE_CHECKING:
+    from ray.tune.stopper import Stopper
 
 
 def _error_of(trial: Any) -> str:
@@ -66,7 +69,8 @@ class Dashboard(Callback):
         return take_snapshot(ExperimentFolder(self.experiment_dir), trials=self.trials)
 
     # -- Tune hooks -------------------------------------------------------------------
-    def setup(self, **info: Any) -> None:
+    def setup(self, stop: Stopper | None = None, num_samples: int | None = None,
+              total_num_samples: int | None = None, **info: Any) -> None:
         self.console = Console(stderr=False)
         if self.console.is_terminal and not self.force_plain:
             self.live = Live(self._rich(self.snapshot()), console=self.console,

@@ -29,6 +29,8 @@ def _trainable(spec: ExperimentSpec, gpus: float | None = None) -> Any:
     from orchestrator.tune.trainable import run_trial
 
     gpu = spec.resources.gpus_per_trial if gpus is None else gpus
+    if isinstance(gpu, str):
+        raise ValueError(f'gpus_per_trial = "{gpu}": pass the share gpus_per_trial() resolved')
     return tune.with_resources(run_trial, {"cpu": spec.resources.cpus_per_trial, "gpu": gpu})
 
 

@@ -79,7 +79,7 @@ def from_table(cls: type[T], table: Any, path: str = "", **given: Any) -> T:
     """
     if not isinstance(table, Mapping):
         raise ConfigError(path, f"must be a table, got {table!r}")
-    hints = _hints(cls)
+    hints = _hints(typing.cast(type, cls))  # mypy does not see a type[T] as Hashable
     check_keys(table, [k for k in table_fields(cls) if k not in given], path)
     values = {k: convert(v, hints[k], join_path(path, k)) for k, v in table.items()}
     return build(cls, path, **values, **given)
@@ -106,7 +106,7 @@ def convert(value: Any, hint: Any, path: str) -> Any:
         return value
     if origin in (typing.Union, types.UnionType):
         return _convert_union(value, args, path)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return value if isinstance(value, hint) else from_table(hint, value, path)
     if origin is tuple:
         return _convert_tuple(value, args, path)

@@ -44,6 +44,7 @@ def decode_rgb(path: Path) -> np.ndarray:
     Raises:
         DatasetError: naming the file when it is missing, truncated or not an image.
     """
+    im: Image.Image  # the opened file, or its RGB conversion
     try:
         with Image.open(path) as im:
             im.load()

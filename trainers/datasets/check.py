@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from trainers.datasets.base import DatasetError, landmark_boxes
+from trainers.datasets.base import DatasetError, LandmarkDataset, landmark_boxes
 from trainers.datasets.registry import DatasetInfo
 
 
@@ -102,6 +102,7 @@ def _check_split(info: DatasetInfo, root: str | Path, split: str,
         row.status = "error"
         row.problems = [str(e)]
         return row
+    assert isinstance(ds, LandmarkDataset)  # check_dataset turns generated data away
     row.faces = len(ds)
     row.skipped = len(ds.skipped)
     row.problems = list(ds.count_problems) + [f"{p}: {r}" for p, r in ds.skipped]

@@ -241,7 +241,7 @@ class FaceCollector:
         split: str,
         root: Path,
         layout: Layout | Callable[[int], Layout],
-        box_adjust: Sequence[float],
+        box_adjust: tuple[float, float],
         detector_boxes: bool = False,
         attribute_names: Sequence[str] = (),
         annotation_files: Sequence[Path] = (),

@@ -21,7 +21,7 @@ import warnings
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from trainers.datasets.crops import (
     roi_to_original,
 )
 from trainers.datasets.cropset import CropSet, margin_size
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 # Bump when the crop geometry or resampling changes, so old cache entries are not reused.
 CACHE_VERSION = 1
@@ -151,7 +154,8 @@ def _handle_failures(ds: LandmarkDataset, failed: list[tuple[str, str]]) -> None
     )
 
 
-def _meta(ds, input_size, crop_source, kept, skipped, key) -> dict[str, Any]:
+def _meta(ds: LandmarkDataset, input_size: int, crop_source: str, kept: np.ndarray,
+          skipped: list[tuple[str, str]], key: str | None) -> dict[str, Any]:
     return {
         "dataset": ds.name,
         "split": ds.split,
@@ -170,13 +174,14 @@ def _meta(ds, input_size, crop_source, kept, skipped, key) -> dict[str, Any]:
     }
 
 
-def _cropset(ds, images, lms, aff, kept, meta, input_size) -> CropSet:
+def _cropset(ds: LandmarkDataset, images: np.ndarray, lms: np.ndarray, aff: np.ndarray,
+             kept: np.ndarray | list[int], meta: dict[str, Any], input_size: int) -> CropSet:
     return CropSet(
         images=images,
         landmarks=lms,
         input_size=int(input_size),
         flip_perm=np.asarray(ds.layout.flip_perm, dtype=np.int64),
-        eye_idx=tuple(ds.layout.eye_idx),
+        eye_idx=(ds.layout.eye_idx[0], ds.layout.eye_idx[1]),
         to_original=aff,
         names=[ds.names[int(i)] for i in kept],
         meta=meta,
@@ -193,8 +198,20 @@ def _read_entry(entry: Path, ds: LandmarkDataset, input_size: int) -> CropSet:
     return _cropset(ds, images, lms, aff, meta["source_indices"], meta, input_size)
 
 
+class RendersCropSet(Protocol):
+    """A data set that builds its own CropSet (the synthetic generator)."""
+
+    def __len__(self) -> int: ...
+
+    def to_cropset(self, *, input_size: int) -> CropSet: ...
+
+
+def _renders_cropset(ds: LandmarkDataset | RendersCropSet) -> TypeIs[RendersCropSet]:
+    return callable(getattr(ds, "to_cropset", None))
+
+
 def build_cropset(
-    ds: LandmarkDataset,
+    ds: LandmarkDataset | RendersCropSet,
     input_size: int = 256,
     crop_source: str = "bb_ground_truth",
     cache_dir: Path | None = None,
@@ -223,10 +240,9 @@ def build_cropset(
         ValueError: for an unknown crop source or boxes this data set lacks.
     """
     check_crop_source(crop_source)
-    direct = getattr(ds, "to_cropset", None)
-    if callable(direct):
+    if _renders_cropset(ds):
         # Synthetic faces are rendered as margin crops already; the crop source is moot.
-        cs = direct(input_size=input_size)
+        cs = ds.to_cropset(input_size=input_size)
         return cs if indices is None else cs.subset(np.asarray(indices, dtype=np.int64))
     indices = (
         np.arange(len(ds), dtype=np.int64) if indices is None

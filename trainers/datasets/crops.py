@@ -177,14 +177,17 @@ def crop_image(image: np.ndarray, roi: np.ndarray, m: int) -> np.ndarray:
 
 def face_roi(
     box: np.ndarray | None,
-    landmarks: np.ndarray,
+    landmarks: np.ndarray | None,
     crop_source: str,
     input_size: int,
     box_adjust: tuple[float, float],
 ) -> np.ndarray:
-    """The integer ROI for one face under a crop source."""
+    """The integer ROI for one face under a crop source (`landmarks` are used, and needed,
+    only by "lm_ground_truth"; `box` by the others)."""
     check_crop_source(crop_source)
     if crop_source == "lm_ground_truth":
+        if landmarks is None:
+            raise ValueError(f"crop_source {crop_source!r} needs landmarks")
         return landmark_roi(landmarks)
     if box is None:
         raise ValueError(f"crop_source {crop_source!r} needs a box")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from trainers.datasets.base import LandmarkDataset
-from trainers.datasets.crop_cache import build_cropset
+from trainers.datasets.crop_cache import RendersCropSet, build_cropset
 from trainers.datasets.cropset import CropSet
 from trainers.datasets.registry import get_dataset
 
@@ -28,7 +28,7 @@ def is_generated(name: str) -> bool:
 
 def open_dataset(
     name: str, root: str | Path | None, split: str, strict: bool = False, **options: Any
-) -> LandmarkDataset:
+) -> LandmarkDataset | RendersCropSet:
     """Open one split of a registered data set.
 
     Args:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trainers.datasets.base import LandmarkDataset
+from trainers.datasets.crop_cache import RendersCropSet
 from trainers.datasets.layouts import IBUG_68, Layout
 
 __all__ = [
@@ -50,7 +51,9 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _REGISTRY: dict[str, DatasetInfo] = {}
 _plugins_loaded = False
 
-Opener = Callable[..., LandmarkDataset]
+#: A loader: `open(root, split, *, strict, **options)`, a data set read from files or one
+#: that renders its own crops (generated data).
+Opener = Callable[..., LandmarkDataset | RendersCropSet]
 
 
 class DatasetRegistryError(ValueError):

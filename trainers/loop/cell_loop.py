@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -42,6 +42,9 @@ from trainers.loop.warm_start import WarmStarts, kcenter_picks, latent_features
 from trainers.training.device import resolve_device
 from trainers.training.metrics import nme, summarize
 from trainers.training.supervised import evaluate, fit
+
+if TYPE_CHECKING:
+    from trainers.models.fabrec import FabRec
 
 INITIAL_SEED_SALT = 0x5CAF
 
@@ -162,13 +165,13 @@ def open_context(cell: CellConfig, pool: CropSet, tests: dict[str, CropSet], cac
 
 
 def train_round(ctx: _CellContext, r: int, labeled: np.ndarray
-                ) -> tuple[torch.nn.Module, dict, bool]:
+                ) -> tuple[FabRec, dict, bool]:
     """Round r's model trained on `labeled` (pool indices, in acquisition order), exactly as
     `run_cell` trains it; see `_train`."""
     return _train(ctx, r, labeled)
 
 
-def select_round(ctx: _CellContext, model: torch.nn.Module, labeled: np.ndarray, k: int,
+def select_round(ctx: _CellContext, model: FabRec, labeled: np.ndarray, k: int,
                  rng: np.random.Generator) -> Selection:
     """The `k` items the cell's acquisition picks outside `labeled`, as `run_cell` picks
     them; see `_select`."""
@@ -225,7 +228,7 @@ def _run_round(ctx: _CellContext, state: LoopState) -> tuple[RoundResult, LoopSt
     return result, next_state
 
 
-def _train(ctx: _CellContext, r: int, labeled: np.ndarray) -> tuple[torch.nn.Module, dict, bool]:
+def _train(ctx: _CellContext, r: int, labeled: np.ndarray) -> tuple[FabRec, dict, bool]:
     """A fresh model from the auto-encoder (or, warm-started, round r-1's model) trained on
     `labeled` (round 0: from the cache).
 
@@ -256,7 +259,7 @@ def _train(ctx: _CellContext, r: int, labeled: np.ndarray) -> tuple[torch.nn.Mod
     return model, stats, reused
 
 
-def _evaluate(ctx: _CellContext, model: torch.nn.Module) -> dict[str, dict[str, float]]:
+def _evaluate(ctx: _CellContext, model: FabRec) -> dict[str, dict[str, float]]:
     """NME / FR / AUC of every test split, plus the splits derived from them."""
     trainer = ctx.cell.trainer
     metrics: dict[str, dict[str, float]] = {}
@@ -287,7 +290,7 @@ def derived_splits(data: DataConfig, errors: dict[str, np.ndarray]
             for split, parts in derived.items() if set(parts) <= errors.keys()}
 
 
-def _select(ctx: _CellContext, model: torch.nn.Module, labeled: np.ndarray, k: int,
+def _select(ctx: _CellContext, model: FabRec, labeled: np.ndarray, k: int,
             rng: np.random.Generator) -> Selection:
     """Score the unlabeled pool with `model` and let the acquisition choose `k` items."""
     mask = np.zeros(len(ctx.pool), dtype=bool)
@@ -316,7 +319,7 @@ class PoolPass:
     landmarks: np.ndarray | None = None
 
 
-def _score_pool(model: torch.nn.Module, pool: CropSet, labeled_mask: np.ndarray, acq: Any,
+def _score_pool(model: FabRec, pool: CropSet, labeled_mask: np.ndarray, acq: Any,
                 settings: PassSettings) -> PoolPass:
     """Stream the pool through the model, chunk by chunk, keeping only per-item results.
 
@@ -349,7 +352,7 @@ def _score_pool(model: torch.nn.Module, pool: CropSet, labeled_mask: np.ndarray,
     return out
 
 
-def _fresh_model(cell: CellConfig, num_landmarks: int, ae_path: Path) -> torch.nn.Module:
+def _fresh_model(cell: CellConfig, num_landmarks: int, ae_path: Path) -> FabRec:
     from trainers.models import build_model, load_pretrained
 
     model = build_model(cell.arch, num_landmarks=num_landmarks,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ from trainers.config.cell import CellConfig
 from trainers.datasets.cropset import CropSet
 from trainers.training.batches import augment, crops_to_tensor, network_input
 from trainers.training.supervised import heatmaps_to_landmarks, network_outputs, predict
+
+if TYPE_CHECKING:
+    from trainers.models.fabrec import FabRec
 
 FLIP_INPUTS = frozenset({"flip_heatmaps", "flip_landmarks"})
 # Salt of the TTA generators, so they never coincide with the loop's other seeded streams.
@@ -149,7 +152,7 @@ def unaugment_landmarks(points: torch.Tensor, linear: torch.Tensor, shift: torch
 
 
 @torch.no_grad()
-def tta_landmarks(model: torch.nn.Module, pool: CropSet, indices: np.ndarray,
+def tta_landmarks(model: FabRec, pool: CropSet, indices: np.ndarray,
                   settings: PassSettings) -> torch.Tensor:
     """(n, T, L, 2) float32 landmarks of `pool[indices]` under T augmentations, mapped back.
 
@@ -179,7 +182,7 @@ def tta_landmarks(model: torch.nn.Module, pool: CropSet, indices: np.ndarray,
 
 
 @torch.no_grad()
-def flip_outputs(model: torch.nn.Module, pool: CropSet, indices: np.ndarray,
+def flip_outputs(model: FabRec, pool: CropSet, indices: np.ndarray,
                  settings: PassSettings) -> dict[str, torch.Tensor]:
     """`flip_heatmaps` and `flip_landmarks` of `pool[indices]` (whichever `needs` holds)."""
     x = crops_to_tensor(pool.images[indices], settings.device)
@@ -205,7 +208,7 @@ def interocular_norm(landmarks: torch.Tensor, eye_idx: tuple[int, int]) -> torch
     return distance.clamp(min=1.0)
 
 
-def stream_pool(model: torch.nn.Module, pool: CropSet, rows: np.ndarray,
+def stream_pool(model: FabRec, pool: CropSet, rows: np.ndarray,
                 settings: PassSettings) -> Iterator[dict]:
     """`supervised.predict`'s chunks of `pool[rows]`, with "norm" and the asked-for extras.
 
@@ -224,7 +227,7 @@ def stream_pool(model: torch.nn.Module, pool: CropSet, rows: np.ndarray,
         yield chunk
 
 
-def labeled_inputs(model: torch.nn.Module, pool: CropSet, labeled_mask: np.ndarray,
+def labeled_inputs(model: FabRec, pool: CropSet, labeled_mask: np.ndarray,
                    settings: PassSettings) -> dict[str, np.ndarray]:
     """The labeled-set inputs `settings.needs` asks for, rows in increasing pool index.
 

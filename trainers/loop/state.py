@@ -5,6 +5,7 @@ round's acquisition chose (`Selection`)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ class LoopState:
 
     round: int
     labeled: list[int]
-    rng_state: dict[str, Any]
+    rng_state: Mapping[str, Any]  # numpy's BitGenerator.state
 
     def to_json(self) -> str:
         return json.dumps({"round": self.round, "labeled": self.labeled,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,6 +20,9 @@ import acquisition
 from trainers.datasets.cropset import CropSet
 from trainers.training.batches import crops_to_tensor, network_input
 from trainers.training.device import prepare_model, resolve_device
+
+if TYPE_CHECKING:
+    from trainers.models.fabrec import FabRec
 
 
 class WarmStarts:
@@ -52,7 +56,7 @@ class WarmStarts:
 
 
 @torch.no_grad()
-def latent_features(model: torch.nn.Module, pool: CropSet, *, batch_size: int = 64,
+def latent_features(model: FabRec, pool: CropSet, *, batch_size: int = 64,
                     device: str | torch.device = "cpu") -> np.ndarray:
     """(N, z_dim) latent codes of the pool's crops from the auto-encoder's encoder only (no
     landmark head needed: an annotation project may not know its landmark count yet). The
@@ -74,4 +78,5 @@ def kcenter_picks(features: np.ndarray, k: int, taken: np.ndarray,
     first centre is drawn from `rng`), and each pick's distance when it was picked."""
     acq = acquisition.get("kcenter_greedy")
     picked = acq.select(k, labeled=taken, features=features, rng=rng)
-    return picked, acq.last_selection["score"]  # type: ignore[index]
+    assert acq.last_selection is not None  # select() has just kept it
+    return picked, acq.last_selection["score"]

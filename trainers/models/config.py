@@ -36,8 +36,8 @@ def check_input_size(size: object, field: str = "input_size") -> None:
 
 def check_width(width: object, field: str = "width") -> None:
     """Raise ConfigError(field, ...) unless `width` is a number in (0, MAX_WIDTH]."""
-    number = isinstance(width, int | float) and not isinstance(width, bool)
-    if not (number and 0.0 < width <= MAX_WIDTH):  # type: ignore[operator]
+    if not (isinstance(width, int | float) and not isinstance(width, bool)
+            and 0.0 < width <= MAX_WIDTH):
         raise ConfigError(field, f"must be a number in (0, {MAX_WIDTH:g}], got {width!r}")
 
 

@@ -85,9 +85,9 @@ class FabRec(nn.Module):
         bottlenecks live in the head, so their BatchNorms train. Gradients still flow
         through P's frozen layers into Q.
         """
-        self._require_head()
+        head = self._require_head()
         self.eval()
-        self.LMH.train()
+        head.train()
         for p in self.P.parameters():
             p.requires_grad_(False)
         return self

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,6 +31,9 @@ from trainers.loop.cell_loop import (
 from trainers.loop.warm_start import kcenter_picks, latent_features
 from trainers.projects.pool import ProjectPool
 from trainers.training.supervised import predict
+
+if TYPE_CHECKING:
+    from trainers.models.fabrec import FabRec
 
 
 @dataclass
@@ -52,11 +55,11 @@ class ProjectStep:
     kind: str
     loop_round: int | None
     next_loop_round: int
-    rng_state: dict[str, Any]
+    rng_state: Mapping[str, Any]
     picks: list[int]
     scores: list[float]
     landmarks: np.ndarray | None
-    model: torch.nn.Module | None
+    model: FabRec | None
     result: RoundResult
 
 
@@ -70,10 +73,10 @@ class RoundInputs:
     k: int
     number: int
     loop_round: int
-    rng_state: dict[str, Any] | None
+    rng_state: Mapping[str, Any] | None
 
 
-def _rng(cell: CellConfig, state: dict[str, Any] | None) -> np.random.Generator:
+def _rng(cell: CellConfig, state: Mapping[str, Any] | None) -> np.random.Generator:
     rng = initial_rng(cell.seed)
     if state is not None:
         rng.bit_generator.state = state
@@ -138,7 +141,7 @@ def trained_step(cell: CellConfig, pool: ProjectPool, inputs: RoundInputs, round
                        landmarks, model, result)
 
 
-def predicted_landmarks(model: torch.nn.Module, pool: ProjectPool, indices: list[int],
+def predicted_landmarks(model: FabRec, pool: ProjectPool, indices: list[int],
                         cell: CellConfig, device: torch.device) -> np.ndarray:
     """(K, L, 2) landmarks of pool rows `indices` in original image pixels (0-based)."""
     idx = np.asarray(indices, dtype=np.int64)

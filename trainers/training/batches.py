@@ -10,6 +10,7 @@ device, so there is no per-image Python work and no JPEG decoding in the step lo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 import torch
@@ -57,6 +58,18 @@ def crops_to_tensor(images_u8: np.ndarray, device: torch.device | str = "cpu") -
 
 def _uniform(n: int, lo: float, hi: float, gen: torch.Generator) -> torch.Tensor:
     return torch.rand(n, generator=gen, dtype=torch.float64) * (hi - lo) + lo
+
+
+@overload
+def augment(x: torch.Tensor, landmarks: torch.Tensor, level: int,
+            flip_perm: torch.Tensor | None, generator: torch.Generator
+            ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def augment(x: torch.Tensor, landmarks: None, level: int,
+            flip_perm: torch.Tensor | None, generator: torch.Generator
+            ) -> tuple[torch.Tensor, None]: ...
 
 
 def augment(
@@ -152,6 +165,16 @@ def _warp(x: torch.Tensor, lms: torch.Tensor | None, lin: torch.Tensor,
         shift_d = shift.to(lms.dtype).to(lms.device)[:, None]
         lms = torch.einsum("bij,blj->bli", lin_d, centred) + c + shift_d
     return x, lms
+
+
+@overload
+def network_input(x: torch.Tensor, landmarks: torch.Tensor, input_size: int
+                  ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def network_input(x: torch.Tensor, landmarks: None, input_size: int
+                  ) -> tuple[torch.Tensor, None]: ...
 
 
 def network_input(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -67,10 +68,14 @@ def autocast_context(device: torch.device, enabled: bool = True) -> Iterator[Non
         yield
 
 
-def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
+_ModuleT = TypeVar("_ModuleT", bound=nn.Module)
+
+
+def prepare_model(model: _ModuleT, device: torch.device) -> _ModuleT:
     """Move `model` to `device`, in channels_last on the fast path (default layout else)."""
     if uses_fast_path(device):
-        return model.to(device=device, memory_format=torch.channels_last)
+        # Module.to takes memory_format (see its docstring); torch's overloads leave it out.
+        return model.to(device=device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     return model.to(device)
 
 

@@ -128,6 +128,7 @@ class _Optimizers:
 
 
 def _optimizers(model: FabRec, config: PretrainConfig) -> _Optimizers:
+    assert model.D_z is not None and model.D is not None  # built with_discriminators=True
     def adam(module: torch.nn.Module, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(module.parameters(), lr=lr, betas=config.betas)
 
@@ -169,12 +170,12 @@ def _resume_point(out_path: Path, config: PretrainConfig) -> dict | None:
 def _step(model: FabRec, opt: _Optimizers, x: torch.Tensor, step: int, gen: torch.Generator,
           config: PretrainConfig, device: torch.device, window: int) -> dict[str, torch.Tensor]:
     """One 3FabRec auto-encoder step; returns detached loss tensors (no host sync)."""
+    assert model.D_z is not None and model.D is not None  # built with_discriminators=True
     stats: dict[str, torch.Tensor] = {}
     amp = config.mixed_precision
     with autocast_context(device, amp):
         z = model.Q(x)
     stats["z_mean"], stats["z_std"] = z.detach().float().mean(), z.detach().float().std()
-
     latent_on = config.w_latent_adv > 0
     if latent_on and step % config.latent_disc_every == 0:
         prior = torch.randn(z.shape, generator=gen).to(device)
@@ -314,7 +315,7 @@ def _train(model: FabRec, opt: _Optimizers, images: CropSet, config: PretrainCon
         last = done == config.steps
         if progress is not None and (done % config.log_every == 0 or last):
             elapsed = max(time.perf_counter() - t0, 1e-9)
-            report = {"step": done, "steps": config.steps}
+            report: dict[str, float] = {"step": done, "steps": config.steps}
             report.update({k: float(sums[k]) / counts[k] for k in sorted(sums)})
             report["images_per_s"] = seen / elapsed
             sums, counts, t0, seen = {}, {}, time.perf_counter(), 0

@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from trainers.training.batches import augment, crops_to_tensor, network_input
 from trainers.training.device import autocast_context, channels_last, prepare_model, resolve_device
 from trainers.training.heatmaps import decode, gaussian_targets, grid_sigma
 from trainers.training.metrics import nme, summarize
+
+if TYPE_CHECKING:
+    from trainers.models.fabrec import FabRec
 
 
 class TrainingDivergedError(RuntimeError):
@@ -80,7 +84,7 @@ class _TrainingSet:
 
 
 def fit(
-    model: torch.nn.Module,
+    model: FabRec,
     data: CropSet,
     labeled: np.ndarray,
     config: TrainerConfig,
@@ -124,7 +128,7 @@ def fit(
     }
 
 
-def _train_steps(model: torch.nn.Module, opt: torch.optim.Optimizer,
+def _train_steps(model: FabRec, opt: torch.optim.Optimizer,
                  encoder_params: list[torch.nn.Parameter], train_set: _TrainingSet,
                  config: TrainerConfig, gen: torch.Generator, device: torch.device,
                  progress: Callable[[int, float], None] | None) -> float:
@@ -162,7 +166,7 @@ def _train_steps(model: torch.nn.Module, opt: torch.optim.Optimizer,
 
 @torch.no_grad()
 def predict(
-    model: torch.nn.Module,
+    model: FabRec,
     data: CropSet,
     indices: np.ndarray | None = None,
     *,
@@ -191,7 +195,7 @@ def predict(
 
 @torch.no_grad()
 def network_outputs(
-    model: torch.nn.Module, x: torch.Tensor, *, device: torch.device, amp: bool, subpixel: bool
+    model: FabRec, x: torch.Tensor, *, device: torch.device, amp: bool, subpixel: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One forward pass of a prepared model in eval mode on network inputs.
 
@@ -219,7 +223,7 @@ def heatmaps_to_landmarks(hm: torch.Tensor, input_size: int, *, subpixel: bool) 
 
 
 def evaluate(
-    model: torch.nn.Module,
+    model: FabRec,
     data: CropSet,
     *,
     batch_size: int = 64,

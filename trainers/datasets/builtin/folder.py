@@ -60,6 +60,7 @@ def make_layout(
         perm = standard.flip_perm
     else:
         perm = check_flip_perm(np.asarray(flip_perm), num_landmarks)
+    eyes: tuple[int, ...]
     if eye_idx is None:
         if standard is None:
             raise ValueError(

@@ -22,6 +22,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -267,7 +268,9 @@ def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
     os.close(fd)
     try:
-        np.savez(tmp, **arrays)
+        # numpy >= 2.1's stub has allow_pickle: bool before **kwds, so mypy fears **arrays
+        # fills it; arrays are named images/landmarks/kinds only.
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -287,11 +290,11 @@ class SyntheticFaces:
     name = "synthetic"
     layout = IBUG_68
 
-    def __init__(self, root: str | Path | None, split: str, **options: object) -> None:
+    def __init__(self, root: str | Path | None, split: str, **options: Any) -> None:
         split = "pool" if split == "train" else split
         if split not in SPLITS:
             raise ValueError(f"synthetic split must be one of {SPLITS} (or 'train'), got {split!r}")
-        self.config = SyntheticConfig(**options)  # type: ignore[arg-type]
+        self.config = SyntheticConfig(**options)
         self.split = split
         n = self.config.n_pool if split == "pool" else self.config.n_test
         cache = None
