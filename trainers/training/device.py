@@ -1,9 +1,16 @@
-"""Device choice and the fast path: bf16 autocast and channels_last layouts.
+"""Device choice and the fast path: reduced-precision autocast and channels_last layouts.
 
-On CUDA the trainers take the fast path: bf16 autocast (when the config's `amp` is on) and
+On CUDA the trainers take the fast path: autocast (when the config's `amp` is on) and
 channels_last tensors, which let cuDNN use tensor-core convolution kernels without layout
 conversions. On the CPU they stay in exact fp32 and the default layout, so CPU results are
 reproducible bit for bit.
+
+Precision on CUDA (`autocast_dtype`): bf16 on compute capability 8.0 and newer (A100, H100,
+RTX 30xx/40xx...), which have bf16 tensor cores and cuDNN convolutions. Older GPUs (V100
+7.0, T4 7.5) have no bf16 convolutions, so they run fp32: fp16 autocast would be faster
+there but needs a GradScaler in both training stages (the auto-encoder's four optimizers
+included) and risks overflow in the x300 heatmap loss, for a path that no test can check
+without such a GPU. Correct and slower was chosen over fast and unverified.
 
 `cpu_fast_path()` opts the CPU into the same path. torch supports bf16 autocast and
 channels_last there too, so the GPU code paths can run (and be checked) on a machine
@@ -22,6 +29,8 @@ from torch import nn
 # A context variable, not a module flag: the opt-in ends with its `with` block, even when
 # the block raises, and does not leak into other threads.
 _CPU_FAST_PATH: ContextVar[bool] = ContextVar("cpu_fast_path", default=False)
+#: The oldest compute capability with bf16 tensor-core convolutions (Ampere).
+BF16_MIN_CAPABILITY = (8, 0)
 
 
 def resolve_device(device: torch.device | str = "auto") -> torch.device:
@@ -57,14 +66,47 @@ def uses_fast_path(device: torch.device | str) -> bool:
     return kind == "cuda" or (kind == "cpu" and _CPU_FAST_PATH.get())
 
 
+def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
+    """The autocast dtype of the fast path on `device`, None where it runs in fp32: bf16 on
+    the CPU fast path and on CUDA of compute capability >= 8.0; None off the fast path and
+    on older GPUs (see the module docstring)."""
+    dev = torch.device(device)
+    if not uses_fast_path(dev):
+        return None
+    if dev.type == "cuda" and torch.cuda.get_device_capability(dev) < BF16_MIN_CAPABILITY:
+        return None
+    return torch.bfloat16
+
+
 @contextlib.contextmanager
 def autocast_context(device: torch.device, enabled: bool = True) -> Iterator[None]:
-    """bf16 autocast on the fast path when `enabled`; a no-op otherwise (exact fp32)."""
-    if enabled and uses_fast_path(device):
-        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
+    """Autocast to `autocast_dtype(device)` when `enabled` and there is one; a no-op
+    otherwise (exact fp32)."""
+    dtype = autocast_dtype(device) if enabled else None
+    if dtype is not None:
+        with torch.autocast(torch.device(device).type, dtype=dtype):
             yield
     else:
         yield
+
+
+def precision_tag(device: torch.device | str, amp: bool) -> str | None:
+    """How a model trained on `device` with `amp` computes, for cache keys: None for the
+    exact CPU path (the keys of earlier versions), else e.g. "cuda-bf16", "cuda-tf32"
+    (fp32 with TF32 convolutions, torch's default on Ampere and newer), "cuda-fp32",
+    "cpu-fast-bf16". A model trained one way is never reused by a run of another."""
+    dev = torch.device(device)
+    if not uses_fast_path(dev):
+        return None
+    dtype = autocast_dtype(dev) if amp else None
+    if dtype is not None:
+        name = {torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+        return f"{dev.type}{'-fast' if dev.type == 'cpu' else ''}-{name}"
+    if dev.type == "cuda":
+        tf32 = (torch.backends.cudnn.allow_tf32
+                and torch.cuda.get_device_capability(dev) >= BF16_MIN_CAPABILITY)
+        return "cuda-tf32" if tf32 else "cuda-fp32"
+    return f"{dev.type}-fast-fp32"
 
 
 def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
