@@ -99,7 +99,10 @@ class BudgetTable:
 
 @dataclass(frozen=True)
 class Resources:
-    """How trials are placed: per-trial CPUs/GPUs (fractions allowed), concurrency, retries."""
+    """How trials are placed: per-trial CPUs/GPUs (fractions allowed), concurrency, retries;
+    and whether they run deterministic algorithms (`deterministic`, on by default: torch's
+    deterministic kernels and cuBLAS's fixed workspace; off trades reproducibility on CUDA
+    for speed)."""
 
     cpus_per_trial: float = 1.0
     gpus_per_trial: float | str = 0.0  # or "auto": a probe on a GPU picks the share
@@ -109,6 +112,7 @@ class Resources:
     num_cpus: int | None = None
     num_gpus: float | None = None
     object_store_mb: int = 512
+    deterministic: bool = True
 
     def __post_init__(self) -> None:
         if self.cpus_per_trial <= 0:

@@ -1,4 +1,5 @@
-"""Device choice and the fast path: reduced-precision autocast and channels_last layouts.
+"""Device choice, the fast path (reduced-precision autocast and channels_last layouts) and
+determinism.
 
 On CUDA the trainers take the fast path: autocast (when the config's `amp` is on) and
 channels_last tensors, which let cuDNN use tensor-core convolution kernels without layout
@@ -20,6 +21,7 @@ without a GPU, such as CI; results are then no longer fp32-exact.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from contextvars import ContextVar
 
@@ -31,6 +33,9 @@ from torch import nn
 _CPU_FAST_PATH: ContextVar[bool] = ContextVar("cpu_fast_path", default=False)
 #: The oldest compute capability with bf16 tensor-core convolutions (Ampere).
 BF16_MIN_CAPABILITY = (8, 0)
+#: cuBLAS's fixed workspace that makes its results deterministic (CUDA docs, "Results
+#: reproducibility"); read once, when the process first uses cuBLAS.
+CUBLAS_WORKSPACE_CONFIG = ":4096:8"
 
 
 def resolve_device(device: torch.device | str = "auto") -> torch.device:
@@ -107,6 +112,33 @@ def precision_tag(device: torch.device | str, amp: bool) -> str | None:
                 and torch.cuda.get_device_capability(dev) >= BF16_MIN_CAPABILITY)
         return "cuda-tf32" if tf32 else "cuda-fp32"
     return f"{dev.type}-fast-fp32"
+
+
+def set_determinism(deterministic: bool) -> None:
+    """Deterministic algorithms on or off, as a trial runs (call before CUDA's first use).
+
+    On: cuBLAS gets its fixed workspace (`CUBLAS_WORKSPACE_CONFIG`, unless already set),
+    torch picks deterministic kernels (warning where it has none) and cuDNN does not
+    benchmark. Off: torch's defaults.
+    """
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE_CONFIG)
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
+@contextlib.contextmanager
+def determinism(deterministic: bool) -> Iterator[None]:
+    """`set_determinism` for the block; torch's settings before it are restored after."""
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.backends.cudnn.benchmark)
+    set_determinism(deterministic)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.benchmark = before[2]
 
 
 def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
