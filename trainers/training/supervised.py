@@ -124,16 +124,22 @@ def fit(
     }
 
 
+def checked_every(device: torch.device) -> int:
+    """Steps between reads of the loss: reading syncs with the device, so every step on the
+    CPU (where it costs nothing) and every 25th on CUDA."""
+    return 1 if device.type == "cpu" else 25
+
+
 def _train_steps(model: torch.nn.Module, opt: torch.optim.Optimizer,
                  encoder_params: list[torch.nn.Parameter], train_set: _TrainingSet,
                  config: TrainerConfig, gen: torch.Generator, device: torch.device,
                  progress: Callable[[int, float], None] | None) -> float:
-    """The optimisation loop of `fit`; returns the mean loss of the last checked steps."""
+    """The optimisation loop of `fit`; returns the mean loss of the last checked steps
+    (the steps since the check before: up to 25 on CUDA, fewer when the run ends first)."""
     head_only_until = config.head_only_steps if config.schedule == "two_step" else 0
     loss_sum = torch.zeros((), device=device)
-    # Reading the loss syncs with the device: every step on the CPU, every 25th on CUDA.
-    check_every = 1 if device.type == "cpu" else 25
-    last = float("nan")
+    check_every = checked_every(device)
+    last, checked = float("nan"), 0
     batches = _batch_indices(len(train_set.images), config.batch_size, config.steps, gen)
     for step, idx in enumerate(batches):
         # two_step: the encoder has no gradient (so Adam leaves it alone) until it joins.
@@ -148,7 +154,8 @@ def _train_steps(model: torch.nn.Module, opt: torch.optim.Optimizer,
         opt.step()
         loss_sum += loss.detach()
         if (step + 1) % check_every == 0 or step + 1 == config.steps:
-            last = float(loss_sum) / check_every
+            last = float(loss_sum) / (step + 1 - checked)
+            checked = step + 1
             loss_sum.zero_()
             if not math.isfinite(last) or last > config.max_loss:
                 raise TrainingDivergedError(
