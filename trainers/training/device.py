@@ -1,5 +1,5 @@
-"""Device choice, the fast path (reduced-precision autocast and channels_last layouts) and
-determinism.
+"""Device choice, the fast path (reduced-precision autocast and channels_last layouts),
+determinism, and moving a step's host tensors to the device in one copy.
 
 On CUDA the trainers take the fast path: autocast (when the config's `amp` is on) and
 channels_last tensors, which let cuDNN use tensor-core convolution kernels without layout
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 
 import torch
@@ -36,6 +36,7 @@ BF16_MIN_CAPABILITY = (8, 0)
 #: cuBLAS's fixed workspace that makes its results deterministic (CUDA docs, "Results
 #: reproducibility"); read once, when the process first uses cuBLAS.
 CUBLAS_WORKSPACE_CONFIG = ":4096:8"
+_ALIGN = 64  # bytes: each tensor packed by `to_device` starts on such a boundary
 
 
 def resolve_device(device: torch.device | str = "auto") -> torch.device:
@@ -139,6 +140,31 @@ def determinism(deterministic: bool) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
         torch.backends.cudnn.benchmark = before[2]
+
+
+def to_device(tensors: Sequence[torch.Tensor], device: torch.device | str
+              ) -> list[torch.Tensor]:
+    """CPU tensors on `device` in one host-to-device copy (pinned and non-blocking on CUDA).
+
+    Their bytes are packed into one buffer (each at a 64-byte boundary), copied once and
+    viewed back as the original dtypes and shapes. On the CPU the tensors are returned as
+    they are. Per-step batches go through here: every separate `.to(cuda)` of a pageable
+    tensor is a copy that blocks the host.
+    """
+    device = torch.device(device)
+    if device.type == "cpu":
+        return list(tensors)
+    flat = [t.detach().contiguous().reshape(-1).view(torch.uint8) for t in tensors]
+    offsets, total = [], 0
+    for f in flat:
+        offsets.append(total)
+        total += -(-f.numel() // _ALIGN) * _ALIGN
+    buffer = torch.empty(max(total, 1), dtype=torch.uint8, pin_memory=device.type == "cuda")
+    for f, start in zip(flat, offsets, strict=True):
+        buffer[start:start + f.numel()].copy_(f)
+    moved = buffer.to(device, non_blocking=True)
+    return [moved[start:start + f.numel()].view(t.dtype).view(t.shape)
+            for t, f, start in zip(tensors, flat, offsets, strict=True)]
 
 
 def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:

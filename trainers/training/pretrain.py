@@ -39,7 +39,7 @@ from trainers.config.pretrain import PretrainConfig
 from trainers.datasets.cropset import CropSet, margin_size
 from trainers.models import build_model, load_pretrained, read_checkpoint, save_checkpoint
 from trainers.models.fabrec import FabRec
-from trainers.training.batches import augment, crops_to_tensor, network_input
+from trainers.training.batches import augmented_batch
 from trainers.training.device import (
     autocast_context,
     channels_last,
@@ -343,9 +343,8 @@ def _train(model: FabRec, opt: _Optimizers, images: CropSet, config: PretrainCon
     for step in range(start, config.steps):
         gen = torch.Generator().manual_seed(_derived_seed(config.seed, 1, step))
         idx = order.indices(step)
-        x = crops_to_tensor(images.images[idx], device)
-        x, _ = augment(x, None, config.augmentation, flip_perm, gen)
-        x, _ = network_input(x, None, config.input_size)
+        x, _ = augmented_batch(images.images[idx], None, config.augmentation, flip_perm, gen,
+                               device, config.input_size)
         stats = _step(model, opt, channels_last(x), step, gen, config, device, window)
         seen += len(idx)
         for k, v in stats.items():
