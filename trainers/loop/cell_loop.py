@@ -295,7 +295,7 @@ def _select(ctx: _CellContext, model: torch.nn.Module, labeled: np.ndarray, k: i
     mask[labeled] = True
     t0 = time.perf_counter()
     settings = PassSettings.of(ctx.cell, ctx.acq, len(labeled), ctx.device)
-    scored = _score_pool(model, ctx.pool, mask, ctx.acq, settings)
+    scored = score_pool(model, ctx.pool, mask, ctx.acq, settings)
     chosen = ctx.acq.select(k, labeled=mask, scores=scored.scores, features=scored.features,
                             rng=rng)
     seconds = time.perf_counter() - t0
@@ -317,7 +317,7 @@ class PoolPass:
     landmarks: np.ndarray | None = None
 
 
-def _score_pool(model: torch.nn.Module, pool: CropSet, labeled_mask: np.ndarray, acq: Any,
+def score_pool(model: torch.nn.Module, pool: CropSet, labeled_mask: np.ndarray, acq: Any,
                 settings: PassSettings) -> PoolPass:
     """Stream the pool through the model, chunk by chunk, keeping only per-item results.
 
