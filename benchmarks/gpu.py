@@ -9,8 +9,13 @@
   against one trial at a time holding the whole GPU, same cells, through Ray Tune
   (target: at least 1.0, i.e. sharing does not lose throughput).
 
-On a machine without CUDA it says so and exits 0. Options: --out FILE (JSON records),
---quick (fewer steps).
+Everything runs as trials run: deterministic algorithms on (cuBLAS's fixed workspace, no
+cuDNN benchmarking: `[resources] deterministic = true`, the default), and autocast where
+the trials use it (bf16 from compute capability 8.0; each record names its `precision`).
+
+On a machine without CUDA it says so and exits 0 (1 with --require-gpu). Options: --out
+FILE (JSON records), --quick (fewer steps). `scripts/gpu-check.sh` runs it after the CUDA
+path end to end.
 """
 
 from __future__ import annotations
@@ -37,14 +42,15 @@ def scoring_record(arch: str, n_images: int, batch_size: int, repeats: int,
     import acquisition
     from trainers.models import build_model
     from trainers.training.batches import crops_to_tensor, network_input
-    from trainers.training.device import autocast_context
+    from trainers.training.device import autocast_context, channels_last, prepare_model
     from trainers.training.supervised import predict
 
     data = synthetic_cropset(256, n_images)
-    model = build_model(arch, num_landmarks=data.num_landmarks, input_size=256,
-                        width=1.0).to(device).eval()
+    model = prepare_model(build_model(arch, num_landmarks=data.num_landmarks, input_size=256,
+                                      width=1.0), device).eval()
     nnm = acquisition.get("nnm")
     x, _ = network_input(crops_to_tensor(data.images[:batch_size], device), None, 256)
+    x = channels_last(x)  # as `predict` feeds the model
     batches = -(-n_images // batch_size)
 
     def score() -> None:
@@ -108,21 +114,27 @@ def shared_gpu_records(shares: int, steps: int) -> list[dict[str, Any]]:
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    """All GPU benchmarks (requires CUDA)."""
+    """All GPU benchmarks (requires CUDA), with the trials' deterministic settings."""
+    from trainers.training.device import determinism, precision_tag
+
     device = torch.device("cuda")
-    torch.backends.cudnn.benchmark = True
     records = []
-    for arch in ("3fabrec", "scaf"):
-        for amp in (False, True):
-            records.append(trainer_vs_bare(
-                f"gpu.training.{arch}.{'bf16' if amp else 'fp32'}", arch=arch,
-                input_size=256, width=1.0, batch_size=32, steps=5 if quick else 20,
-                repeats=2 if quick else 3, device=device, amp=amp,
-            ))
-            records[-1]["device"] = torch.cuda.get_device_name(device)
-    for arch in ("3fabrec", "scaf"):
-        records.append(scoring_record(arch, n_images=128 if quick else 512, batch_size=64,
-                                      repeats=2 if quick else 3, device=device))
+    with determinism(True):
+        for arch in ("3fabrec", "scaf"):
+            for amp in (False, True):
+                records.append(trainer_vs_bare(
+                    f"gpu.training.{arch}.{'bf16' if amp else 'fp32'}", arch=arch,
+                    input_size=256, width=1.0, batch_size=32, steps=5 if quick else 20,
+                    repeats=2 if quick else 3, device=device, amp=amp,
+                ))
+                records[-1].update(device=torch.cuda.get_device_name(device),
+                                   precision=precision_tag(device, amp), deterministic=True)
+        for arch in ("3fabrec", "scaf"):
+            records.append(scoring_record(arch, n_images=128 if quick else 512,
+                                          batch_size=64, repeats=2 if quick else 3,
+                                          device=device))
+            records[-1].update(precision=precision_tag(device, True), deterministic=True)
+    # Trials in their own processes, deterministic as the spec's default says.
     records += shared_gpu_records(shares=4, steps=50 if quick else 200)
     return records
 
@@ -131,10 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps")
     parser.add_argument("--out", help="JSON file for the records")
+    parser.add_argument("--require-gpu", action="store_true",
+                        help="exit 1 (not 0) when torch sees no CUDA GPU")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
-        print("benchmarks.gpu needs a CUDA GPU and torch sees none here: nothing measured.")
-        return 0
+        print("benchmarks.gpu needs a CUDA GPU and torch sees none here: nothing measured.",
+              file=sys.stderr if args.require_gpu else sys.stdout)
+        return 1 if args.require_gpu else 0
     from rich.console import Console
 
     from benchmarks.runner import machine_info, records_table

@@ -115,6 +115,24 @@ def synthetic_cropset(input_size: int, n: int) -> Any:
     return faces.to_cropset()
 
 
+def _ready_batch(data: Any, batch_size: int, sigma: float, device: torch.device
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bare side's one batch, made once: network input (in the layout `fit` feeds the
+    model) and its Gaussian targets."""
+    from trainers.training.batches import crops_to_tensor, network_input
+    from trainers.training.device import channels_last
+    from trainers.training.heatmaps import gaussian_targets, grid_sigma
+    from trainers.training.supervised import to_heatmap_coords
+
+    input_size = data.input_size
+    x = crops_to_tensor(data.images[:batch_size], device)
+    pts = torch.as_tensor(data.landmarks[:batch_size], dtype=torch.float32, device=device)
+    x, pts = network_input(x, pts, input_size)
+    grid = input_size // 2
+    return channels_last(x), gaussian_targets(to_heatmap_coords(pts, input_size, grid), grid,
+                                              grid_sigma(sigma, grid))
+
+
 def trainer_vs_bare(
     name: str,
     *,
@@ -129,25 +147,41 @@ def trainer_vs_bare(
 ) -> dict[str, Any]:
     """Images/s of `fit` against the bare model step on one fixed batch (same model, sizes).
 
-    Both sides use the same model object (so the same weights and BatchNorm modes) and the
-    same Adam parameter groups; only the trainer gathers, flips and prepares batches and
-    builds Gaussian targets each step.
+    Both sides use the same model object (so the same weights and BatchNorm modes), prepared
+    as `fit` prepares it (channels_last on the fast path), and the same Adam parameter
+    groups; only the trainer gathers, flips and prepares batches and builds Gaussian
+    targets each step.
     """
     from trainers.models import build_model
-    from trainers.training.device import resolve_device
+    from trainers.training.device import autocast_context, prepare_model, resolve_device
     from trainers.training.supervised import TrainerConfig, fit
 
     dev = resolve_device(device)
     data = synthetic_cropset(input_size, max(2 * batch_size, 8))
     labeled = np.arange(len(data))
-    model = build_model(arch, num_landmarks=data.num_landmarks, input_size=input_size,
-                        width=width).to(dev)
+    model = prepare_model(build_model(arch, num_landmarks=data.num_landmarks,
+                                      input_size=input_size, width=width), dev)
     config = TrainerConfig(steps=steps, batch_size=batch_size, amp=amp)
 
     def trainer() -> float:
         return float(fit(model, data, labeled, config, seed=0, device=dev)["train_seconds"])
 
-    bare = _bare_steps(model, data, config, dev, input_size)
+    model.set_supervised_mode()
+    groups = [{"params": list(model.head_parameters()), "lr": config.lr_head},
+              {"params": list(model.encoder_parameters()), "lr": config.lr_encoder}]
+    opt = torch.optim.Adam(groups)
+    x, target = _ready_batch(data, batch_size, config.sigma, dev)
+
+    def bare() -> None:
+        model.set_supervised_mode()
+        for _ in range(steps):
+            with autocast_context(dev, amp):
+                pred = model.heatmaps(x)
+            loss = F.mse_loss(pred.float(), target) * config.loss_scale
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
     secs = best_of({"trainer": trainer, "bare": bare}, repeats, _sync_for(dev))
     images = steps * batch_size
     return make_record(
@@ -157,40 +191,6 @@ def trainer_vs_bare(
         batch_size=batch_size, steps=steps, repeats=repeats, amp=amp,
         threads=torch.get_num_threads(),
     )
-
-
-def _bare_steps(model: Any, data: Any, config: Any, dev: torch.device,
-                input_size: int) -> Callable[[], None]:
-    """The baseline of `trainer_vs_bare`: `config.steps` forward + loss + backward + Adam
-    steps of `model` on one fixed, ready-made batch (its first `config.batch_size` crops,
-    network input and Gaussian targets built once), with `fit`'s Adam parameter groups."""
-    from trainers.training.batches import crops_to_tensor, network_input
-    from trainers.training.device import autocast_context
-    from trainers.training.heatmaps import gaussian_targets, grid_sigma
-    from trainers.training.supervised import to_heatmap_coords
-
-    model.set_supervised_mode()
-    groups = [{"params": list(model.head_parameters()), "lr": config.lr_head},
-              {"params": list(model.encoder_parameters()), "lr": config.lr_encoder}]
-    opt = torch.optim.Adam(groups)
-    x = crops_to_tensor(data.images[:config.batch_size], dev)
-    pts = torch.as_tensor(data.landmarks[:config.batch_size], dtype=torch.float32, device=dev)
-    x, pts = network_input(x, pts, input_size)
-    grid = input_size // 2
-    target = gaussian_targets(to_heatmap_coords(pts, input_size, grid), grid,
-                              grid_sigma(config.sigma, grid))
-
-    def bare() -> None:
-        model.set_supervised_mode()
-        for _ in range(config.steps):
-            with autocast_context(dev, config.amp):
-                pred = model.heatmaps(x)
-            loss = F.mse_loss(pred.float(), target) * config.loss_scale
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-    return bare
 
 
 def _write_folder(root: Path, n: int, input_size: int) -> None:

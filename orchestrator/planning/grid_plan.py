@@ -8,7 +8,7 @@ Counts come from `spec.cells()` and follow what the loop really does (trainers/l
   only by acquisition (or by a budget with the same L0) share it; every later round trains.
 - `training_images`: trainings x trainer.steps x trainer.batch_size.
 - `scored_images`: pool images streamed for selection after every non-final round
-  (`_score_pool`): the whole pool when the acquisition needs features, the unlabeled part
+  (`score_pool`): the whole pool when the acquisition needs features, the unlabeled part
   when it needs heatmaps, none when it needs nothing (random).
 - `eval_images`: trial-rounds x test images (every loaded test split, each round).
 
@@ -136,7 +136,7 @@ def round0_key(cell: CellConfig, pool: int | None) -> str:
 
 
 def _scored_per_cell(cell: CellConfig, needs: frozenset[str], pool: int | None) -> int | None:
-    """Pool items `_score_pool` streams over the cell's non-final rounds."""
+    """Pool items `score_pool` streams over the cell's non-final rounds."""
     if not needs:
         return 0
     if pool is None:

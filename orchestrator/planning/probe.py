@@ -1,9 +1,11 @@
 """`scaf-al plan --probe`: measured speed and memory per configuration, and what they imply.
 
-For each distinct (architecture, input size, width, batch size) of a grid, a few real
-training steps (`trainers.training.supervised.fit`, after one warm-up step) and a timed
-scoring pass (`trainers.training.supervised.predict`, as the loop's selection and
-evaluation use it) run on random crops of the grid's shape, on this machine's device. Memory:
+For each distinct (architecture, input size, width, batch size) of a grid, what a trial
+runs is run on random crops of the grid's shape, on this machine's device
+(`orchestrator.planning.measure`): a few steps of the unsupervised stage when the grid
+pre-trains, real training steps (`trainers.training.supervised.fit`, after one warm-up
+step), a timed evaluation pass, and the pool pass of each of the grid's acquisitions with
+what it `needs` (flipped and test-time-augmented passes included). Memory is the peak of it:
 
 - CUDA: `torch.cuda.max_memory_allocated` (the issue's figure), and what one trial holds:
   the allocator's peak reservation plus the device memory the process uses outside it
@@ -14,7 +16,8 @@ evaluation use it) run on random crops of the grid's shape, on this machine's de
   A trial also holds its pool and test crops, added from the plan's image counts.
 
 From these: device-hours for the grid (one trial at a time, pre-training and start-up not
-counted) and how many trials fit one GPU (or this node) at once.
+counted) and how many trials fit one GPU (or this node) at once. A GPU share is rounded
+down to Ray's resource unit (0.0001), so that n shares never add up to more than one GPU.
 """
 
 from __future__ import annotations
@@ -23,21 +26,17 @@ import concurrent.futures
 import math
 import multiprocessing
 import os
-import resource
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from orchestrator.planning.grid_plan import ConfigKey, GridPlan, plan_grid, plan_json
+from orchestrator.planning.measure import measure_config
+from orchestrator.spec.tables import RAY_RESOURCE_UNITS
 
 if TYPE_CHECKING:
     from orchestrator.spec.experiment import ExperimentSpec
-    from trainers.datasets.cropset import CropSet
-    from trainers.training.supervised import TrainerConfig
 
 DEFAULT_MARGIN = 0.15  # share of the memory kept free: allocator fragmentation, spikes
 DEFAULT_MAX_TRIALS = 16  # beyond this many trials per GPU they mostly wait on each other
@@ -54,7 +53,8 @@ def choose_gpu_fraction(
     max_trials: int = DEFAULT_MAX_TRIALS,
 ) -> float:
     """The GPU share of one trial: 1/n for the largest n <= max_trials such that n trials
-    of `peak_bytes` each fit in the GPU's memory less a `margin` share.
+    of `peak_bytes` each fit in the GPU's memory less a `margin` share, rounded down to
+    Ray's 0.0001 units (`share_of`).
 
     Args:
         peak_bytes: memory one trial holds at its peak.
@@ -80,110 +80,15 @@ def choose_gpu_fraction(
             f"one trial needs {peak_bytes / 2**30:.2f} GiB, more than the "
             f"{float(usable) / 2**30:.2f} GiB usable on this GPU ({margin:.0%} kept free); "
             "lower trainer.batch_size or model.input_size / width, or use a larger GPU")
-    return 1.0 / min(n, max_trials)
+    return share_of(min(n, max_trials))
 
 
-def probe_cropset(n: int, input_size: int, num_landmarks: int, seed: int = 0) -> CropSet:
-    """`n` random crops of the grid's shape (speed and memory do not depend on content)."""
-    from trainers.datasets.cropset import CropSet, centre_offset, margin_size
-    from trainers.datasets.layouts import LAYOUTS
-
-    rng = np.random.default_rng(seed)
-    m, o = margin_size(input_size), centre_offset(input_size)
-    layout = {lay.num_landmarks: lay for lay in LAYOUTS.values()}.get(num_landmarks)
-    flip = layout.flip_perm if layout else np.arange(num_landmarks)
-    return CropSet(
-        images=rng.integers(0, 256, (n, m, m, 3), dtype=np.uint8),
-        landmarks=rng.uniform(o, o + input_size - 1, (n, num_landmarks, 2)).astype(np.float32),
-        input_size=input_size, flip_perm=flip, eye_idx=layout.eye_idx if layout else (0, 1),
-        to_original=np.tile(np.array([[1.0, 0, 0], [0, 1.0, 0]]), (n, 1, 1)),
-        names=[f"probe-{i}" for i in range(n)],
-    )
-
-
-def _peak_rss_bytes() -> int:
-    """Peak RSS of this process's own memory map.
-
-    Linux's `ru_maxrss` carries the high-water mark across exec, so a child spawned from a
-    big parent would start at the parent's size; VmHWM belongs to the current map only.
-    """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-
-
-def _sync(device: Any) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed_scoring(model: Any, data: CropSet, n: int, trainer: TrainerConfig,
-                   device: Any) -> float:
-    """Images per second of a streamed pass over `n` crops, after a one-chunk warm-up."""
-    from trainers.training.supervised import predict
-
-    def one_pass(count: int) -> None:
-        for chunk in predict(model, data, np.arange(count), batch_size=trainer.eval_batch_size,
-                             device=device, amp=trainer.amp):
-            chunk["landmarks"].cpu()  # what the loop keeps; also waits for the device
-
-    one_pass(min(n, trainer.eval_batch_size))
-    _sync(device)
-    start = time.perf_counter()
-    one_pass(n)
-    _sync(device)
-    return n / max(time.perf_counter() - start, 1e-9)
-
-
-def measure_config(key: ConfigKey, trainer: TrainerConfig, *, num_landmarks: int, device: str,
-                   steps: int, score_images: int, threads: int) -> dict[str, Any]:
-    """Probe one configuration here (see the module docstring); returns its record."""
-    import torch
-
-    from trainers.models import build_model
-    from trainers.training.device import resolve_device
-    from trainers.training.supervised import fit
-
-    arch, input_size, width, batch_size = key
-    torch.set_num_threads(threads)
-    dev = resolve_device(device)
-    rss_before = _peak_rss_bytes()
-    if dev.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(dev)
-    data = probe_cropset(max(batch_size, score_images), input_size, num_landmarks)
-    model = build_model(arch, num_landmarks=num_landmarks, input_size=input_size, width=width)
-    labeled = np.arange(len(data))
-    fit(model, data, labeled, replace(trainer, steps=1), seed=0, device=dev)  # warm-up
-    stats = fit(model, data, labeled, replace(trainer, steps=steps), seed=1, device=dev)
-    score_ips = _timed_scoring(model, data, score_images, trainer, dev)
-    record: dict[str, Any] = {
-        "arch": arch, "input_size": input_size, "width": width, "batch_size": batch_size,
-        "num_landmarks": num_landmarks, "device": str(dev), "threads": threads,
-        "seconds_per_step": stats["train_seconds"] / steps,
-        "train_images_per_s": steps * batch_size / max(stats["train_seconds"], 1e-9),
-        "score_images_per_s": score_ips,
-    }
-    if dev.type == "cuda":
-        free, total = torch.cuda.mem_get_info(dev)
-        outside = max(0, (total - free) - torch.cuda.memory_reserved(dev))
-        record.update(memory_measure="cuda_max_memory_allocated",
-                      peak_memory_bytes=int(torch.cuda.max_memory_allocated(dev)),
-                      trial_bytes=int(torch.cuda.max_memory_reserved(dev)) + outside,
-                      device_total_bytes=int(total), device_name=torch.cuda.get_device_name(dev))
-    else:
-        peak = _peak_rss_bytes()
-        record.update(memory_measure="cpu_peak_rss", peak_memory_bytes=peak,
-                      rss_before_bytes=rss_before, trial_bytes=peak,
-                      device_total_bytes=os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    return record
+def share_of(trials: int) -> float:
+    """1/trials rounded down to Ray's 0.0001 units, so that `trials` such shares add up
+    to at most one GPU (1/6 -> 0.1666: six make 0.9996)."""
+    if trials < 1:
+        raise ValueError(f"trials must be >= 1, got {trials}")
+    return (RAY_RESOURCE_UNITS // trials) / RAY_RESOURCE_UNITS
 
 
 def _measure_in_child(*args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -212,7 +117,8 @@ def probe_plan(plan: GridPlan, spec: ExperimentSpec, *, device: str = "auto", st
         spec: its spec (trainer settings, landmarks, resources).
         device: "auto", "cpu" or "cuda[:i]".
         steps: timed training steps per configuration (after one warm-up step).
-        score_images: crops in the timed scoring pass (default: two evaluation batches).
+        score_images: crops in the timed evaluation pass and in each acquisition's pool
+            pass (default: two evaluation batches).
         log: optional progress messages.
     """
     from trainers.training.device import resolve_device
@@ -225,9 +131,12 @@ def probe_plan(plan: GridPlan, spec: ExperimentSpec, *, device: str = "auto", st
         if log:
             log(f"probing {key[0]} {key[1]} px width {key[2]:g} batch {key[3]} on {dev}")
         trainer = replace(spec.trainer, batch_size=key[3])
-        plan.per_config.append(measure(key, trainer, num_landmarks=landmarks_of(spec),
-                                       device=str(dev), steps=steps, score_images=n_score,
-                                       threads=threads))
+        plan.per_config.append(measure(
+            key, trainer, num_landmarks=landmarks_of(spec), device=str(dev), steps=steps,
+            score_images=n_score, threads=threads,
+            acquisitions=tuple((a.name, dict(a.params)) for a in spec.acquisitions),
+            pretrain=None if spec.model.pretrained else spec.model.pretrain,
+            deterministic=spec.resources.deterministic))
     data_bytes = _data_bytes(plan, spec)
     if dev.type == "cpu" and data_bytes is not None:
         for rec in plan.per_config:
@@ -246,11 +155,15 @@ def _data_bytes(plan: GridPlan, spec: ExperimentSpec) -> int | None:
 
 
 def _config_seconds(plan: GridPlan, key: ConfigKey, rec: dict[str, Any]) -> float | None:
+    """Device seconds of one configuration: its trainings, its evaluations, and its pool
+    passes at the rate of the grid's slowest acquisition (an upper bound)."""
     c = plan.by_config[key]
     if c.scored_images is None or c.eval_images is None:
         return None
     train = c.trainings * plan.steps * rec["seconds_per_step"]
-    return train + (c.scored_images + c.eval_images) / rec["score_images_per_s"]
+    rates = rec.get("pool_pass_images_per_s") or {"evaluation": rec["score_images_per_s"]}
+    pass_rate = min(rates.values())
+    return train + c.eval_images / rec["score_images_per_s"] + c.scored_images / pass_rate
 
 
 def estimate(plan: GridPlan, spec: ExperimentSpec, data_bytes: int | None) -> dict[str, Any]:
@@ -283,8 +196,6 @@ def estimate(plan: GridPlan, spec: ExperimentSpec, data_bytes: int | None) -> di
         if data_bytes is None:
             plan.unknown.append("trial memory: data set size unknown, crops not counted")
     return out
-
-
 
 
 def auto_gpu_fraction(spec: ExperimentSpec, *, device: str = "cuda",

@@ -4,6 +4,7 @@ the generic parser (`trainers.config.typed.from_table`) adds the table's path.""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from trainers.config.cell import L0_METHODS, REMAINDERS, BudgetSchedule
@@ -97,9 +98,26 @@ class BudgetTable:
             raise ConfigError(join_path(path, "final"), str(e)) from None
 
 
+#: Ray keeps fractional resources in fixed-point units of 1/10000 of one.
+RAY_RESOURCE_UNITS = 10_000
+
+
+def round_down_share(share: float) -> float:
+    """A GPU share below one rounded down to Ray's 0.0001 units (1/6 -> 0.1666), so that
+    n shares of 1/n never add up to more than one GPU; 0 and whole numbers unchanged."""
+    if not 0 < share < 1:
+        return share
+    # round() first: 0.29 * 10000 is 2899.9999999999995 in binary floating point.
+    return math.floor(round(share * RAY_RESOURCE_UNITS, 6)) / RAY_RESOURCE_UNITS
+
+
 @dataclass(frozen=True)
 class Resources:
-    """How trials are placed: per-trial CPUs/GPUs (fractions allowed), concurrency, retries."""
+    """How trials are placed: per-trial CPUs/GPUs (fractions allowed, a GPU share rounded
+    down to Ray's 0.0001 units), concurrency, retries;
+    and whether they run deterministic algorithms (`deterministic`, on by default: torch's
+    deterministic kernels and cuBLAS's fixed workspace; off trades reproducibility on CUDA
+    for speed)."""
 
     cpus_per_trial: float = 1.0
     gpus_per_trial: float | str = 0.0  # or "auto": a probe on a GPU picks the share
@@ -109,6 +127,7 @@ class Resources:
     num_cpus: int | None = None
     num_gpus: float | None = None
     object_store_mb: int = 512
+    deterministic: bool = True
 
     def __post_init__(self) -> None:
         if self.cpus_per_trial <= 0:
@@ -121,3 +140,8 @@ class Resources:
         elif gpus < 0 or (gpus > 1 and gpus != int(gpus)):
             raise ConfigError("gpus_per_trial",
                               f"must be a fraction in [0, 1] or a whole number, got {gpus}")
+        elif 0 < gpus < 1:
+            if round_down_share(gpus) == 0:
+                raise ConfigError("gpus_per_trial",
+                                  f"{gpus} is below Ray's smallest share, 0.0001")
+            object.__setattr__(self, "gpus_per_trial", round_down_share(gpus))

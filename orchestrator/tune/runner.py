@@ -87,6 +87,7 @@ def _param_space(spec: ExperimentSpec, exp_dir: Path, cache: Path, faults: dict 
         "cache_dir": str(cache),
         "threads": max(1, int(spec.resources.cpus_per_trial)),
         "device": device,
+        "deterministic": spec.resources.deterministic,
         "faults": faults or {},
     }
 

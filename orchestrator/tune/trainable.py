@@ -48,14 +48,15 @@ def run_trial(config: dict[str, Any]) -> None:
     from orchestrator.results.writer import ResultWriter
     from trainers.config.cell import CellConfig
     from trainers.loop.cell_loop import LoopState, RoundResult, run_cell
-    from trainers.training.device import resolve_device
+    from trainers.training.device import resolve_device, set_determinism
 
+    # Before this worker's first CUDA call (imports make none): cuBLAS reads its workspace
+    # setting once per process.
+    set_determinism(bool(config.get("deterministic", True)))
     cell = CellConfig.from_dict(config["cell"])
     experiment_dir = config["experiment_dir"]
     threads = max(1, int(config.get("threads", 1)))
     torch.set_num_threads(threads)
-    if config.get("deterministic", True):
-        torch.use_deterministic_algorithms(True, warn_only=True)
     state = None
     ckpt = tune.get_checkpoint()
     if ckpt is not None:

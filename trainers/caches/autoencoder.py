@@ -18,13 +18,18 @@ def pretrain_settings(cell: CellConfig) -> dict:
             **cell.model.pretrain.to_dict()}
 
 
-def autoencoder_key(cell: CellConfig) -> str:
-    """Hash of what the auto-encoder depends on: pretrain settings and the pool's identity."""
+def autoencoder_key(cell: CellConfig, precision: str | None = None) -> str:
+    """Hash of what the auto-encoder depends on: pretrain settings, the pool's identity and
+    how it was computed (`trainers.training.device.precision_tag`: None, the exact CPU
+    path, keeps the keys of earlier versions; a GPU-trained model has another key)."""
     data = cell.data
     pool_identity = {"name": data.name, "root": data.root, "split": data.train_split,
                      "pool_size": data.pool_size, "options": data.options,
                      "crop_source": data.crop_source}
-    return config_hash({"pretrain": pretrain_settings(cell), "pool": pool_identity})
+    content: dict = {"pretrain": pretrain_settings(cell), "pool": pool_identity}
+    if precision is not None:
+        content["precision"] = precision
+    return config_hash(content)
 
 
 def ensure_autoencoder(
@@ -32,10 +37,13 @@ def ensure_autoencoder(
     pool: CropSet,
     cache_dir: Path,
     *,
+    device: str = "auto",
     log: Callable[[str], None] | None = None,
     progress: Callable[[dict], None] | None = None,
 ) -> Path:
-    """Path of the auto-encoder checkpoint for `cell`, training it first if needed.
+    """Path of the auto-encoder checkpoint for `cell`, training it first (on `device`) if
+    needed. The cache key holds the device's precision, so a model trained on a GPU
+    (bf16 / TF32) is never reused by a CPU run, nor the other way round.
 
     Raises:
         FileNotFoundError: `model.pretrained` names a file that does not exist.
@@ -49,9 +57,11 @@ def ensure_autoencoder(
             )
         return path
     from trainers.config.pretrain import PretrainConfig
+    from trainers.training.device import precision_tag, resolve_device
     from trainers.training.pretrain import pretrain_autoencoder
 
-    key = autoencoder_key(cell)
+    dev = resolve_device(device)
+    key = autoencoder_key(cell, precision_tag(dev, cell.model.pretrain.mixed_precision))
     out = Path(cache_dir) / "autoencoders" / key / "ae.pt"
     with locked(out.parent.parent / f"{key}.lock"):
         if out.exists():
@@ -60,7 +70,7 @@ def ensure_autoencoder(
             log(f"pre-training the auto-encoder {key} on {len(pool)} pool images")
         config = PretrainConfig.from_settings(cell.model.pretrain,
                                               input_size=cell.model.input_size,
-                                              width=cell.model.width)
+                                              width=cell.model.width, device=str(dev))
         # Train into a working file (resumable), publish only the finished result.
         work = out.with_name("ae.partial.pt")
         pretrain_autoencoder(pool, config, work, progress=progress, resume=True)

@@ -26,12 +26,20 @@ class RoundZeroCache:
         self.root = Path(cache_dir) / "round0"
 
     @staticmethod
-    def key(cell: CellConfig, ae_path: Path, labeled: np.ndarray) -> str:
-        """Content key: everything round 0 depends on, and nothing about the acquisition."""
+    def key(cell: CellConfig, ae_path: Path, labeled: np.ndarray,
+            precision: str | None = None) -> str:
+        """Content key: everything round 0 depends on, and nothing about the acquisition.
+
+        `precision` is how it is trained (`trainers.training.device.precision_tag`); None,
+        the exact CPU path, keeps the keys of earlier versions.
+        """
         d = cell.to_dict()
         d.pop("acquisition")
         d.pop("budget")
-        return config_hash({"cell": d, "ae": str(ae_path), "l0": [int(i) for i in labeled]})
+        content = {"cell": d, "ae": str(ae_path), "l0": [int(i) for i in labeled]}
+        if precision is not None:
+            content["precision"] = precision
+        return config_hash(content)
 
     def get_or_train(
         self, key: str, model: torch.nn.Module, train: Callable[[], dict]

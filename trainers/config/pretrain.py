@@ -29,7 +29,8 @@ class PretrainSettings:
         w_image_adv: weight of the image adversarial loss; 0 disables D entirely.
         w_ssim: weight of the structural loss 1 - cs; 0 = off (3FabRec uses 60 when on).
         augmentation: 3FabRec augmentation level 0..7 (flip always on).
-        mixed_precision: bf16 autocast on CUDA (never on CPU).
+        mixed_precision: bf16 autocast on CUDA GPUs of compute capability 8.0 and newer
+            (fp32 on older ones and on the CPU; see `trainers.training.device`).
         checkpoint_every: write the checkpoint every this many steps (and at the end).
         log_every: call `progress` every this many steps (the only host syncs).
         latent_disc_every, latent_enc_every, image_disc_every: update periods (3FabRec: 4,

@@ -39,7 +39,7 @@ from trainers.loop.data_loading import load_data
 from trainers.loop.pool_inputs import PassSettings
 from trainers.loop.state import LoopState, RoundResult, Selection
 from trainers.loop.warm_start import WarmStarts, kcenter_picks, latent_features
-from trainers.training.device import resolve_device
+from trainers.training.device import precision_tag, resolve_device
 from trainers.training.metrics import nme, summarize
 from trainers.training.supervised import evaluate, fit
 
@@ -159,7 +159,7 @@ def open_context(cell: CellConfig, pool: CropSet, tests: dict[str, CropSet], cac
     """
     dev = resolve_device(device)
     acq = acquisition.get(cell.acquisition.name, **cell.acquisition.params)
-    ae_path = ensure_autoencoder(cell, pool, cache_dir, log=say)
+    ae_path = ensure_autoencoder(cell, pool, cache_dir, device=str(dev), log=say)
     return _CellContext(cell, pool, tests, acq, dev, ae_path, mean_shape_baseline(pool, tests),
                         RoundZeroCache(cache_dir), say, WarmStarts(cache_dir, cell.cell_id()))
 
@@ -250,7 +250,8 @@ def _train(ctx: _CellContext, r: int, labeled: np.ndarray) -> tuple[FabRec, dict
     reused = False
     if r == 0:
         # Round 0 depends on the seed, not the acquisition: train it once per content key.
-        key = ctx.round0.key(ctx.cell, ctx.ae_path, labeled)
+        key = ctx.round0.key(ctx.cell, ctx.ae_path, labeled,
+                             precision_tag(ctx.device, trainer.amp))
         stats, reused = ctx.round0.get_or_train(key, model, train)
     else:
         stats = train()
@@ -297,7 +298,7 @@ def _select(ctx: _CellContext, model: FabRec, labeled: np.ndarray, k: int,
     mask[labeled] = True
     t0 = time.perf_counter()
     settings = PassSettings.of(ctx.cell, ctx.acq, len(labeled), ctx.device)
-    scored = _score_pool(model, ctx.pool, mask, ctx.acq, settings)
+    scored = score_pool(model, ctx.pool, mask, ctx.acq, settings)
     chosen = ctx.acq.select(k, labeled=mask, scores=scored.scores, features=scored.features,
                             rng=rng)
     seconds = time.perf_counter() - t0
@@ -319,7 +320,7 @@ class PoolPass:
     landmarks: np.ndarray | None = None
 
 
-def _score_pool(model: FabRec, pool: CropSet, labeled_mask: np.ndarray, acq: Any,
+def score_pool(model: FabRec, pool: CropSet, labeled_mask: np.ndarray, acq: Any,
                 settings: PassSettings) -> PoolPass:
     """Stream the pool through the model, chunk by chunk, keeping only per-item results.
 

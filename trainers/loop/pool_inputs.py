@@ -5,8 +5,9 @@ for (the inputs are documented on `acquisition.Acquisition`):
 
 * `flip_heatmaps` / `flip_landmarks`: one more forward pass on the mirrored S x S network
   input, mapped back to the un-mirrored image (`unflip_heatmaps`, then decoded);
-* `tta_landmarks`: T forward passes under the trainer's augmentation (`batches.augment`, the
-  training augmentation itself), mapped back with the inverse of each transform;
+* `tta_landmarks`: T forward passes under the trainer's augmentation (`batches.AugmentDraw`,
+  the training augmentation itself), mapped back with the inverse of each transform,
+  a group of items at a time on the device;
 * `labeled_features` / `labeled_landmarks`: about the labeled set (`labeled_inputs`).
 
 Only what is asked for is computed, and no more than one chunk of heatmaps is ever held.
@@ -24,7 +25,15 @@ import torch
 
 from trainers.config.cell import CellConfig
 from trainers.datasets.cropset import CropSet
-from trainers.training.batches import augment, crops_to_tensor, network_input
+from trainers.training.batches import (
+    AugmentDraw,
+    apply_augmentation,
+    crops_to_tensor,
+    move_points,
+    network_input,
+    send,
+)
+from trainers.training.device import to_device
 from trainers.training.supervised import heatmaps_to_landmarks, network_outputs, predict
 
 if TYPE_CHECKING:
@@ -90,7 +99,10 @@ def unflip_heatmaps(maps: torch.Tensor, flip_perm: np.ndarray | torch.Tensor) ->
     Returns:
         (n, L, H, W), same dtype and device.
     """
-    return maps[:, inverse_permutation(flip_perm).to(maps.device)].flip(-1)
+    inverse = inverse_permutation(flip_perm)
+    if inverse.device != maps.device:
+        (inverse,) = to_device([inverse], maps.device)
+    return maps[:, inverse].flip(-1)
 
 
 def tta_generator(seed: int, round_index: int, pool_index: int) -> torch.Generator:
@@ -101,13 +113,26 @@ def tta_generator(seed: int, round_index: int, pool_index: int) -> torch.Generat
     return torch.Generator().manual_seed((int(state[0]) << 31) ^ int(state[1]))
 
 
+def _item_maps(generator: torch.Generator, samples: int, level: int, side: int
+               ) -> tuple[AugmentDraw, torch.Tensor, torch.Tensor]:
+    """One item's T augmentations and their maps q = A p + b, on the CPU: (the draw,
+    A (T, 2, 2) float64, b (T, 2) float64). The maps are read off the augmentation itself:
+    reference points carried through it give A and b exactly (A has a negative determinant
+    when the copy was mirrored)."""
+    draw = AugmentDraw.draw(samples, level, side, True, generator)
+    reference = torch.tensor(_REFERENCE, dtype=torch.float64).expand(samples, -1, -1)
+    # As in training, each copy is mirrored with p = 0.5; the points get the identity
+    # relabelling, as only the map is wanted here.
+    same = torch.arange(len(_REFERENCE))
+    moved = move_points(reference.clone(), draw.flip, same, draw.linear, draw.shift, side)
+    shift = moved[:, 0]
+    return draw, torch.stack([moved[:, 1] - shift, moved[:, 2] - shift], dim=-1), shift
+
+
 def augmented_copies(crop: torch.Tensor, samples: int, level: int, generator: torch.Generator
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """T augmentations of one crop by `batches.augment`, and how to map points back.
-
-    The transform of each copy is read off `augment` itself: reference points carried
-    through it give the affine map q = A p + b exactly (A has a negative determinant when
-    the copy was mirrored).
+    """T augmentations of one crop by the training augmentation (`batches.AugmentDraw`),
+    and how to map points back.
 
     Args:
         crop: (1, 3, M, M) float image.
@@ -118,16 +143,21 @@ def augmented_copies(crop: torch.Tensor, samples: int, level: int, generator: to
     Returns:
         (images (T, 3, M, M), A (T, 2, 2) float64, b (T, 2) float64), A and b on the CPU.
     """
+    draw, linear, shift = _item_maps(generator, samples, level, crop.shape[-1])
     copies = crop.expand(samples, -1, -1, -1).contiguous()
-    reference = torch.tensor(_REFERENCE, dtype=torch.float64).expand(samples, -1, -1)
-    # As in training, each copy is mirrored with p = 0.5 (a permutation is given); the points
-    # get the identity relabelling, as only the map is wanted here.
-    same = torch.arange(len(_REFERENCE))
-    images, moved = augment(copies, reference.to(crop.device), level, same, generator)
-    moved = moved.cpu()
-    shift = moved[:, 0]
-    linear = torch.stack([moved[:, 1] - shift, moved[:, 2] - shift], dim=-1)
+    flip, theta = send([draw.flip, draw.theta(copies.dtype)], copies.device)
+    images, _ = apply_augmentation(copies, None, flip, None, theta, None, None)
     return images, linear, shift
+
+
+def _mapped_back(points: torch.Tensor, inverse: torch.Tensor, shift: torch.Tensor,
+                 mirrored: torch.Tensor, inverse_perm: torch.Tensor) -> torch.Tensor:
+    """(T, L, 2) points through p = A^-1 (q - b), relabelled where A mirrors; float32, all
+    on the device of `points` (the other tensors are there too)."""
+    offset = points.to(torch.float64) - shift[:, None]
+    back = torch.einsum("tij,tlj->tli", inverse, offset)
+    back = torch.where(mirrored[:, None, None], back[:, inverse_perm], back)
+    return back.to(torch.float32)
 
 
 def unaugment_landmarks(points: torch.Tensor, linear: torch.Tensor, shift: torch.Tensor,
@@ -142,13 +172,9 @@ def unaugment_landmarks(points: torch.Tensor, linear: torch.Tensor, shift: torch
     Returns:
         (T, L, 2) float32 on the device of `points`.
     """
-    inverse = torch.linalg.inv(linear)  # (T, 2, 2) float64
-    offset = points.to("cpu", torch.float64) - shift[:, None]
-    back = torch.einsum("tij,tlj->tli", inverse, offset)
-    mirrored = torch.linalg.det(linear) < 0
-    relabelled = back[:, inverse_permutation(flip_perm)]
-    back = torch.where(mirrored[:, None, None], relabelled, back)
-    return back.to(points.device, torch.float32)
+    back = _mapped_back(points.cpu(), torch.linalg.inv(linear), shift,
+                        torch.linalg.det(linear) < 0, inverse_permutation(flip_perm))
+    return back.to(points.device)
 
 
 @torch.no_grad()
@@ -156,40 +182,58 @@ def tta_landmarks(model: FabRec, pool: CropSet, indices: np.ndarray,
                   settings: PassSettings) -> torch.Tensor:
     """(n, T, L, 2) float32 landmarks of `pool[indices]` under T augmentations, mapped back.
 
-    Items are augmented one at a time (each from its own generator) and forwarded in groups
-    of about `settings.batch_size` images, so memory stays that of one batch.
+    Each item's augmentations come from its own generator; groups of about
+    `settings.batch_size` images are augmented, forwarded and mapped back at once on the
+    device, after one host-to-device copy per group (crops, draws and maps) and with no
+    wait for the device, so memory stays that of one batch.
     """
-    samples, device = settings.tta_samples, settings.device
-    per_group = max(1, settings.batch_size // samples)
-    out = []
-    for start in range(0, len(indices), per_group):
-        group = indices[start : start + per_group]
-        crops = crops_to_tensor(pool.images[group], device)
-        copies, maps = [], []
-        for row, pool_index in enumerate(group):
-            gen = tta_generator(settings.seed, settings.round_index, int(pool_index))
-            images, linear, shift = augmented_copies(crops[row : row + 1], samples,
-                                                     settings.augment_level, gen)
-            copies.append(images)
-            maps.append((linear, shift))
-        x, _ = network_input(torch.cat(copies), None, pool.input_size)
-        _, _, points = network_outputs(model, x, device=device, amp=settings.amp,
-                                       subpixel=settings.subpixel)
-        for row, (linear, shift) in enumerate(maps):
-            seen = points[row * samples : (row + 1) * samples]
-            out.append(unaugment_landmarks(seen, linear, shift, pool.flip_perm))
-    return torch.stack(out)
+    per_group = max(1, settings.batch_size // settings.tta_samples)
+    (inverse_perm,) = to_device([inverse_permutation(pool.flip_perm)], settings.device)
+    return torch.cat([_tta_group(model, pool, indices[start:start + per_group], settings,
+                                 inverse_perm)
+                      for start in range(0, len(indices), per_group)])
+
+
+def _tta_group(model: FabRec, pool: CropSet, group: np.ndarray,
+               settings: PassSettings, inverse_perm: torch.Tensor) -> torch.Tensor:
+    """`tta_landmarks` of one group of items (see there)."""
+    samples, side = settings.tta_samples, pool.images.shape[1]
+    flips, thetas, inverses, shifts, mirrored = [], [], [], [], []
+    for pool_index in group:  # host work only: the draws and maps of each item
+        gen = tta_generator(settings.seed, settings.round_index, int(pool_index))
+        draw, linear, item_shift = _item_maps(gen, samples, settings.augment_level, side)
+        flips.append(torch.zeros(samples, dtype=torch.bool) if draw.flip is None
+                     else draw.flip)
+        thetas.append(draw.theta(torch.float32))
+        inverses.append(torch.linalg.inv(linear))
+        shifts.append(item_shift)
+        mirrored.append(torch.linalg.det(linear) < 0)
+    theta_host = None if thetas[0] is None else torch.cat(thetas)  # type: ignore[arg-type]
+    images, flip, theta, inverse, shift, mirror = send(
+        [torch.from_numpy(np.ascontiguousarray(pool.images[group])), torch.cat(flips),
+         theta_host,
+         torch.cat(inverses), torch.cat(shifts), torch.cat(mirrored)], settings.device)
+    assert images is not None and inverse is not None and shift is not None
+    crops = crops_to_tensor(images, settings.device).repeat_interleave(samples, dim=0)
+    x, _ = apply_augmentation(crops, None, flip, None, theta, None, None)
+    x, _ = network_input(x, None, pool.input_size)
+    _, _, points = network_outputs(model, x, device=settings.device, amp=settings.amp,
+                                   subpixel=settings.subpixel)
+    back = _mapped_back(points, inverse, shift, mirror, inverse_perm)  # type: ignore[arg-type]
+    return back.reshape(len(group), samples, *back.shape[1:])
 
 
 @torch.no_grad()
 def flip_outputs(model: FabRec, pool: CropSet, indices: np.ndarray,
                  settings: PassSettings) -> dict[str, torch.Tensor]:
     """`flip_heatmaps` and `flip_landmarks` of `pool[indices]` (whichever `needs` holds)."""
-    x = crops_to_tensor(pool.images[indices], settings.device)
-    x, _ = network_input(x, None, pool.input_size)
+    # One copy for the crops and the permutation that maps the mirrored channels back.
+    images, inverse = to_device([torch.from_numpy(np.ascontiguousarray(pool.images[indices])),
+                                 inverse_permutation(pool.flip_perm)], settings.device)
+    x, _ = network_input(crops_to_tensor(images, settings.device), None, pool.input_size)
     maps, _, _ = network_outputs(model, x.flip(-1), device=settings.device, amp=settings.amp,
                                  subpixel=settings.subpixel)
-    back = unflip_heatmaps(maps, pool.flip_perm)
+    back = maps[:, inverse].flip(-1)  # `unflip_heatmaps`, the permutation already moved
     out = {"flip_heatmaps": back} if "flip_heatmaps" in settings.needs else {}
     if "flip_landmarks" in settings.needs:
         # Decoding the mapped-back maps (rather than mapping decoded points) breaks argmax

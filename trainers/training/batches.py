@@ -5,12 +5,16 @@ on its 363 crops: a horizontal flip with p = 0.5, then a random affine about the
 (rotation, translation, independent x/y scale, shear; bicubic, black fill) chosen by a level.
 It is done for the whole batch at once with `affine_grid` / `grid_sample`, on the batch's
 device, so there is no per-image Python work and no JPEG decoding in the step loop.
+
+The random draws are made on the CPU first (`AugmentDraw`), from the caller's generator;
+`augmented_batch` then sends a training step's crops, points and draws to the device in one
+pinned, non-blocking copy (`device.to_device`), and the device does the rest.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import overload
 
 import numpy as np
 import torch
@@ -18,6 +22,7 @@ import torch.nn.functional as F
 
 from trainers.datasets.cropset import centre_offset
 from trainers.models.config import IMAGE_MEAN
+from trainers.training.device import to_device
 
 
 @dataclass(frozen=True)
@@ -43,83 +48,24 @@ AUGMENT_LEVELS: dict[int, AugmentLevel] = {
 }
 
 
-def crops_to_tensor(images_u8: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+def crops_to_tensor(images_u8: np.ndarray | torch.Tensor,
+                    device: torch.device | str = "cpu") -> torch.Tensor:
     """(B, M, M, 3) uint8 -> (B, 3, M, M) float32 in [0, 1] on `device`.
 
     The uint8 batch crosses to the device first (4x fewer bytes than floats), through
-    pinned memory on CUDA so the copy does not block the host.
+    pinned memory on CUDA so the copy does not block the host. A uint8 tensor already on
+    `device` (one of `to_device`'s) is only converted.
     """
-    t = torch.from_numpy(np.ascontiguousarray(images_u8))
+    t = (images_u8 if isinstance(images_u8, torch.Tensor)
+         else torch.from_numpy(np.ascontiguousarray(images_u8)))
     device = torch.device(device)
-    if device.type == "cuda":
-        t = t.pin_memory().to(device, non_blocking=True)
-    return t.to(device).permute(0, 3, 1, 2).float().div_(255.0)
+    if t.device.type == "cpu" and device.type != "cpu":
+        (t,) = to_device([t], device)
+    return t.permute(0, 3, 1, 2).float().div_(255.0)
 
 
 def _uniform(n: int, lo: float, hi: float, gen: torch.Generator) -> torch.Tensor:
     return torch.rand(n, generator=gen, dtype=torch.float64) * (hi - lo) + lo
-
-
-@overload
-def augment(x: torch.Tensor, landmarks: torch.Tensor, level: int,
-            flip_perm: torch.Tensor | None, generator: torch.Generator
-            ) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-
-@overload
-def augment(x: torch.Tensor, landmarks: None, level: int,
-            flip_perm: torch.Tensor | None, generator: torch.Generator
-            ) -> tuple[torch.Tensor, None]: ...
-
-
-def augment(
-    x: torch.Tensor,
-    landmarks: torch.Tensor | None,
-    level: int,
-    flip_perm: torch.Tensor | None,
-    generator: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Random flip (p = 0.5, when `flip_perm` is given) then the level's random affine.
-
-    Args:
-        x: (B, 3, M, M) float images.
-        landmarks: (B, L, 2) (x, y) 0-based pixel centres in the same frame, or None.
-        level: 3FabRec augmentation level 0..7 (0 = flip only).
-        flip_perm: (L,) permutation applied after mirroring, or None to never flip.
-        generator: CPU torch.Generator; all randomness comes from it (reproducible).
-
-    Returns:
-        The augmented images and landmarks (same shapes).
-    """
-    if level not in AUGMENT_LEVELS:
-        raise ValueError(f"augmentation level must be one of {sorted(AUGMENT_LEVELS)}, got {level}")
-    b, _, h, w = x.shape
-    if h != w:
-        raise ValueError(f"augment expects square crops, got {h}x{w}")
-    lms = None if landmarks is None else landmarks.clone()
-    if flip_perm is not None:
-        x, lms = _random_flip(x, lms, flip_perm, generator)
-    if level == 0:
-        return x, lms
-    lin, shift = _random_affine(b, AUGMENT_LEVELS[level], w, generator)
-    return _warp(x, lms, lin, shift)
-
-
-def _random_flip(x: torch.Tensor, lms: torch.Tensor | None, flip_perm: torch.Tensor,
-                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Mirror each image with p = 0.5; its landmarks are mirrored and re-labelled."""
-    m = x.shape[-1]
-    flip = torch.rand(x.shape[0], generator=generator) < 0.5
-    if not bool(flip.any()):
-        return x, lms
-    fd = flip.to(x.device)
-    x = torch.where(fd[:, None, None, None], x.flip(-1), x)
-    if lms is not None:
-        mirrored = lms.clone()
-        mirrored[..., 0] = (m - 1) - mirrored[..., 0]
-        mirrored = mirrored[:, flip_perm.to(lms.device)]
-        lms = torch.where(flip.to(lms.device)[:, None, None], mirrored, lms)
-    return x, lms
 
 
 def _random_affine(b: int, params: AugmentLevel, m: int,
@@ -145,36 +91,170 @@ def _random_affine(b: int, params: AugmentLevel, m: int,
     return rot @ shr @ scl, torch.stack([tx, ty], -1)
 
 
-def _warp(x: torch.Tensor, lms: torch.Tensor | None, lin: torch.Tensor,
-          shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Resample the images (bicubic, black fill) and move the landmarks by the same map."""
-    m = x.shape[-1]
-    # grid_sample wants output -> input in normalised coords; with align_corners=True a
-    # square image maps pixels to [-1, 1] with one scale factor, so the linear part is shared.
-    inv = torch.linalg.inv(lin)
-    shift_n = shift * (2.0 / (m - 1))
-    theta = torch.cat([inv, -(inv @ shift_n[..., None])], dim=-1).to(x.dtype).to(x.device)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=True)
-    x = F.grid_sample(x, grid, mode="bicubic", padding_mode="zeros", align_corners=True)
-    x = x.clamp_(0.0, 1.0)
 
+
+@dataclass(frozen=True)
+class AugmentDraw:
+    """The random part of `augment` for a batch, drawn on the CPU, so that the device
+    never waits on the host for it.
+
+    Attributes:
+        flip: (B,) bool, the images to mirror; None when none is (or flips are off).
+        linear: (B, 2, 2) float64 forward linear part about the centre (pixel frame), and
+        shift: (B, 2) float64 translation in pixels; both None at level 0.
+        side: the crop side M.
+    """
+
+    flip: torch.Tensor | None
+    linear: torch.Tensor | None
+    shift: torch.Tensor | None
+    side: int
+
+    @classmethod
+    def draw(cls, b: int, level: int, side: int, flips: bool,
+             generator: torch.Generator) -> AugmentDraw:
+        """What `augment` draws for `b` images, in its order: the flips (when `flips`),
+        then the level's affine parameters."""
+        if level not in AUGMENT_LEVELS:
+            raise ValueError(f"augmentation level must be one of {sorted(AUGMENT_LEVELS)}, "
+                             f"got {level}")
+        flip = torch.rand(b, generator=generator) < 0.5 if flips else None
+        if flip is not None and not bool(flip.any()):
+            flip = None
+        if level == 0:
+            return cls(flip, None, None, side)
+        linear, shift = _random_affine(b, AUGMENT_LEVELS[level], side, generator)
+        return cls(flip, linear, shift, side)
+
+    def theta(self, dtype: torch.dtype) -> torch.Tensor | None:
+        """(B, 2, 3) `affine_grid`'s output -> input map in normalised coordinates."""
+        if self.linear is None or self.shift is None:
+            return None
+        # With align_corners=True a square image maps pixels to [-1, 1] with one scale
+        # factor, so the linear part is shared.
+        inv = torch.linalg.inv(self.linear)
+        shift_n = self.shift * (2.0 / (self.side - 1))
+        return torch.cat([inv, -(inv @ shift_n[..., None])], dim=-1).to(dtype)
+
+    def host_tensors(self, image_dtype: torch.dtype, point_dtype: torch.dtype | None
+                     ) -> list[torch.Tensor | None]:
+        """[flip, theta, linear, shift] as `apply_augmentation` takes them, on the CPU;
+        linear and shift only when points move too (`point_dtype` given)."""
+        if point_dtype is None or self.linear is None or self.shift is None:
+            return [self.flip, self.theta(image_dtype), None, None]
+        return [self.flip, self.theta(image_dtype), self.linear.to(point_dtype),
+                self.shift.to(point_dtype)]
+
+
+def send(host: list[torch.Tensor | None], device: torch.device) -> list[torch.Tensor | None]:
+    """`device.to_device` of the tensors of `host` (one copy), its Nones kept in place."""
+    moved = iter(to_device([t for t in host if t is not None], device))
+    return [None if t is None else next(moved) for t in host]
+
+
+def augment(
+    x: torch.Tensor,
+    landmarks: torch.Tensor | None,
+    level: int,
+    flip_perm: torch.Tensor | None,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Random flip (p = 0.5, when `flip_perm` is given) then the level's random affine.
+
+    Args:
+        x: (B, 3, M, M) float images.
+        landmarks: (B, L, 2) (x, y) 0-based pixel centres in the same frame, or None.
+        level: 3FabRec augmentation level 0..7 (0 = flip only).
+        flip_perm: (L,) permutation applied after mirroring, or None to never flip.
+        generator: CPU torch.Generator; all randomness comes from it (reproducible).
+
+    Returns:
+        The augmented images and landmarks (same shapes).
+    """
+    b, _, h, w = x.shape
+    if h != w:
+        raise ValueError(f"augment expects square crops, got {h}x{w}")
+    draw = AugmentDraw.draw(b, level, w, flip_perm is not None, generator)
+    flip, theta, linear, shift = send(
+        draw.host_tensors(x.dtype, None if landmarks is None else landmarks.dtype), x.device)
+    perm = None
+    if landmarks is not None and flip_perm is not None:
+        perm = flip_perm.to(landmarks.device)
+    return apply_augmentation(x, landmarks, flip, perm, theta, linear, shift)
+
+
+def apply_augmentation(x: torch.Tensor, landmarks: torch.Tensor | None,
+                       flip: torch.Tensor | None, flip_perm: torch.Tensor | None,
+                       theta: torch.Tensor | None, linear: torch.Tensor | None,
+                       shift: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """An `AugmentDraw` applied on the images' device (no host work, no copy).
+
+    Args:
+        x: (B, 3, M, M) float images.
+        landmarks: (B, L, 2) points in the same frame, or None.
+        flip, theta, linear, shift: `AugmentDraw.host_tensors`, on the device of `x`.
+        flip_perm: (L,) long on the same device; needed with points and `flip`.
+    """
+    lms = None if landmarks is None else landmarks.clone()
+    if flip is not None:
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     if lms is not None:
-        c = (m - 1) / 2.0
-        lin_d = lin.to(lms.dtype).to(lms.device)
-        centred = lms - c
-        shift_d = shift.to(lms.dtype).to(lms.device)[:, None]
-        lms = torch.einsum("bij,blj->bli", lin_d, centred) + c + shift_d
+        lms = move_points(lms, flip, flip_perm, linear, shift, x.shape[-1])
+    if theta is not None:
+        grid = F.affine_grid(theta, list(x.shape), align_corners=True)
+        x = F.grid_sample(x, grid, mode="bicubic", padding_mode="zeros", align_corners=True)
+        x = x.clamp_(0.0, 1.0)
     return x, lms
 
 
-@overload
-def network_input(x: torch.Tensor, landmarks: torch.Tensor, input_size: int
-                  ) -> tuple[torch.Tensor, torch.Tensor]: ...
+def move_points(lms: torch.Tensor, flip: torch.Tensor | None, flip_perm: torch.Tensor | None,
+                linear: torch.Tensor | None, shift: torch.Tensor | None,
+                side: int) -> torch.Tensor:
+    """(B, L, 2) points carried through an `AugmentDraw`'s mirror (re-labelled by
+    `flip_perm`) and affine map, all on the points' device."""
+    if flip is not None:
+        if flip_perm is None:
+            raise ValueError("mirroring points needs the flip permutation")
+        mirrored = lms.clone()
+        mirrored[..., 0] = (side - 1) - mirrored[..., 0]
+        mirrored = mirrored[:, flip_perm]
+        lms = torch.where(flip[:, None, None], mirrored, lms)
+    if linear is not None and shift is not None:
+        c = (side - 1) / 2.0
+        lms = torch.einsum("bij,blj->bli", linear, lms - c) + c + shift[:, None]
+    return lms
 
 
-@overload
-def network_input(x: torch.Tensor, landmarks: None, input_size: int
-                  ) -> tuple[torch.Tensor, None]: ...
+def augmented_batch(images_u8: np.ndarray, points: torch.Tensor | None, level: int,
+                    flip_perm: torch.Tensor | None, generator: torch.Generator,
+                    device: torch.device, input_size: int
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Crops -> augmented network input (and points): `crops_to_tensor`, `augment` and
+    `network_input`, with one host-to-device copy for the crops, the points and the draw.
+
+    Args:
+        images_u8: (B, M, M, 3) uint8 crops on the host.
+        points: (B, L, 2) float landmarks on the CPU, M frame, or None.
+        flip_perm: (L,) long, already on `device` (moved once by the caller), or None
+            for no flips.
+        the rest: as `augment` and `network_input`.
+    """
+    images = torch.from_numpy(np.ascontiguousarray(images_u8))
+    draw = AugmentDraw.draw(len(images), level, images.shape[1], flip_perm is not None,
+                            generator)
+    images_d, points_d, flip, theta, linear, shift = send(
+        [images, points, *draw.host_tensors(
+            torch.float32, None if points is None else points.dtype)], device)
+    assert images_d is not None
+    x, lms = apply_augmentation(crops_to_tensor(images_d, device), points_d, flip,
+                                flip_perm, theta, linear, shift)
+    return network_input(x, lms, input_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _image_mean(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The channel mean on `device`, copied there once (not at every batch)."""
+    return torch.tensor(IMAGE_MEAN, dtype=dtype, device=device).view(1, 3, 1, 1)
 
 
 def network_input(
@@ -187,8 +267,7 @@ def network_input(
             f"crop of side {x.shape[-1]} is too small for input_size {input_size} (needs margin)"
         )
     x = x[:, :, o : o + input_size, o : o + input_size]
-    mean = torch.tensor(IMAGE_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    x = x - mean
+    x = x - _image_mean(x.device, x.dtype)
     if landmarks is not None:
         landmarks = landmarks - o
     return x, landmarks

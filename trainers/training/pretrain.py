@@ -11,6 +11,11 @@ Q (encoder) and P (generator) learn to reconstruct the mean-subtracted input:
       it (`w_image_adv`); D is updated every 2nd step (3FabRec), at half the learning rate.
 Adam with lr 2e-5 and betas (0.0, 0.999), augmentation level 4 (flip + affine).
 
+The discriminators' losses start from their fp32 logits. On the exact CPU path they are
+3FabRec's log(p + 1e-8) of the probabilities (the results of earlier versions, bit for bit);
+on the fast path (CUDA, bf16 autocast) the with-logits form log sigmoid(+-l), so that no
+probability rounded to 1.0 saturates a loss or zeroes a gradient.
+
 The run writes one checkpoint file (`save_checkpoint`, our format) every
 `checkpoint_every` steps and at the end; its `extra` holds the step, the optimizer states
 and the RNG state, so an interrupted run resumes where the file left off and, on CPU,
@@ -34,8 +39,14 @@ from trainers.config.pretrain import PretrainConfig
 from trainers.datasets.cropset import CropSet, margin_size
 from trainers.models import build_model, load_pretrained, read_checkpoint, save_checkpoint
 from trainers.models.fabrec import FabRec
-from trainers.training.batches import augment, crops_to_tensor, network_input
-from trainers.training.device import autocast_context, channels_last, prepare_model, resolve_device
+from trainers.training.batches import augmented_batch
+from trainers.training.device import (
+    autocast_context,
+    channels_last,
+    prepare_model,
+    resolve_device,
+    uses_fast_path,
+)
 
 STAGE = "pretrain"
 _EPS = 1e-8  # 3FabRec's guard inside log() of discriminator outputs
@@ -75,12 +86,30 @@ def structural_loss(x: torch.Tensor, y: torch.Tensor, window: int,
     return 1.0 - cs.flatten(1).mean(1).mean()
 
 
-def _real_fake_loss(p_real: torch.Tensor, p_fake: torch.Tensor) -> torch.Tensor:
-    return -torch.mean(torch.log(p_real.float() + _EPS) + torch.log(1.0 - p_fake.float() + _EPS))
+def _log_probs(logits: torch.Tensor, with_logits: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """log D and log(1 - D) from a discriminator's fp32 logits.
+
+    The exact path keeps 3FabRec's log(p + 1e-8) on probabilities (and so its results, bit
+    for bit); the fast path uses the with-logits form, log sigmoid(+-l), which no rounding
+    of p to 1.0 (bf16 near l = 6) can saturate.
+    """
+    logits = logits.float()
+    if with_logits:
+        return F.logsigmoid(logits), F.logsigmoid(-logits)
+    p = torch.sigmoid(logits)
+    return torch.log(p + _EPS), torch.log(1.0 - p + _EPS)
 
 
-def _fool_loss(p_fake: torch.Tensor) -> torch.Tensor:
-    return -torch.mean(torch.log(p_fake.float() + _EPS))
+def real_fake_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
+                   with_logits: bool) -> torch.Tensor:
+    """A discriminator's loss: -mean(log D(real) + log(1 - D(fake))) (see `_log_probs`)."""
+    return -torch.mean(_log_probs(real_logits, with_logits)[0]
+                       + _log_probs(fake_logits, with_logits)[1])
+
+
+def fool_loss(fake_logits: torch.Tensor, with_logits: bool) -> torch.Tensor:
+    """The encoder's or generator's adversarial loss: -mean(log D(fake))."""
+    return -torch.mean(_log_probs(fake_logits, with_logits)[0])
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -173,6 +202,7 @@ def _step(model: FabRec, opt: _Optimizers, x: torch.Tensor, step: int, gen: torc
     assert model.D_z is not None and model.D is not None  # built with_discriminators=True
     stats: dict[str, torch.Tensor] = {}
     amp = config.mixed_precision
+    logits = uses_fast_path(device)  # the with-logits losses (see `_log_probs`)
     with autocast_context(device, amp):
         z = model.Q(x)
     stats["z_mean"], stats["z_std"] = z.detach().float().mean(), z.detach().float().std()
@@ -180,7 +210,8 @@ def _step(model: FabRec, opt: _Optimizers, x: torch.Tensor, step: int, gen: torc
     if latent_on and step % config.latent_disc_every == 0:
         prior = torch.randn(z.shape, generator=gen).to(device)
         with autocast_context(device, amp):
-            loss_dz = _real_fake_loss(model.D_z(prior), model.D_z(z.detach()))
+            loss_dz = real_fake_loss(model.D_z.logits(prior), model.D_z.logits(z.detach()),
+                                     logits)
         opt.D_z.zero_grad(set_to_none=True)
         loss_dz.backward()
         opt.D_z.step()
@@ -200,25 +231,14 @@ def _step(model: FabRec, opt: _Optimizers, x: torch.Tensor, step: int, gen: torc
     if latent_on and step % config.latent_enc_every == 0:
         model.D_z.requires_grad_(False)
         with autocast_context(device, amp):
-            loss_enc = _fool_loss(model.D_z(z))
+            loss_enc = fool_loss(model.D_z.logits(z), logits)
         model.D_z.requires_grad_(True)
         stats["loss_latent_adv"] = loss_enc.detach()
         loss = loss + config.w_latent_adv * loss_enc
 
     if config.w_image_adv > 0:
-        if step % config.image_disc_every == 0:
-            with autocast_context(device, amp):
-                loss_d = _real_fake_loss(model.D(x), model.D(x_rec.detach()))
-            opt.D.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt.D.step()
-            stats["loss_image_disc"] = loss_d.detach()
-        model.D.requires_grad_(False)
-        with autocast_context(device, amp):
-            loss_gen = _fool_loss(model.D(x_rec))
-        model.D.requires_grad_(True)
-        stats["loss_image_adv"] = loss_gen.detach()
-        loss = loss + config.w_image_adv * loss_gen
+        loss = loss + config.w_image_adv * _image_adversarial(
+            model, opt, x, x_rec, step, config, device, stats)
 
     opt.Q.zero_grad(set_to_none=True)
     opt.P.zero_grad(set_to_none=True)
@@ -227,6 +247,28 @@ def _step(model: FabRec, opt: _Optimizers, x: torch.Tensor, step: int, gen: torc
     opt.P.step()
     stats["loss"] = loss.detach()
     return stats
+
+
+def _image_adversarial(model: FabRec, opt: _Optimizers, x: torch.Tensor, x_rec: torch.Tensor,
+                       step: int, config: PretrainConfig, device: torch.device,
+                       stats: dict[str, torch.Tensor]) -> torch.Tensor:
+    """D's update (every `image_disc_every` steps) and the reconstruction's adversarial
+    loss against it, for `_step` (which weights it); the losses go into `stats`."""
+    assert model.D is not None  # built with_discriminators=True
+    amp, logits = config.mixed_precision, uses_fast_path(device)
+    if step % config.image_disc_every == 0:
+        with autocast_context(device, amp):
+            loss_d = real_fake_loss(model.D.logits(x), model.D.logits(x_rec.detach()), logits)
+        opt.D.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt.D.step()
+        stats["loss_image_disc"] = loss_d.detach()
+    model.D.requires_grad_(False)
+    with autocast_context(device, amp):
+        loss_gen = fool_loss(model.D.logits(x_rec), logits)
+    model.D.requires_grad_(True)
+    stats["loss_image_adv"] = loss_gen.detach()
+    return loss_gen
 
 
 def _check_images(images: CropSet, config: PretrainConfig) -> None:
@@ -303,9 +345,8 @@ def _train(model: FabRec, opt: _Optimizers, images: CropSet, config: PretrainCon
     for step in range(start, config.steps):
         gen = torch.Generator().manual_seed(_derived_seed(config.seed, 1, step))
         idx = order.indices(step)
-        x = crops_to_tensor(images.images[idx], device)
-        x, _ = augment(x, None, config.augmentation, flip_perm, gen)
-        x, _ = network_input(x, None, config.input_size)
+        x, _ = augmented_batch(images.images[idx], None, config.augmentation, flip_perm, gen,
+                               device, config.input_size)
         stats = _step(model, opt, channels_last(x), step, gen, config, device, window)
         seen += len(idx)
         for k, v in stats.items():

@@ -22,8 +22,14 @@ import torch.nn.functional as F
 
 from trainers.config.trainer import INITS, SCHEDULES, TrainerConfig  # noqa: F401 - re-exported
 from trainers.datasets.cropset import CropSet, centre_offset
-from trainers.training.batches import augment, crops_to_tensor, network_input
-from trainers.training.device import autocast_context, channels_last, prepare_model, resolve_device
+from trainers.training.batches import augmented_batch, crops_to_tensor, network_input
+from trainers.training.device import (
+    autocast_context,
+    channels_last,
+    prepare_model,
+    resolve_device,
+    to_device,
+)
 from trainers.training.heatmaps import decode, gaussian_targets, grid_sigma
 from trainers.training.metrics import nme, summarize
 
@@ -59,27 +65,31 @@ def from_heatmap_coords(points: torch.Tensor, input_size: int, grid: int) -> tor
 class _TrainingSet:
     """The labeled crops of one `fit`, and how a batch of them becomes input and targets."""
 
-    images: np.ndarray  # (N, M, M, 3) uint8
-    points: torch.Tensor  # (N, L, 2) float32, M-crop frame
-    flip_perm: torch.Tensor  # (L,)
+    images: np.ndarray  # (N, M, M, 3) uint8, on the host
+    points: torch.Tensor  # (N, L, 2) float32, M-crop frame, on the host
+    flip_perm: torch.Tensor  # (L,) on `device` (moved once)
     input_size: int  # S
     sigma: float  # target Gaussian sigma, in heatmap pixels
+    device: torch.device
 
     @classmethod
-    def of(cls, data: CropSet, labeled: np.ndarray, sigma_at_128: float) -> _TrainingSet:
+    def of(cls, data: CropSet, labeled: np.ndarray, sigma_at_128: float,
+           device: torch.device) -> _TrainingSet:
+        (flip_perm,) = to_device([torch.as_tensor(data.flip_perm, dtype=torch.long)], device)
         return cls(data.images[labeled],
                    torch.as_tensor(data.landmarks[labeled], dtype=torch.float32),
-                   torch.as_tensor(data.flip_perm, dtype=torch.long), data.input_size,
-                   grid_sigma(sigma_at_128, data.input_size // 2))
+                   flip_perm, data.input_size,
+                   grid_sigma(sigma_at_128, data.input_size // 2), device)
 
-    def batch(self, idx: torch.Tensor, level: int, gen: torch.Generator,
-              device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Augmented network input (B, 3, S, S) and heatmap targets (B, L, S/2, S/2)."""
+    def batch(self, idx: torch.Tensor, level: int, gen: torch.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augmented network input (B, 3, S, S) and heatmap targets (B, L, S/2, S/2), after
+        one host-to-device copy (`batches.augmented_batch`)."""
         s = self.input_size
         grid = s // 2
-        x = crops_to_tensor(self.images[idx.numpy()], device)
-        x, lms = augment(x, self.points[idx].to(device), level, self.flip_perm, gen)
-        x, lms = network_input(x, lms, s)
+        x, lms = augmented_batch(self.images[idx.numpy()], self.points[idx], level,
+                                 self.flip_perm, gen, self.device, s)
+        assert lms is not None
         return x, gaussian_targets(to_heatmap_coords(lms, s, grid), grid, self.sigma)
 
 
@@ -113,7 +123,7 @@ def fit(
     if config.train_encoder:
         groups.append({"params": encoder_params, "lr": config.lr_encoder})
     opt = torch.optim.Adam(groups, betas=(0.9, 0.999))
-    train_set = _TrainingSet.of(data, labeled, config.sigma)
+    train_set = _TrainingSet.of(data, labeled, config.sigma, device)
 
     start = time.perf_counter()
     last = _train_steps(model, opt, encoder_params, train_set, config, gen, device, progress)
@@ -128,31 +138,27 @@ def fit(
     }
 
 
+def checked_every(device: torch.device) -> int:
+    """Steps between reads of the loss: reading syncs with the device, so every step on the
+    CPU (where it costs nothing) and every 25th on CUDA."""
+    return 1 if device.type == "cpu" else 25
+
+
 def _train_steps(model: FabRec, opt: torch.optim.Optimizer,
                  encoder_params: list[torch.nn.Parameter], train_set: _TrainingSet,
                  config: TrainerConfig, gen: torch.Generator, device: torch.device,
                  progress: Callable[[int, float], None] | None) -> float:
-    """The optimisation loop of `fit`; returns the mean loss of the last checked steps."""
-    head_only_until = config.head_only_steps if config.schedule == "two_step" else 0
+    """The optimisation loop of `fit`; returns the mean loss of the last checked steps
+    (the steps since the check before: up to 25 on CUDA, fewer when the run ends first)."""
     loss_sum = torch.zeros((), device=device)
-    # Reading the loss syncs with the device: every step on the CPU, every 25th on CUDA.
-    check_every = 1 if device.type == "cpu" else 25
-    last = float("nan")
+    check_every = checked_every(device)
+    last, checked = float("nan"), 0
     batches = _batch_indices(len(train_set.images), config.batch_size, config.steps, gen)
     for step, idx in enumerate(batches):
-        # two_step: the encoder has no gradient (so Adam leaves it alone) until it joins.
-        for p in encoder_params:
-            p.requires_grad_(config.train_encoder and step >= head_only_until)
-        x, target = train_set.batch(idx, config.augment_level, gen, device)
-        with autocast_context(device, config.amp):
-            pred = model.heatmaps(channels_last(x))
-        loss = F.mse_loss(pred.float(), target) * config.loss_scale
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        loss_sum += loss.detach()
+        loss_sum += train_step(model, opt, encoder_params, train_set, idx, step, config, gen)
         if (step + 1) % check_every == 0 or step + 1 == config.steps:
-            last = float(loss_sum) / check_every
+            last = float(loss_sum) / (step + 1 - checked)
+            checked = step + 1
             loss_sum.zero_()
             if not math.isfinite(last) or last > config.max_loss:
                 raise TrainingDivergedError(
@@ -162,6 +168,26 @@ def _train_steps(model: FabRec, opt: torch.optim.Optimizer,
             if progress is not None:
                 progress(step + 1, last)
     return last
+
+
+def train_step(model: FabRec, opt: torch.optim.Optimizer,
+               encoder_params: list[torch.nn.Parameter], train_set: _TrainingSet,
+               idx: torch.Tensor, step: int, config: TrainerConfig,
+               gen: torch.Generator) -> torch.Tensor:
+    """One optimisation step of `fit` on the batch `idx`; returns the detached loss, on the
+    device (reading it would wait for the device)."""
+    head_only_until = config.head_only_steps if config.schedule == "two_step" else 0
+    # two_step: the encoder has no gradient (so Adam leaves it alone) until it joins.
+    for p in encoder_params:
+        p.requires_grad_(config.train_encoder and step >= head_only_until)
+    x, target = train_set.batch(idx, config.augment_level, gen)
+    with autocast_context(train_set.device, config.amp):
+        pred = model.heatmaps(channels_last(x))
+    loss = F.mse_loss(pred.float(), target) * config.loss_scale
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
 
 
 @torch.no_grad()

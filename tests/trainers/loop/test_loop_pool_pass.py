@@ -8,7 +8,7 @@ import torch
 
 import acquisition
 from tests.helpers.faces import blocky_crops
-from trainers.loop.cell_loop import _score_pool
+from trainers.loop.cell_loop import score_pool
 from trainers.loop.pool_inputs import PassSettings
 from trainers.models import build_model
 
@@ -30,7 +30,7 @@ def pool_pass(model: torch.nn.Module, acq: acquisition.Acquisition, batch_size: 
                             device=torch.device("cpu"), amp=False,
                             tta_samples=acq.tta_samples, augment_level=4, seed=11,
                             round_index=1)
-    scored = _score_pool(model, POOL, mask, acq, settings)
+    scored = score_pool(model, POOL, mask, acq, settings)
     return scored.scores, scored.features
 
 
