@@ -93,11 +93,11 @@ def test_cpu_cache_keys_are_those_of_earlier_versions_and_gpu_keys_differ() -> N
 
 
 def test_a_cpu_run_trains_its_auto_encoder_under_the_cpu_key(tmp_path: Path) -> None:
-    from tests.helpers import tiny_cell
+    from tests.helpers.cells import make_cell
     from trainers.caches.autoencoder import ensure_autoencoder
     from trainers.loop.data_loading import load_data
 
-    cell = tiny_cell()
+    cell = make_cell("nnm", 5, sizes=(10, 13, 16), runnable=True)
     pool, _ = load_data(cell.data, cell.model.input_size, tmp_path)
     path = ensure_autoencoder(cell, pool, tmp_path, device="cpu")
     assert path == tmp_path / "autoencoders" / autoencoder_key(cell) / "ae.pt"
