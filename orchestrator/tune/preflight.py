@@ -71,13 +71,22 @@ def check_checkpoint_fits(spec: ExperimentSpec, checkpoint: Path, pool: CropSet)
 
 def warm_caches(spec: ExperimentSpec, cache: Path, log: Any = print) -> None:
     """Load the data (checking the budgets against the pool) and pre-train the
-    auto-encoder once in the driver, before the trials, so parallel trials do not wait on
-    each other for it (they find it in the cache)."""
-    from trainers.caches.autoencoder import ensure_autoencoder
+    auto-encoder once, before the trials, so parallel trials do not wait on each other for
+    it (they find it in the cache). The training runs on the trials' device in a child
+    process (:mod:`orchestrator.tune.warmup`): the driver itself never uses a GPU."""
+    from orchestrator.spec.devices import trial_device
+    from orchestrator.tune.warmup import pretrain_in_child
+    from trainers.caches.autoencoder import autoencoder_path, ensure_autoencoder
 
     pool = load_pool_checked(spec, cache)
-    with _pretrain_progress() as progress:
-        ae = ensure_autoencoder(spec.cells()[0], pool, cache, log=log, progress=progress)
+    cell = spec.cells()[0]
+    ae = autoencoder_path(cell, cache)
+    if cell.model.pretrained or ae.exists():  # the user's file, or trained before
+        ae = ensure_autoencoder(cell, pool, cache)
+    else:
+        with _pretrain_progress() as progress:
+            ae = pretrain_in_child(cell.to_dict(), cache, device=trial_device(spec.resources),
+                                   log=log, progress=progress)
     check_checkpoint_fits(spec, ae, pool)
 
 

@@ -3,6 +3,7 @@ once per configuration and cached under `<cache>/autoencoders/<key>/ae.pt`."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +28,11 @@ def autoencoder_key(cell: CellConfig) -> str:
     return config_hash({"pretrain": pretrain_settings(cell), "pool": pool_identity})
 
 
+def autoencoder_path(cell: CellConfig, cache_dir: Path) -> Path:
+    """Where the cache keeps the auto-encoder our unsupervised stage trains for `cell`."""
+    return Path(cache_dir) / "autoencoders" / autoencoder_key(cell) / "ae.pt"
+
+
 def ensure_autoencoder(
     cell: CellConfig,
     pool: CropSet,
@@ -34,8 +40,10 @@ def ensure_autoencoder(
     *,
     log: Callable[[str], None] | None = None,
     progress: Callable[[dict], None] | None = None,
+    device: str = "auto",
 ) -> Path:
-    """Path of the auto-encoder checkpoint for `cell`, training it first if needed.
+    """Path of the auto-encoder checkpoint for `cell`, training it first (on `device`: the
+    trials' device, "auto", "cpu" or "cuda[:i]") if needed.
 
     Raises:
         FileNotFoundError: `model.pretrained` names a file that does not exist.
@@ -52,15 +60,18 @@ def ensure_autoencoder(
     from trainers.training.pretrain import pretrain_autoencoder
 
     key = autoencoder_key(cell)
-    out = Path(cache_dir) / "autoencoders" / key / "ae.pt"
+    out = autoencoder_path(cell, cache_dir)
     with locked(out.parent.parent / f"{key}.lock"):
         if out.exists():
             return out
         if log:
             log(f"pre-training the auto-encoder {key} on {len(pool)} pool images")
+        # Interned: pickle writes a string once per object, so a "cpu" that is not the
+        # interned "cpu" torch also writes would change the file's bytes (not its contents).
         config = PretrainConfig.from_settings(cell.model.pretrain,
                                               input_size=cell.model.input_size,
-                                              width=cell.model.width)
+                                              width=cell.model.width,
+                                              device=sys.intern(str(device)))
         # Train into a working file (resumable), publish only the finished result.
         work = out.with_name("ae.partial.pt")
         pretrain_autoencoder(pool, config, work, progress=progress, resume=True)

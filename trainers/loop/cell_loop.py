@@ -156,7 +156,7 @@ def open_context(cell: CellConfig, pool: CropSet, tests: dict[str, CropSet], cac
     """
     dev = resolve_device(device)
     acq = acquisition.get(cell.acquisition.name, **cell.acquisition.params)
-    ae_path = ensure_autoencoder(cell, pool, cache_dir, log=say)
+    ae_path = ensure_autoencoder(cell, pool, cache_dir, log=say, device=str(dev))
     return _CellContext(cell, pool, tests, acq, dev, ae_path, mean_shape_baseline(pool, tests),
                         RoundZeroCache(cache_dir), say, WarmStarts(cache_dir, cell.cell_id()))
 

@@ -97,7 +97,7 @@ def cold_start_step(cell: CellConfig, pool: ProjectPool, inputs: RoundInputs, me
         picks = candidates[rng.choice(len(candidates), size=inputs.k, replace=False)]
         scores = np.full(inputs.k, np.nan)
     else:
-        ae = ensure_autoencoder(cell, pool.crops, cache_dir, log=say)
+        ae = ensure_autoencoder(cell, pool.crops, cache_dir, log=say, device=device)
         model = build_model(cell.arch, 0, cell.model.input_size, cell.model.width)
         load_pretrained(model, ae)
         say(f"k-center-greedy on the latent codes of {n} images")
