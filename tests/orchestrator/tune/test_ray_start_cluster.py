@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,8 @@ from tests.helpers import (
     kill_pids,
     rounds_key_table,
 )
+
+pytestmark = pytest.mark.usefixtures("no_ray_left")
 
 ROOT = Path(__file__).resolve().parents[3]
 RAY = Path(sys.executable).with_name("ray")  # the Ray CLI of this interpreter
@@ -273,18 +276,21 @@ def test_tokens_are_found_where_ray_looks_and_a_wrong_one_is_named(
 
 
 def test_cuda_on_a_cluster_without_gpus_is_refused_before_the_folder(
-    cluster: RayStartCluster, write_spec: Callable[..., Path], tmp_path: Path
+    cluster: RayStartCluster, tiny_spec: Callable[..., Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from orchestrator.spec.experiment import SpecError
+    from orchestrator.tune.runner import run_experiment
+
+    monkeypatch.setenv("HOME", str(cluster.home))  # the token, as `ray start` found it
     exp = tmp_path / "exp"
-    spec = write_spec(resources={"device": "cuda", "gpus_per_trial": 1})
-    run = scaf_al(["run", str(spec), "--out", str(exp), "--address", cluster.address],
-                  cluster.env, timeout=120)
-    assert run.returncode == 2, run.stdout
-    errors = [ln for ln in run.stdout.splitlines() if ln.startswith("error:")]
-    assert len(errors) == 1, run.stdout
-    text = " ".join(run.stdout.split())
-    assert f"resources.device: 'cuda', but the Ray cluster at {cluster.address} has no GPU" \
-        in text, run.stdout
+    spec = tiny_spec(resources={"device": "cuda", "gpus_per_trial": 1})
+    with pytest.raises(SpecError) as refused:
+        run_experiment(spec, exp, address=cluster.address, dashboard=False,
+                       log=lambda _m: None)
+    assert str(refused.value) == (f"resources.device: 'cuda', but the Ray cluster at "
+                                  f"{cluster.address} has no GPU (use device = \"cpu\" or "
+                                  "\"auto\")")
     assert not exp.exists()
 
 
