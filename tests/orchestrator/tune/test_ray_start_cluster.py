@@ -139,13 +139,14 @@ class RayStartCluster:
         node.wait_started()
         return node
 
-    def start_head(self) -> Node:
+    def start_head(self, tokens: bool = True) -> Node:
         # Ray's own CLI writes the token to ~/.ray/auth_token; `ray start --head` then turns
         # token authentication on by itself (Ray 2.60's default when a token exists).
         subprocess.run([str(RAY), "get-auth-token", "--generate"], env=self.env, check=True,
                        capture_output=True, timeout=60)
+        env = self.env if tokens else {**self.env, "RAY_AUTH_MODE": "disabled"}
         return self._start("head", ["--head", "--port", str(self.port),
-                                    "--include-dashboard", "false"], self.env)
+                                    "--include-dashboard", "false"], env)
 
     def add_worker(self, name: str = "worker") -> Node:
         # Every other node needs RAY_AUTH_MODE=token (and the token) to join.
@@ -159,10 +160,10 @@ class RayStartCluster:
 
 
 @contextlib.contextmanager
-def ray_start_cluster(workers: int = 1) -> Iterator[RayStartCluster]:
+def ray_start_cluster(workers: int = 1, tokens: bool = True) -> Iterator[RayStartCluster]:
     cluster = RayStartCluster()
     try:
-        cluster.start_head()
+        cluster.start_head(tokens)
         for i in range(workers):
             cluster.add_worker(f"worker{i}" if i else "worker")
         yield cluster
@@ -304,6 +305,32 @@ def test_unreachable_address_is_one_line(tmp_path: Path, monkeypatch: pytest.Mon
                                                  "answers at"):
         cluster_access(f"127.0.0.1:{port}")
     assert time.monotonic() - t0 < 20
+
+
+def test_a_cluster_without_tokens_is_joined_without_one(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """A token on the driver's machine does not put the driver in token mode for a cluster
+    started with RAY_AUTH_MODE=disabled (its actors could not call back into the driver)."""
+    import ray
+
+    from orchestrator.tune.cluster_access import cluster_access
+    from orchestrator.tune.ray_runtime import ray_session
+
+    with ray_start_cluster(workers=0, tokens=False) as cluster:
+        assert "Token authentication is enabled" not in cluster.nodes[0].text()
+        for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+            monkeypatch.delenv(k, raising=False)
+        monkeypatch.setenv("HOME", str(cluster.home))  # holds a token all the same
+        access = cluster_access(cluster.address)
+        assert access.token is None and access.env()["RAY_AUTH_MODE"] == "disabled"
+        with ray_session(cluster.address, access=access):
+            counter = ray.remote(num_cpus=0)(_Counter).remote()
+            assert ray.get(counter.add.remote(ray.put(41))) == 42
+
+
+class _Counter:
+    def add(self, x: int) -> int:
+        return x + 1
 
 
 @pytest.mark.slow
