@@ -68,9 +68,10 @@ def _refresh_ray_auth() -> None:
     """Make Ray re-read `RAY_AUTH_*` (its config and token are cached per process)."""
     from ray import _raylet
 
-    if hasattr(_raylet, "AuthenticationTokenLoader"):  # Ray >= 2.52
-        _raylet.Config.initialize("")
-        _raylet.AuthenticationTokenLoader.instance().reset_cache()
+    loader = getattr(_raylet, "AuthenticationTokenLoader", None)  # Ray >= 2.52
+    if loader is not None:
+        _raylet.Config.initialize("")  # type: ignore[attr-defined]  # (not in Ray's stubs)
+        loader.instance().reset_cache()
 
 
 @contextmanager
