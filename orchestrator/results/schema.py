@@ -48,6 +48,9 @@ BASE_ROUND_FIELDS = [
     pa.field("budget_remainder", pa.string()),
     pa.field("trial_id", pa.string()),
     pa.field("host", pa.string()),
+    # The Ray node that ran the round (nodes on one machine share `host`); null in files
+    # written before it existed, and outside Ray.
+    pa.field("node_id", pa.string()),
     pa.field("written_at", pa.timestamp("us", tz="UTC")),
     # What the trial's node was using when the round ended (orchestrator.results.node_usage).
     *(pa.field(name, pa.float64()) for name in NODE_USAGE_FIELDS),

@@ -35,9 +35,11 @@ class ResultWriter:
     def write_round(
         self, cell: CellConfig, result: RoundResult, *, trial_id: str = "",
         splits: list[str] | None = None, node_usage: dict[str, float | None] | None = None,
+        node_id: str | None = None,
     ) -> None:
         """Write the `rounds` row and the `selections` rows of one finished round
-        (`node_usage`: the NODE_USAGE_FIELDS sampled when the round ended)."""
+        (`node_usage`: the NODE_USAGE_FIELDS sampled when the round ended; `node_id`: the Ray
+        node the trial ran on)."""
         cell_id = cell.cell_id()
         splits = splits or list(result.metrics)
         now = _now()
@@ -56,7 +58,8 @@ class ResultWriter:
             "selected_indices": result.selected, "labeled_indices": result.labeled,
             "trainer_init": cell.trainer.init, "warm_steps": cell.trainer.warm_steps,
             "l0": cell.l0, "budget_remainder": cell.budget.remainder,
-            "trial_id": trial_id, "host": socket.gethostname(), "written_at": now,
+            "trial_id": trial_id, "host": socket.gethostname(), "node_id": node_id,
+            "written_at": now,
             **{k: (node_usage or {}).get(k) for k in NODE_USAGE_FIELDS},
         }
         for s in splits:

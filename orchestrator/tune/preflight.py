@@ -18,6 +18,7 @@ from orchestrator.spec.paths import check_paths, not_visible_note, paths_not_vis
 
 if TYPE_CHECKING:
     from orchestrator.spec.experiment import ExperimentSpec
+    from trainers.config.cell import CellConfig
     from trainers.datasets.cropset import CropSet
 
 
@@ -71,14 +72,38 @@ def check_checkpoint_fits(spec: ExperimentSpec, checkpoint: Path, pool: CropSet)
 
 def warm_caches(spec: ExperimentSpec, cache: Path, log: Any = print) -> None:
     """Load the data (checking the budgets against the pool) and pre-train the
-    auto-encoder once in the driver, before the trials, so parallel trials do not wait on
-    each other for it (they find it in the cache)."""
+    auto-encoder once, before the trials, so parallel trials do not wait on each other for
+    it (they find it in the cache). The training runs on the trials' device in a child
+    process (:mod:`orchestrator.tune.warmup`): the driver itself never uses a GPU."""
+    from orchestrator.spec.devices import trial_device
+    from orchestrator.tune.warmup import pretrain_in_child
     from trainers.caches.autoencoder import ensure_autoencoder
 
     pool = load_pool_checked(spec, cache)
-    with _pretrain_progress() as progress:
-        ae = ensure_autoencoder(spec.cells()[0], pool, cache, log=log, progress=progress)
+    cell = spec.cells()[0]
+    device = trial_device(spec.resources)
+    if cell.model.pretrained or _cached_on_cpu(cell, cache, device):
+        ae = ensure_autoencoder(cell, pool, cache, device=device)  # nothing to train here
+    else:
+        with _pretrain_progress() as progress:
+            ae = pretrain_in_child(cell.to_dict(), cache, device=device, log=log,
+                                   progress=progress)
     check_checkpoint_fits(spec, ae, pool)
+
+
+def _cached_on_cpu(cell: CellConfig, cache: Path, device: str) -> bool:
+    """Whether the CPU auto-encoder of `cell` is in the cache already. Only the CPU's key is
+    worked out here: a GPU's depends on its compute capability, which would start CUDA in
+    the driver, so a GPU run always asks the child (which returns at once when cached)."""
+    import torch
+
+    from trainers.caches.autoencoder import autoencoder_path
+    from trainers.training.device import precision_tag
+
+    if torch.device(device).type != "cpu":  # a device string only: no CUDA call
+        return False
+    tag = precision_tag("cpu", cell.model.pretrain.mixed_precision)
+    return autoencoder_path(cell, cache, tag).exists()
 
 
 @contextlib.contextmanager

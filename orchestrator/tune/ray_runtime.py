@@ -2,7 +2,10 @@
 
 A local cluster binds to 127.0.0.1 (node address, no dashboard), caps the object store for
 small machines, and is shut down on exit and on SIGTERM/SIGHUP, so a killed driver does not
-leave Ray processes behind.
+leave Ray processes behind. It keeps Ray's own token authentication (`ray.init` turns it
+on, with `~/.ray/auth_token`). Joining a cluster uses the auth settings that
+:mod:`orchestrator.tune.cluster_access` found for it. Either way the process's `RAY_AUTH_*`
+variables are as they were once the session ends.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.tune.cluster_access import ClusterAccess
 
 # Quiet, file-based Tune: our dashboard and result store are the interface.
 _ENV_DEFAULTS = {
@@ -58,6 +64,41 @@ def loopback_only() -> Iterator[None]:
             os.environ[_CLUSTER_ENV] = old_env
 
 
+def _refresh_ray_auth() -> None:
+    """Make Ray re-read `RAY_AUTH_*` (its config and token are cached per process)."""
+    from ray import _raylet
+
+    loader = getattr(_raylet, "AuthenticationTokenLoader", None)  # Ray >= 2.52
+    if loader is not None:
+        _raylet.Config.initialize("")  # type: ignore[attr-defined]  # (not in Ray's stubs)
+        loader.instance().reset_cache()
+
+
+@contextmanager
+def auth_env(settings: dict[str, str | None]) -> Iterator[None]:
+    """Inside the block, `RAY_AUTH_*` as `settings` says (None unsets); afterwards as before,
+    also when Ray itself changed them (a local `ray.init` sets RAY_AUTH_MODE=token)."""
+    from orchestrator.tune.cluster_access import AUTH_VARS
+
+    before = {k: os.environ.get(k) for k in AUTH_VARS}
+    _apply_env(settings)
+    if settings:
+        _refresh_ray_auth()
+    try:
+        yield
+    finally:
+        _apply_env(before)
+        _refresh_ray_auth()
+
+
+def _apply_env(values: dict[str, str | None]) -> None:
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 def _terminate(signum: int, _frame: Any) -> None:
     # Turn SIGTERM / SIGHUP into KeyboardInterrupt: Tune then saves its experiment state
     # and our `finally` shuts Ray down.
@@ -72,6 +113,7 @@ def ray_session(
     num_gpus: float | None = None,
     object_store_mb: int = 512,
     expose: bool = False,
+    access: ClusterAccess | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Start (or join) Ray for the duration of the block; always shut it down after.
 
@@ -80,6 +122,8 @@ def ray_session(
         num_cpus / num_gpus: logical resources of the local cluster (None = detect).
         object_store_mb: object store size of the local cluster (we pass no big objects).
         expose: bind the local node to all interfaces instead of 127.0.0.1 (opt in).
+        access: how to join the cluster at `address` (`cluster_access(address)`, asked here
+            when not given).
 
     Yields:
         ray.cluster_resources() of the cluster.
@@ -102,18 +146,29 @@ def ray_session(
             kwargs["_node_ip_address"] = "127.0.0.1"
     else:
         kwargs["address"] = address
+        access = access or _cluster_access(address)
     previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
     for s in previous:
         signal.signal(s, _terminate)
     atexit.register(_shutdown_quietly)
     try:
-        with loopback_only() if local_only else nullcontext():
-            ray.init(**kwargs)
-            yield ray.cluster_resources()
+        # Ray is shut down before the auth settings are put back: its threads still read them.
+        with auth_env(access.env() if access else {}):
+            try:
+                with loopback_only() if local_only else nullcontext():
+                    ray.init(**kwargs)
+                    yield ray.cluster_resources()
+            finally:
+                _shutdown_quietly()
     finally:
-        _shutdown_quietly()
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def _cluster_access(address: str) -> ClusterAccess:
+    from orchestrator.tune.cluster_access import cluster_access
+
+    return cluster_access(address)
 
 
 def _shutdown_quietly() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.results.experiment_folder import TUNE_DIR, ExperimentFolder, default_cache_dir
-from orchestrator.spec.experiment import ExperimentSpec, SpecError
+from orchestrator.spec.experiment import ExperimentSpec
 from orchestrator.tune.preflight import preflight
 
 
@@ -34,52 +34,71 @@ def _trainable(spec: ExperimentSpec, gpus: float | None = None) -> Any:
     return tune.with_resources(run_trial, {"cpu": spec.resources.cpus_per_trial, "gpu": gpu})
 
 
-def gpus_per_trial(spec: ExperimentSpec, folder: ExperimentFolder) -> float:
+def gpus_per_trial(spec: ExperimentSpec, folder: ExperimentFolder | None
+                   ) -> tuple[float, dict[str, Any] | None]:
     """The GPU share of one trial: the spec's number, or for "auto" what a probe on a GPU
-    picks (recorded in the folder, and read back from it on resume). Needs Ray running.
+    picks (read back from `folder` on resume). The probe runs in a Ray task on one GPU that
+    exits after it (`max_calls=1`), so its CUDA memory is given back before the trials
+    start and the driver never holds any. Needs Ray running.
+
+    Returns:
+        (the share, the probe's record to keep in the folder, or None when not probed now).
 
     Raises:
         ValueError: "auto" on a cluster without GPUs, or a trial that fits no GPU.
     """
     import ray
-    import torch
 
     from orchestrator.planning.probe import auto_gpu_fraction
 
     if spec.resources.gpus_per_trial != "auto":
-        return float(spec.resources.gpus_per_trial)
-    recorded = folder.recorded_resources()
+        return float(spec.resources.gpus_per_trial), None
+    recorded = folder.recorded_resources() if folder is not None else None
     if recorded is not None:
-        return float(recorded["gpus_per_trial"])
-    if torch.cuda.is_available():
-        fraction, probe = auto_gpu_fraction(spec)
-    elif ray.cluster_resources().get("GPU", 0) >= 1:
-        fraction, probe = ray.get(ray.remote(num_gpus=1)(auto_gpu_fraction).remote(spec))
-    else:
+        return float(recorded["gpus_per_trial"]), None
+    if ray.cluster_resources().get("GPU", 0) < 1:
         raise ValueError('resources.gpus_per_trial = "auto" needs a GPU to probe on; this '
                          "Ray cluster has none (give a fraction, or 0 for CPU trials)")
-    folder.record_resources({"gpus_per_trial": fraction, "probe": probe})
-    return fraction
+    task = ray.remote(num_gpus=1, num_cpus=spec.resources.cpus_per_trial,
+                      max_calls=1)(auto_gpu_fraction)
+    try:
+        fraction, probe = ray.get(task.remote(spec))
+    except ray.exceptions.RayTaskError as e:  # the probe's own error, as one line
+        raise (e.cause if isinstance(e.cause, Exception) else e) from None
+    return fraction, {"gpus_per_trial": fraction, "probe": probe}
 
 
-def _check_auto_gpus(spec: ExperimentSpec, address: str | None) -> None:
-    """A local run with `gpus_per_trial = "auto"` needs a GPU here (refused before the
-    folder exists; on a cluster the GPUs are counted once Ray is joined)."""
-    import torch
+def check_devices(spec: ExperimentSpec, address: str | None,
+                  cluster: dict[str, Any] | None = None) -> None:
+    """`resources.device` and the GPU shares against where the trials run: this machine
+    (before Ray starts; `torch.cuda.is_available` does not take a GPU) or, with
+    `cluster` (Ray's cluster resources), the cluster at `address`.
 
-    if spec.resources.gpus_per_trial == "auto" and address is None \
-            and not torch.cuda.is_available():
-        raise SpecError("resources.gpus_per_trial", '"auto" needs a GPU to probe on; this '
-                        "machine has none (give a fraction, or 0 for CPU trials)")
+    Raises:
+        SpecError: one line naming `resources.device` or `resources.gpus_per_trial`.
+    """
+    from orchestrator.spec.devices import check_gpus_available, check_trial_device
+
+    r = spec.resources
+    check_trial_device(r)
+    if cluster is not None:
+        gpus = float(cluster.get("GPU", 0))
+        check_gpus_available(r, f"the Ray cluster at {address}", cuda=gpus > 0, ray_gpus=gpus)
+    elif address is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+        ray_gpus = r.num_gpus if r.num_gpus is not None else float(cuda)
+        check_gpus_available(r, "this machine", cuda=cuda, ray_gpus=ray_gpus)
 
 
 def _param_space(spec: ExperimentSpec, exp_dir: Path, cache: Path, faults: dict | None,
                  gpus: float | None = None) -> dict:
     from ray import tune
 
-    device = spec.resources.device
-    if device == "auto" and (spec.resources.gpus_per_trial if gpus is None else gpus) == 0:
-        device = "cpu"
+    from orchestrator.spec.devices import trial_device
+
+    device = trial_device(spec.resources, gpus)
     return {
         "cell": tune.grid_search([c.to_dict() for c in spec.cells()]),
         "experiment": spec.name,
@@ -94,13 +113,12 @@ def _param_space(spec: ExperimentSpec, exp_dir: Path, cache: Path, faults: dict 
 
 
 
-def _tuner(spec: ExperimentSpec, folder: ExperimentFolder, cache: Path, *, resume: bool,
-           callbacks: list, faults: dict | None) -> Any:
+def _tuner(spec: ExperimentSpec, folder: ExperimentFolder, cache: Path, gpus: float, *,
+           resume: bool, callbacks: list, faults: dict | None) -> Any:
     """Tune's tuner for the grid: restored from the folder when resuming (and Tune has state
     there), else new. Needs Ray running."""
     from ray import tune
 
-    gpus = gpus_per_trial(spec, folder)
     trainable = _trainable(spec, gpus)
     if resume and tune.Tuner.can_restore(str(folder.tune_dir)):
         return tune.Tuner.restore(str(folder.tune_dir), trainable=trainable,
@@ -141,7 +159,14 @@ def run_experiment(
     expose: bool = False,
     log: Any = print,
 ) -> RunOutcome:
-    """Run every cell of `spec` as a Tune trial, or resume the experiment in `exp_dir`."""
+    """Run every cell of `spec` as a Tune trial, or resume the experiment in `exp_dir`.
+
+    Everything that can be checked or computed once is, before the folder and the trials
+    exist: the device against the GPUs, paths, budgets vs the pool, the auto-encoder (fits
+    every architecture?), caches; on a cluster, what the driver can see, how to join it
+    (its token) and its GPUs; the "auto" GPU share.
+    """
+    from orchestrator.tune.cluster_access import cluster_access
     from orchestrator.tune.dashboard import Dashboard
     from orchestrator.tune.ray_runtime import ray_session
 
@@ -149,19 +174,23 @@ def run_experiment(
     cache = default_cache_dir(spec)
     if not resume:
         folder.refuse_existing()  # before any work
-    # Everything that can be checked or computed once is, before the folder and the
-    # trials exist: paths, budgets vs the pool, the auto-encoder (fits every
-    # architecture?), caches; on a cluster, what the driver can see.
+    check_devices(spec, address)
     preflight(spec, cache, address=address, log=log)
-    _check_auto_gpus(spec, address)
-    if not resume:
-        ExperimentFolder.create(folder.path, spec)
-    callbacks = ([Dashboard(str(folder.path), force_plain=plain, interval=interval)]
-                 if dashboard else [])
+    access = cluster_access(address) if address is not None else None
     r = spec.resources
     with ray_session(address, num_cpus=r.num_cpus, num_gpus=r.num_gpus,
-                     object_store_mb=r.object_store_mb, expose=expose):
-        grid = _tuner(spec, folder, cache, resume=resume, callbacks=callbacks,
+                     object_store_mb=r.object_store_mb, expose=expose,
+                     access=access) as resources:
+        if address is not None:
+            check_devices(spec, address, resources)
+        gpus, probed = gpus_per_trial(spec, folder if resume else None)
+        if not resume:
+            ExperimentFolder.create(folder.path, spec)
+        if probed is not None:
+            folder.record_resources(probed)
+        callbacks = ([Dashboard(str(folder.path), force_plain=plain, interval=interval)]
+                     if dashboard else [])
+        grid = _tuner(spec, folder, cache, gpus, resume=resume, callbacks=callbacks,
                       faults=faults).fit()
     errors = [f"{res.path}: {str(res.error).splitlines()[0]}" for res in grid if res.error]
     return RunOutcome(folder.path, len(grid), errors)

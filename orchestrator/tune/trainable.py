@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray import tune
 
 CHECKPOINT_FILE = "loop_state.json"
@@ -64,6 +65,7 @@ def run_trial(config: dict[str, Any]) -> None:
             state = LoopState.from_json((Path(d) / CHECKPOINT_FILE).read_text())
     ctx = tune.get_context()
     trial_id = ctx.get_trial_id() or ""
+    node_id = ray.get_runtime_context().get_node_id()
     writer = ResultWriter(experiment_dir, config.get("experiment", "experiment"))
     meter = NodeUsageMeter()
     device = resolve_device(config.get("device", "auto"))
@@ -75,7 +77,7 @@ def run_trial(config: dict[str, Any]) -> None:
         _maybe_inject(faults, experiment_dir, cell_id, result.round)
         all_splits = splits + [s for s in result.metrics if s not in splits]
         writer.write_round(cell, result, trial_id=trial_id, splits=all_splits,
-                           node_usage=meter.sample(device))
+                           node_usage=meter.sample(device), node_id=node_id)
         metrics: dict[str, Any] = {
             "round": result.round, "n_labeled": result.n_labeled, "cell_id": cell_id,
             "train_seconds": result.train_seconds, "score_seconds": result.score_seconds,

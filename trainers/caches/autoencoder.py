@@ -3,6 +3,7 @@ once per configuration and cached under `<cache>/autoencoders/<key>/ae.pt`."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,12 @@ def autoencoder_key(cell: CellConfig, precision: str | None = None) -> str:
     return config_hash(content)
 
 
+def autoencoder_path(cell: CellConfig, cache_dir: Path, precision: str | None = None) -> Path:
+    """Where the cache keeps the auto-encoder our unsupervised stage trains for `cell`, at
+    `precision` (`trainers.training.device.precision_tag`; None: the exact CPU path)."""
+    return Path(cache_dir) / "autoencoders" / autoencoder_key(cell, precision) / "ae.pt"
+
+
 def ensure_autoencoder(
     cell: CellConfig,
     pool: CropSet,
@@ -41,9 +48,10 @@ def ensure_autoencoder(
     log: Callable[[str], None] | None = None,
     progress: Callable[[dict], None] | None = None,
 ) -> Path:
-    """Path of the auto-encoder checkpoint for `cell`, training it first (on `device`) if
-    needed. The cache key holds the device's precision, so a model trained on a GPU
-    (bf16 / TF32) is never reused by a CPU run, nor the other way round.
+    """Path of the auto-encoder checkpoint for `cell`, training it first (on `device`: the
+    trials' device, "auto", "cpu" or "cuda[:i]") if needed. The cache key holds the
+    device's precision, so a model trained on a GPU (bf16 / TF32) is never reused by a CPU
+    run, nor the other way round.
 
     Raises:
         FileNotFoundError: `model.pretrained` names a file that does not exist.
@@ -61,16 +69,20 @@ def ensure_autoencoder(
     from trainers.training.pretrain import pretrain_autoencoder
 
     dev = resolve_device(device)
-    key = autoencoder_key(cell, precision_tag(dev, cell.model.pretrain.mixed_precision))
-    out = Path(cache_dir) / "autoencoders" / key / "ae.pt"
+    tag = precision_tag(dev, cell.model.pretrain.mixed_precision)
+    key = autoencoder_key(cell, tag)
+    out = autoencoder_path(cell, cache_dir, tag)
     with locked(out.parent.parent / f"{key}.lock"):
         if out.exists():
             return out
         if log:
             log(f"pre-training the auto-encoder {key} on {len(pool)} pool images")
+        # Interned: pickle writes a string once per object, so a "cpu" that is not the
+        # interned "cpu" torch also writes would change the file's bytes (not its contents).
         config = PretrainConfig.from_settings(cell.model.pretrain,
                                               input_size=cell.model.input_size,
-                                              width=cell.model.width, device=str(dev))
+                                              width=cell.model.width,
+                                              device=sys.intern(str(dev)))
         # Train into a working file (resumable), publish only the finished result.
         work = out.with_name("ae.partial.pt")
         pretrain_autoencoder(pool, config, work, progress=progress, resume=True)
