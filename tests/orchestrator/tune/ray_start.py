@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import descendants, kill_pids
+from tests.helpers.processes import descendants, kill_pids
 
 ROOT = Path(__file__).resolve().parents[3]
 RAY = Path(sys.executable).with_name("ray")  # the Ray CLI of this interpreter

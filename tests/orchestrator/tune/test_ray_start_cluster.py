@@ -21,13 +21,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import (
-    descendants,
-    expected_keys,
-    failures_logged,
-    kill_pids,
-    rounds_key_table,
-)
+from tests.helpers.processes import descendants, failures_logged, kill_pids
+from tests.helpers.specs import expected_keys
+from tests.helpers.store import rounds_key_table
 from tests.orchestrator.tune.ray_start import (
     RAY,
     ROOT,
@@ -196,7 +192,7 @@ def test_losing_the_worker_node_mid_run_loses_and_duplicates_nothing(
     retried on the head from their last finished round; after `scaf-al resume --address
     auto` (from the head) the grid's rows equal an uninterrupted run's."""
     from orchestrator.spec.experiment import load_spec
-    from tests.helpers import reference_rows
+    from tests.helpers.runs import reference_rows
 
     spec_path = write_spec(experiment={"seeds": [0, 1]},
                            budgets=[{"sizes": [10, 12, 14, 16, 18, 20]}],
@@ -249,9 +245,10 @@ def test_node_id_column_reads_null_in_files_written_before_it(tmp_path: Path) ->
 
     from orchestrator.results.readers import read_rounds
     from orchestrator.results.writer import ResultWriter
-    from tests.helpers import store_cell, store_round
+    from tests.helpers.cells import make_cell
+    from tests.helpers.store import STORE_SIZES, store_round
 
-    cell = store_cell()
+    cell = make_cell(sizes=STORE_SIZES)
     writer = ResultWriter(str(tmp_path), "test-exp")
     writer.write_round(cell, store_round(0), splits=["test"])
     old = next((tmp_path / "results" / "rounds").glob("*.parquet"))
