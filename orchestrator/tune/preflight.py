@@ -95,12 +95,10 @@ def _cached_on_cpu(cell: CellConfig, cache: Path, device: str) -> bool:
     """Whether the CPU auto-encoder of `cell` is in the cache already. Only the CPU's key is
     worked out here: a GPU's depends on its compute capability, which would start CUDA in
     the driver, so a GPU run always asks the child (which returns at once when cached)."""
-    import torch
-
     from trainers.caches.autoencoder import autoencoder_path
     from trainers.training.device import precision_tag
 
-    if torch.device(device).type != "cpu":  # a device string only: no CUDA call
+    if device.split(":")[0] != "cpu":  # "auto" and CUDA: the child resolves them
         return False
     tag = precision_tag("cpu", cell.model.pretrain.mixed_precision)
     return autoencoder_path(cell, cache, tag).exists()
