@@ -86,13 +86,46 @@ def test_fractional_gpus_pack_two_trials_on_one_logical_gpu(
                  resources={"gpus_per_trial": 0.5, "num_gpus": 1, "num_cpus": 2,
                             "cpus_per_trial": 1, "device": "cpu"})
     exp = tmp_path / "exp"
-    outcome = run_experiment(spec, exp, dashboard=False, log=lambda _m: None)
+    free_gpu = _watch_free_gpu()
+    try:
+        outcome = run_experiment(spec, exp, dashboard=False, log=lambda _m: None)
+    finally:
+        free_gpu.stop.set()
+        free_gpu.thread.join()
     assert outcome.errors == []
     assert [(c, r) for c, r, _ in rounds_key_table(exp)] == expected_keys(spec)
-    assert overlapped(trial_spans(exp))
-    # What each trial asked Tune for: half of the only (logical) GPU, so overlapping
-    # trials shared GPU 0.
+    # What each trial asked Tune for: half of the only (logical) GPU ...
     assert _trainable(spec)._resources.bundles == [{"CPU": 1.0, "GPU": 0.5}]
+    # ... and both halves were held at once: no free GPU left while they ran. (Round
+    # timestamps are no witness: one trial's worker may take seconds longer to start.)
+    assert free_gpu.seen and min(free_gpu.seen) == 0.0, free_gpu.seen
+
+
+class _FreeGpuWatch:
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.seen: list[float] = []
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        import ray
+
+        while not self.stop.wait(0.05):
+            if not ray.is_initialized():
+                continue
+            try:
+                if not ray.cluster_resources().get("GPU"):
+                    continue  # the node's resources are not registered yet
+                # A resource held completely is left out of the mapping.
+                self.seen.append(float(ray.available_resources().get("GPU", 0.0)))
+            except Exception:  # Ray starting or shutting down between two polls
+                continue
+
+
+def _watch_free_gpu() -> _FreeGpuWatch:
+    watch = _FreeGpuWatch()
+    watch.thread.start()
+    return watch
 
 
 @pytest.mark.slow
