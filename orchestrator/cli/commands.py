@@ -13,6 +13,7 @@
     scaf-al pretrain --out FILE [--data NAME]           the unsupervised auto-encoder stage
     scaf-al plan SPEC [--probe] [--json]                what a grid costs before it runs
     scaf-al compact DIR                                 one result file per finished cell
+    scaf-al track DIR --mlflow URI | --tensorboard DIR  mirror an experiment into trackers
     scaf-al predict IMAGES --model M --out CSV          landmarks of new images
     scaf-al export MODEL --format onnx --out FILE       the network as ONNX or TorchScript
     scaf-al propose PROJECT --images DIR --k K          which of your own faces to annotate next
@@ -235,6 +236,38 @@ def compact(experiment_dir: str) -> int:
 
     stats = compact_store(ExperimentFolder.open(experiment_dir).store)
     console.print(", ".join(f"{k} {v}" for k, v in stats.to_dict().items()), highlight=False)
+    return 0
+
+
+def track(experiment_dir: str, *, mlflow: str | None = None,
+          tensorboard: str | None = None) -> int:
+    """`scaf-al track DIR`: write what the trackers lack of an experiment (the spec's
+    `[tracking]` unless `mlflow` / `tensorboard` name others); the report and plots too
+    once every cell is done. Safe to repeat: nothing is written twice."""
+    from orchestrator.results.experiment_folder import ExperimentFolder
+    from orchestrator.spec.tables import SpecError
+    from orchestrator.tracking.sync import Targets, check_clients, sync_once
+
+    folder = ExperimentFolder.open(experiment_dir)
+    if mlflow is None and tensorboard is None:
+        table = folder.spec().tracking
+        if not table.enabled:
+            raise SpecError("tracking", f"{folder.spec_file} has no [tracking] table; "
+                                        "give --mlflow URI and/or --tensorboard DIR")
+        check_clients(table)
+        targets = Targets.from_table(table, folder)
+    else:
+        targets = Targets(mlflow, tensorboard)
+    sinks = targets.sinks()
+    try:
+        result = sync_once(folder, sinks)
+    finally:
+        for sink in sinks:
+            sink.close()
+    for sink in sinks:
+        console.print(f"{sink.name} {sink.target}: {result.written[sink.name]} rounds written"
+                      + ("; report and learning curves as artefacts" if result.artefacts
+                         else ""), highlight=False, soft_wrap=True)
     return 0
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from orchestrator.results.experiment_folder import TUNE_DIR, ExperimentFolder, default_cache_dir
 from orchestrator.spec.experiment import ExperimentSpec
+from orchestrator.tracking.sync import check_clients
 from orchestrator.tune.preflight import preflight
 
 
@@ -113,6 +114,16 @@ def _param_space(spec: ExperimentSpec, exp_dir: Path, cache: Path, faults: dict 
 
 
 
+def _tracking(spec: ExperimentSpec, folder: ExperimentFolder) -> Any:
+    """The spec's trackers as a Tune callback over a driver thread (None without
+    `[tracking]`)."""
+    if not spec.tracking.enabled:
+        return None
+    from orchestrator.tune.tracking import TrackingCallback
+
+    return TrackingCallback(str(folder.path), spec.tracking)
+
+
 def _tuner(spec: ExperimentSpec, folder: ExperimentFolder, cache: Path, gpus: float, *,
            resume: bool, callbacks: list, faults: dict | None) -> Any:
     """Tune's tuner for the grid: restored from the folder when resuming (and Tune has state
@@ -174,6 +185,7 @@ def run_experiment(
     cache = default_cache_dir(spec)
     if not resume:
         folder.refuse_existing()  # before any work
+    check_clients(spec.tracking)
     check_devices(spec, address)
     preflight(spec, cache, address=address, log=log)
     access = cluster_access(address) if address is not None else None
@@ -188,9 +200,15 @@ def run_experiment(
             ExperimentFolder.create(folder.path, spec)
         if probed is not None:
             folder.record_resources(probed)
-        callbacks = ([Dashboard(str(folder.path), force_plain=plain, interval=interval)]
-                     if dashboard else [])
-        grid = _tuner(spec, folder, cache, gpus, resume=resume, callbacks=callbacks,
-                      faults=faults).fit()
+        callbacks: list = ([Dashboard(str(folder.path), force_plain=plain, interval=interval)]
+                           if dashboard else [])
+        tracking = _tracking(spec, folder)
+        callbacks += [tracking] if tracking is not None else []
+        try:
+            grid = _tuner(spec, folder, cache, gpus, resume=resume, callbacks=callbacks,
+                          faults=faults).fit()
+        finally:
+            if tracking is not None:
+                tracking.finish()
     errors = [f"{res.path}: {str(res.error).splitlines()[0]}" for res in grid if res.error]
     return RunOutcome(folder.path, len(grid), errors)

@@ -1,0 +1,123 @@
+"""Bringing trackers up to date with the store: which trackers a spec or the command line
+names, one pass over them, and the report files shown as the experiment's artefacts.
+
+A pass reads the store once and lets each tracker write what it lacks
+(:mod:`orchestrator.tracking.records`); `scaf-al track DIR` is one pass, and a run's driver
+makes one after each round arrives (:mod:`orchestrator.tracking.background`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from orchestrator.results.experiment_folder import ExperimentFolder
+from orchestrator.spec.tables import SpecError, TrackingTable
+from orchestrator.tracking.records import ExperimentRecord, read_experiment
+
+#: `tensorboard = true` writes here, inside the experiment folder.
+DEFAULT_TENSORBOARD_DIR = "tensorboard"
+
+
+class Sink(Protocol):
+    """A tracker: writes what it lacks of an experiment, never a point twice."""
+
+    name: str
+    target: str
+
+    def sync(self, rec: ExperimentRecord) -> int: ...
+
+    def log_artefacts(self, rec: ExperimentRecord, files: list[Path]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Where to track: an MLflow URI or folder, a TensorBoard folder (None: not used)."""
+
+    mlflow: str | None = None
+    tensorboard: str | None = None
+
+    @classmethod
+    def from_table(cls, table: TrackingTable, folder: ExperimentFolder) -> Targets:
+        """The spec's `[tracking]`: `tensorboard = true` is the folder's tensorboard/."""
+        tb = table.tensorboard
+        tensorboard = (str(folder.path / DEFAULT_TENSORBOARD_DIR) if tb is True
+                       else str(tb) if isinstance(tb, str) else None)
+        return cls(table.mlflow, tensorboard)
+
+    def sinks(self) -> list[Sink]:
+        out: list[Sink] = []
+        if self.mlflow is not None:
+            from orchestrator.tracking.mlflow_sink import MlflowSink
+
+            out.append(MlflowSink(self.mlflow))
+        if self.tensorboard is not None:
+            from orchestrator.tracking.tensorboard_sink import TensorboardSink
+
+            out.append(TensorboardSink(self.tensorboard))
+        return out
+
+
+def check_clients(table: TrackingTable) -> None:
+    """The client libraries the spec's trackers need are installed (checked before a run).
+
+    Raises:
+        SpecError: naming `tracking.mlflow` or `tracking.tensorboard` and the extra.
+    """
+    import importlib.util
+
+    needs = [("mlflow", table.mlflow is not None, "mlflow"),
+             ("tensorboard", table.tensorboard is not False, "tensorboard")]
+    for key, used, module in needs:
+        if used and importlib.util.find_spec(module) is None:
+            raise SpecError(f"tracking.{key}", f"needs the {module} package: "
+                                               "pip install 'scaf-al[tracking]'")
+
+
+def render_artefacts(folder: ExperimentFolder, out_dir: Path) -> list[Path]:
+    """The report (HTML and markdown) and the learning curves (PNG, SVG) into `out_dir`."""
+    from orchestrator.report.html import write_html
+    from orchestrator.report.plots import write_learning_curves
+    from orchestrator.report.render import render_markdown
+    from orchestrator.report.tables import load_report
+    from orchestrator.results.readers import read_rounds
+
+    files = [write_html(folder.path, out_dir / "report.html")]
+    md = out_dir / "report.md"
+    md.write_text(render_markdown(load_report(folder.path)) + "\n")
+    files.append(md)
+    try:
+        files += write_learning_curves(read_rounds(folder.store), out_dir)
+    except ValueError:  # no NME values yet: nothing to plot
+        pass
+    return files
+
+
+@dataclass
+class PassResult:
+    """What one pass wrote: rounds per tracker, and whether the artefacts went out."""
+
+    written: dict[str, int] = field(default_factory=dict)
+    artefacts: bool = False
+
+
+def sync_once(folder: ExperimentFolder, sinks: list[Sink], *, artefacts: bool | None = None,
+              rec: ExperimentRecord | None = None) -> PassResult:
+    """One pass: every tracker gets what it lacks; with `artefacts` (default: when every
+    cell is done) the report and plots too. A tracker's error propagates (nothing it
+    confirmed is written again by the next pass)."""
+    rec = rec or read_experiment(folder)
+    result = PassResult()
+    for sink in sinks:
+        result.written[sink.name] = sink.sync(rec)
+    if artefacts if artefacts is not None else rec.complete:
+        with tempfile.TemporaryDirectory(prefix="scaf-al-report-") as tmp:
+            files = render_artefacts(folder, Path(tmp))
+            for sink in sinks:
+                sink.log_artefacts(rec, files)
+        result.artefacts = True
+    return result
