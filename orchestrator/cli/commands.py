@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from rich.console import Console
+from rich.markup import escape
 
 from orchestrator.cli.parser import build_parser
 
@@ -370,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        console.print(f"[red]error:[/] {msg}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
         return 2
 
 

@@ -66,6 +66,7 @@ class MlflowSink:
         self._runs: dict[str, str] = {}  # cell id -> run id
         self._steps: dict[str, dict[str, set[int]]] = {}  # cell id -> metric -> steps
         self._finished: set[str] = set()
+        self._parent_finished = False  # set once the report went out as artefacts
 
     @property
     def client(self) -> Any:
@@ -81,6 +82,7 @@ class MlflowSink:
         if self._parent:
             return
         c = self.client
+        self._parent_finished = False
         exp = c.get_experiment_by_name(rec.name)
         eid = exp.experiment_id if exp is not None else c.create_experiment(rec.name)
         key = self._key(rec)
@@ -88,6 +90,7 @@ class MlflowSink:
         parents = [r for r in runs if r.data.tags.get(ROLE_TAG) == "experiment"]
         if parents:
             parent = parents[0].info.run_id
+            self._parent_finished = parents[0].info.status == "FINISHED"
         else:
             parent = c.create_run(eid, run_name=rec.name, tags={
                 ROLE_TAG: "experiment", KEY_TAG: key, "experiment": rec.name}).info.run_id
@@ -97,6 +100,8 @@ class MlflowSink:
             if r.data.tags.get(ROLE_TAG) == "cell" and cid and cid not in self._runs:
                 self._runs[cid] = r.info.run_id
                 self._add_missing_params(r, rec, cid)
+                if r.info.status == "FINISHED":
+                    self._finished.add(cid)
         self._experiment_id, self._parent = eid, parent
 
     def _search(self, eid: str, filter_string: str) -> list[Any]:
@@ -130,7 +135,8 @@ class MlflowSink:
                     PARENT_TAG: self._parent}
             run = self.client.create_run(self._experiment_id, run_name=cell.label, tags=tags)
             self._runs[cell.cell_id] = run.info.run_id
-            self._steps[cell.cell_id] = {}
+            # A new run has no history: nothing to read back.
+            self._steps[cell.cell_id] = {k: set() for p in cell.points for k in p.metrics}
             self._log_params(run.info.run_id, cell, set())
         return self._runs[cell.cell_id]
 
@@ -173,10 +179,16 @@ class MlflowSink:
                 for k, _, p in chunk:
                     steps[k].add(p.step)
             written += len({p.round for _, _, p in missing})
+            self._parent_finished = self._parent_finished and not missing
             if cell.done and cell.cell_id not in self._finished:
                 self.client.set_terminated(run_id, "FINISHED")
                 self._finished.add(cell.cell_id)
         return written
+
+    def has_artefacts(self, rec: ExperimentRecord) -> bool:
+        """The report went out after the last point was written (the parent is finished)."""
+        self._connect(rec)
+        return self._parent_finished
 
     def log_artefacts(self, rec: ExperimentRecord, files: list[Path]) -> None:
         """The report and plots as the parent run's artefacts (replacing earlier copies),
@@ -185,6 +197,7 @@ class MlflowSink:
         for f in files:
             self.client.log_artifact(self._parent, str(f))
         self.client.set_terminated(self._parent, "FINISHED")
+        self._parent_finished = True
 
     def close(self) -> None:
         self._client = None

@@ -8,6 +8,7 @@ makes one after each round arrives (:mod:`orchestrator.tracking.background`).
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ class Sink(Protocol):
     target: str
 
     def sync(self, rec: ExperimentRecord) -> int: ...
+
+    def has_artefacts(self, rec: ExperimentRecord) -> bool: ...
 
     def log_artefacts(self, rec: ExperimentRecord, files: list[Path]) -> None: ...
 
@@ -90,10 +93,8 @@ def render_artefacts(folder: ExperimentFolder, out_dir: Path) -> list[Path]:
     md = out_dir / "report.md"
     md.write_text(render_markdown(load_report(folder.path)) + "\n")
     files.append(md)
-    try:
+    with contextlib.suppress(ValueError):  # no NME values yet: nothing to plot
         files += write_learning_curves(read_rounds(folder.store), out_dir)
-    except ValueError:  # no NME values yet: nothing to plot
-        pass
     return files
 
 
@@ -107,17 +108,21 @@ class PassResult:
 
 def sync_once(folder: ExperimentFolder, sinks: list[Sink], *, artefacts: bool | None = None,
               rec: ExperimentRecord | None = None) -> PassResult:
-    """One pass: every tracker gets what it lacks; with `artefacts` (default: when every
-    cell is done) the report and plots too. A tracker's error propagates (nothing it
-    confirmed is written again by the next pass)."""
+    """One pass: every tracker gets what it lacks; with `artefacts` the report and plots
+    too (by default: to the trackers that lack the report of a finished experiment). A
+    tracker's error propagates (nothing it confirmed is written again by the next pass)."""
     rec = rec or read_experiment(folder)
     result = PassResult()
     for sink in sinks:
         result.written[sink.name] = sink.sync(rec)
-    if artefacts if artefacts is not None else rec.complete:
+    if artefacts is None:
+        takers = [s for s in sinks if rec.complete and not s.has_artefacts(rec)]
+    else:
+        takers = sinks if artefacts else []
+    if takers:
         with tempfile.TemporaryDirectory(prefix="scaf-al-report-") as tmp:
             files = render_artefacts(folder, Path(tmp))
-            for sink in sinks:
+            for sink in takers:
                 sink.log_artefacts(rec, files)
         result.artefacts = True
     return result

@@ -111,6 +111,10 @@ class TensorboardSink:
             w.flush()
         return written
 
+    def has_artefacts(self, rec: ExperimentRecord) -> bool:
+        """The report of this many rounds is already in the parent run."""
+        return rec.points() in self._known(self.parent_dir(rec)).get(_text_tag("report"), set())
+
     def log_artefacts(self, rec: ExperimentRecord, files: list[Path]) -> None:
         """Copy the report and plots into the parent's artefacts/; show the markdown report
         as text and the learning curves as an image (once per number of rounds)."""

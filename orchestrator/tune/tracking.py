@@ -11,7 +11,7 @@ there: the state is the folder and the `[tracking]` table, and the thread starts
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray.tune import Callback
 from rich.console import Console
@@ -20,6 +20,9 @@ from orchestrator.results.experiment_folder import ExperimentFolder
 from orchestrator.spec.tables import TrackingTable
 from orchestrator.tracking.background import BackgroundTracker
 from orchestrator.tracking.sync import Targets
+
+if TYPE_CHECKING:
+    from ray.tune.stopper import Stopper
 
 #: How long the end of a run waits for the trackers' last pass (then `scaf-al track`).
 FINISH_TIMEOUT = 60.0
@@ -45,7 +48,8 @@ class TrackingCallback(Callback):
         self.__dict__.update(state)
         self._init_runtime()
 
-    def setup(self, **info: Any) -> None:
+    def setup(self, stop: Stopper | None = None, num_samples: int | None = None,
+              total_num_samples: int | None = None, **info: Any) -> None:
         if self.tracker is None:
             folder = ExperimentFolder(self.experiment_dir)
             sinks = Targets.from_table(self.table, folder).sinks()
