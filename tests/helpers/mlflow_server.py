@@ -1,6 +1,6 @@
 """A real MLflow tracking server for the tracking tests: `mlflow server` on 127.0.0.1 with a
 SQLite backend and an artefact folder in a temporary directory, from .venv-mlflow
-(scripts/setup-mlflow-server.sh), stopped and started again on the same port and database."""
+(scripts/setup-mlflow-server.sh)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ class MlflowServer:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGTERM)
         try:
-            self.proc.wait(timeout=20)
+            self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)

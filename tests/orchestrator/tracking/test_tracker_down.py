@@ -1,6 +1,10 @@
-"""The driver's tracker thread with a real MLflow server that is down when tracking starts,
-comes up, goes down mid-run and comes back: each outage is reported once, rounds written
-meanwhile arrive when it is back, and no run or point is written twice."""
+"""The driver's tracker thread with a real MLflow server that is unreachable when tracking
+starts, comes up, goes away mid-run and comes back: each outage is reported once, rounds
+written meanwhile arrive when it is back, and no run or point is written twice.
+
+The server is taken off the network by a TCP relay in front of it (its port refuses
+connections while down, as a stopped server's does), so the test needs no server restart
+(half a minute each)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from orchestrator.tracking.background import BackgroundTracker
 from orchestrator.tracking.mlflow_sink import MlflowSink
 from orchestrator.tracking.tensorboard_sink import TensorboardSink
 from tests.helpers.cells import make_cell
+from tests.helpers.relay import TcpRelay
 from tests.helpers.store import STORE_SIZES, write_info, write_round
 from tests.helpers.tracking import (
     mlflow_artefacts,
@@ -44,32 +49,31 @@ def test_tracker_down_at_start_and_mid_run_loses_and_doubles_nothing(
     cells = [make_cell("random", s, sizes=STORE_SIZES) for s in (0, 1)]
     write_info(exp, cells, name=NAME)
     notices: list[str] = []
-    mlflow_server.stop()  # down at start
+    relay = TcpRelay(mlflow_server.port)  # down at start: nothing listens on its port
     tracker = BackgroundTracker(
-        ExperimentFolder(exp), [MlflowSink(uri), TensorboardSink(tmp_path / "tb")],
+        ExperimentFolder(exp), [MlflowSink(relay.uri), TensorboardSink(tmp_path / "tb")],
         notices.append, interval=0.2, retry=0.5).start()
     try:
         _round(exp, cells, 0, tracker)
         wait_until(lambda: any("failed" in n for n in notices), what="the outage notice")
-        # TensorBoard is a folder: it is not held up by the MLflow server being down.
+        # TensorBoard is a folder: it is not held up by the MLflow server being away.
         wait_until(lambda: len(tb_scalars(tmp_path / "tb" / NAME / LABELS[1], "nme_test")) == 1,
                    what="round 0 in TensorBoard")
-        mlflow_server.start()
-        wait_until(lambda: _points(uri) == 2, what="round 0 in MLflow after the restart")
-        mlflow_server.stop()  # down mid-run
+        relay.up()
+        wait_until(lambda: _points(uri) == 2, what="round 0 in MLflow once reachable")
+        relay.down()  # away mid-run
         _round(exp, cells, 1, tracker)
         wait_until(lambda: sum("failed" in n for n in notices) == 2, what="the second notice")
-        mlflow_server.start()
+        relay.up()
         _round(exp, cells, 2, tracker)
         assert tracker.finish(timeout=120)
     finally:
         tracker.finish(timeout=1)
-        if not mlflow_server.healthy():
-            mlflow_server.start()
+        relay.down()
     failed = [n for n in notices if "failed" in n]
     back = [n for n in notices if "reachable again" in n]
     assert len(failed) == 2 and len(back) == 2, notices  # each outage once, each return once
-    assert all(uri in n for n in failed)
+    assert all(relay.uri in n for n in failed)
     runs = mlflow_runs(uri, NAME)
     assert mlflow_run_count(uri, NAME) == 3
     for label in LABELS:
