@@ -23,8 +23,10 @@ ROLE_TAG, KEY_TAG = "scaf_al.role", "scaf_al.experiment_key"
 PARENT_TAG = "mlflow.parentRunId"
 #: MLflow's limits per log_batch call.
 MAX_PARAMS, MAX_METRICS = 100, 1000
-#: Requests fail fast: the caller retries (and a run never waits on a tracker).
-HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+#: Requests fail fast: the caller retries (and a run never waits on a tracker); and no
+#: "View run ... at" line per finished run on stdout (the live view's).
+CLIENT_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+                   "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 
 
 def tracking_uri(target: str) -> str:
@@ -36,7 +38,7 @@ def tracking_uri(target: str) -> str:
 
 
 def _client(uri: str) -> Any:
-    for name, value in HTTP_DEFAULTS.items():
+    for name, value in CLIENT_DEFAULTS.items():
         os.environ.setdefault(name, value)
     if uri.startswith("file:"):
         # MLflow 3 keeps its file store for reading and writing only on request.
