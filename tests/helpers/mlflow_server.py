@@ -44,7 +44,9 @@ class MlflowServer:
              "--workers", "1",
              "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
              "--artifacts-destination", str(self.folder / "artefacts")],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.folder)
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.folder,
+            # No background job runner (a pool of queue consumers the tests never use).
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
         log.close()
         deadline = time.monotonic() + timeout
         while not self.healthy():
@@ -67,12 +69,12 @@ class MlflowServer:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        # Whatever of the group is left (workers outlive their parent's SIGTERM).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
         self.proc = None
         deadline = time.monotonic() + 20
         while self.healthy() and time.monotonic() < deadline:
