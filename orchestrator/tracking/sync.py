@@ -18,9 +18,6 @@ from orchestrator.results.experiment_folder import ExperimentFolder
 from orchestrator.spec.tables import SpecError, TrackingTable
 from orchestrator.tracking.records import ExperimentRecord, read_experiment
 
-#: `tensorboard = true` writes here, inside the experiment folder.
-DEFAULT_TENSORBOARD_DIR = "tensorboard"
-
 
 class Sink(Protocol):
     """A tracker: writes what it lacks of an experiment, never a point twice."""
@@ -48,7 +45,7 @@ class Targets:
     def from_table(cls, table: TrackingTable, folder: ExperimentFolder) -> Targets:
         """The spec's `[tracking]`: `tensorboard = true` is the folder's tensorboard/."""
         tb = table.tensorboard
-        tensorboard = (str(folder.path / DEFAULT_TENSORBOARD_DIR) if tb is True
+        tensorboard = (str(folder.tensorboard_dir) if tb is True
                        else str(tb) if isinstance(tb, str) else None)
         return cls(table.mlflow, tensorboard)
 
