@@ -3,6 +3,7 @@
 
     scaf-al run [SPEC] [--out DIR] [--address ADDR]     run a spec (default: the quickstart)
     scaf-al resume DIR                                  continue an interrupted experiment
+    scaf-al extend DIR [SPEC] [--seeds N]               add cells (or seeds) to an experiment
     scaf-al status DIR                                  trial-rounds done, cells complete
     scaf-al report DIR                                  paper-style tables (and --plots)
     scaf-al watch DIR                                   live view from another terminal
@@ -69,10 +70,34 @@ def resume_experiment(experiment_dir: str, *, address: str | None = None,
     from orchestrator.tune.runner import run_experiment
 
     folder = ExperimentFolder.open(experiment_dir)
-    spec = folder.spec()
+    spec = folder.latest_spec()
     console.print(f"[bold]scaf-al[/] resuming {spec.name} in {folder.path}")
     outcome = run_experiment(spec, folder.path, address=address, resume=True, plain=plain,
                              interval=interval, expose=expose, log=_say)
+    return _finish(outcome.experiment_dir, outcome.errors)
+
+
+def extend(experiment_dir: str, spec: str | None = None, *, seeds: int | None = None,
+           address: str | None = None, expose: bool = False, plain: bool = False,
+           interval: float = 30.0) -> int:
+    """`scaf-al extend DIR [SPEC] [--seeds N]`: add the cells of SPEC that DIR does not hold
+    (and raise every configuration to N seeds), then run only those."""
+    from orchestrator.results.experiment_folder import ExperimentFolder
+    from orchestrator.results.extension import plan_extension
+    from orchestrator.spec.experiment import load_spec
+    from orchestrator.tune.runner import run_experiment
+
+    folder = ExperimentFolder.open(experiment_dir)
+    parsed = load_spec(spec) if spec else None
+    plan = plan_extension(folder, parsed, seeds, source=spec or "")
+    if not plan.cells:
+        console.print(f"nothing to add: {folder.path} holds every cell asked for "
+                      f"({plan.already} of the spec's)", highlight=False)
+        return 0
+    console.print(f"[bold]scaf-al[/] extending {folder.name}: {len(plan.cells)} new trials "
+                  f"({plan.already} of the spec's cells are there already) -> {folder.path}")
+    outcome = run_experiment(plan.spec, folder.path, address=address, plain=plain,
+                             interval=interval, expose=expose, log=_say, extend=plan)
     return _finish(outcome.experiment_dir, outcome.errors)
 
 
@@ -209,8 +234,9 @@ def acquisitions_check(name: str, params: list[str] | None = None) -> int:
 
 
 def plan(spec: str, *, probe: bool = False, as_json: bool = False,
-         device: str | None = None) -> int:
-    """`scaf-al plan SPEC`: what the grid costs, before anything runs."""
+         device: str | None = None, against: str | None = None) -> int:
+    """`scaf-al plan SPEC [--against DIR]`: what the grid costs (with `against`: only its
+    cells that experiment DIR does not hold yet), before anything runs."""
     import json
 
     from orchestrator.planning.grid_plan import plan_grid, plan_json, plan_text
@@ -221,7 +247,7 @@ def plan(spec: str, *, probe: bool = False, as_json: bool = False,
         print(message, file=sys.stderr)
 
     parsed = load_spec(spec)
-    grid = plan_grid(parsed)
+    grid = plan_grid(parsed, against=against, source=spec)
     if probe:
         probe_plan(grid, parsed, device=device or parsed.resources.device, log=log)
     print(json.dumps(plan_json(grid), indent=1) if as_json else plan_text(grid))

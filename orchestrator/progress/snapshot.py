@@ -1,8 +1,9 @@
 """One model of an experiment's progress, read from its folder (and Tune's live state).
 
 A :class:`Snapshot` joins three sources: the cells and their round counts
-(`experiment.json`), the rounds finished (the result store), and Tune's view of each trial
-(state, failures, error line, node). The run's dashboard, `scaf-al watch` and
+(`experiment.json`: the grid and every extension), the rounds finished (the result store),
+and Tune's view of each trial (state, failures, error line, node; from every Tune run of
+the folder). The run's dashboard, `scaf-al watch` and
 `scaf-al status` all take this snapshot and differ only in how they render it
 (:mod:`orchestrator.progress.render`).
 """
@@ -241,7 +242,12 @@ def take_snapshot(
     _add_rounds(cells, read.table)
     state_file = ""
     if trials is None:
-        trials, state_file = read_tune_state(folder.tune_dir)
+        # Each Tune run of the folder (the grid's, then each extension's) knows its cells.
+        trials = {}
+        for tune_dir in folder.tune_dirs():
+            found, name = read_tune_state(tune_dir)
+            trials.update(found)
+            state_file = name or state_file
     for cid, t in trials.items():
         if cid in cells:
             cells[cid].trial = t
