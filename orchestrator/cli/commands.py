@@ -234,7 +234,8 @@ def acquisitions_check(name: str, params: list[str] | None = None) -> int:
 
 
 def plan(spec: str, *, probe: bool = False, as_json: bool = False,
-         device: str | None = None, against: str | None = None) -> int:
+         device: str | None = None, against: str | None = None,
+         seeds: int | None = None) -> int:
     """`scaf-al plan SPEC [--against DIR]`: what the grid costs (with `against`: only its
     cells that experiment DIR does not hold yet), before anything runs."""
     import json
@@ -247,7 +248,7 @@ def plan(spec: str, *, probe: bool = False, as_json: bool = False,
         print(message, file=sys.stderr)
 
     parsed = load_spec(spec)
-    grid = plan_grid(parsed, against=against, source=spec)
+    grid = plan_grid(parsed, against=against, source=spec, seeds=seeds)
     if probe:
         probe_plan(grid, parsed, device=device or parsed.resources.device, log=log)
     print(json.dumps(plan_json(grid), indent=1) if as_json else plan_text(grid))

@@ -181,6 +181,8 @@ def _model_commands(add: AddCommand, c: ModuleType) -> None:
     pl.add_argument("--device", help="device for --probe (default: the spec's)")
     pl.add_argument("--against", metavar="DIR",
                     help="count only the cells experiment DIR does not hold yet")
+    pl.add_argument("--seeds", type=int,
+                    help="with --against: and the seeds `extend DIR SPEC --seeds N` adds")
     _bind(pl, c.plan, as_json="json")
 
     cp = add("compact", help="merge each cell's per-round result files into one")

@@ -194,26 +194,30 @@ def count_cells(
 
 
 def _cells_against(spec: ExperimentSpec, against: str | None, source: str,
-                   pool: int | None) -> tuple[list[CellConfig], frozenset[str], int | None]:
+                   pool: int | None, seeds: int | None
+                   ) -> tuple[list[CellConfig], frozenset[str], int | None]:
     """(the cells to count, round-0 keys trained already, cells held already)."""
     if against is None:
+        if seeds is not None:
+            raise ValueError("--seeds counts an extension: give the experiment (--against DIR)")
         return spec.cells(), frozenset(), None
     from orchestrator.results.experiment_folder import ExperimentFolder
     from orchestrator.results.extension import new_cells
 
     folder = ExperimentFolder.open(against)
-    ext = new_cells(folder, spec, source=source)
+    ext = new_cells(folder, spec, seeds, source=source)
     trained = frozenset(round0_key(e.cell, pool) for e in folder.info.cells)
     return ext.cells, trained, ext.already
 
 
-def plan_grid(spec: ExperimentSpec, against: str | None = None,
-              source: str = "") -> GridPlan:
+def plan_grid(spec: ExperimentSpec, against: str | None = None, source: str = "",
+              seeds: int | None = None) -> GridPlan:
     """Count what `spec`'s grid costs (`probe.probe_plan` adds measured speed and memory).
 
     Args:
         spec: the validated experiment spec.
         against: an experiment folder: count only the cells it does not hold yet.
+        seeds: with `against`, also the seeds `scaf-al extend DIR SPEC --seeds N` adds.
         source: the spec's path, for errors.
 
     Returns:
@@ -231,7 +235,7 @@ def plan_grid(spec: ExperimentSpec, against: str | None = None,
     if missing:
         unknown.append(f"eval_images: the size of the {spec.data.name} test split(s) "
                        f"{', '.join(missing)} is unknown (data.root not readable here)")
-    cells, trained, held = _cells_against(spec, against, source, pool)
+    cells, trained, held = _cells_against(spec, against, source, pool, seeds)
     by_config = count_cells(cells, pool, test, trained)
     totals = GridCounts()
     for c in by_config.values():

@@ -110,7 +110,7 @@ class Snapshot:
     """The whole experiment at one moment."""
 
     name: str
-    created: datetime | None
+    created: datetime | None  # the grid's start, or its latest extension's
     cells: list[CellProgress]
     taken: float = field(default_factory=time.time)
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
@@ -152,12 +152,19 @@ class Snapshot:
             end = max(ends, default=end)
         return max(0.0, end - self.created.timestamp())
 
+    def done_since_start(self) -> int:
+        """Trial-rounds written since `created`: the start of the grid or, in an extended
+        experiment, of the latest extension (the pace of the run going on now)."""
+        if self.created is None:
+            return self.done
+        return sum(w >= self.created for c in self.cells for w in c.writes.values())
+
     def eta(self) -> float | None:
         """Remaining seconds at the average pace so far (None before the first round)."""
-        el = self.elapsed()
-        if el is None or self.done == 0 or self.complete:
+        el, done = self.elapsed(), self.done_since_start()
+        if el is None or done == 0 or self.complete:
             return None
-        return el * (self.total - self.done) / self.done
+        return el * (self.total - self.done) / done
 
 
 def cell_label(c: CellConfig, acquisition: str | None = None) -> str:
@@ -251,5 +258,8 @@ def take_snapshot(
     for cid, t in trials.items():
         if cid in cells:
             cells[cid].trial = t
-    return Snapshot(info.name, info.created, list(cells.values()),
+    # An extended experiment's clock starts with its latest extension.
+    exts = info.extensions
+    started = _as_utc(datetime.fromisoformat(exts[-1].created)) if exts else info.created
+    return Snapshot(info.name, started, list(cells.values()),
                     skipped_files=read.skipped, tune_state_file=state_file)

@@ -120,3 +120,23 @@ def test_plan_against_counts_only_what_is_new(
                    "eval_images": 12 * 12, "per_config": [], "held_cells": 2}
     assert main(["plan", str(spec), "--against", str(tmp_path / "exp")]) == 0
     assert "2 of the spec's cells are in the experiment already" in capsys.readouterr().out
+
+
+def test_the_views_show_the_union_and_the_pace_since_the_extension(
+    tiny_spec: Callable[..., Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from orchestrator.progress.snapshot import take_snapshot
+    from orchestrator.results.writer import ResultWriter
+
+    spec = tiny_spec(budgets=[{"sizes": list(STORE_SIZES)}])
+    exp = tmp_path / "exp"
+    _finished(exp, spec)  # 1 cell, 3 rounds
+    added = tiny_spec(experiment={"seeds": [1]}, budgets=[{"sizes": list(STORE_SIZES)}])
+    ExperimentFolder.open(exp).add_extension(added.cells(), added.raw, "--seeds 2")
+    ResultWriter(str(exp), "tiny").write_round(added.cells()[0], store_round(0),
+                                               splits=["test"])
+    snap = take_snapshot(exp)
+    # 2 cells of 3 rounds; 3 + 1 done, of which 1 since the extension started.
+    assert (snap.total, snap.done, snap.done_since_start()) == (6, 4, 1)
+    assert main(["status", str(exp)]) == 0
+    assert "4/6 trial-rounds" in capsys.readouterr().out
