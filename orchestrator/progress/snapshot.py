@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.progress.tune_state import TrialStatus, read_tune_state
-from orchestrator.results.experiment_folder import CellEntry, ExperimentFolder
+from orchestrator.results.experiment_folder import CellEntry, ExperimentFolder, ExperimentInfo
 from orchestrator.results.node_usage import NODE_USAGE_FIELDS
 from orchestrator.results.readers import read_table
 from orchestrator.results.schema import metric_splits
@@ -227,6 +227,16 @@ def _add_rounds(cells: dict[str, CellProgress], table: Any) -> None:
             row.nme_split = split or ""
 
 
+def _run_start(info: ExperimentInfo) -> datetime | None:
+    """When the run going on started: the grid's creation, or its latest extension's."""
+    if info.extensions:
+        try:
+            return _as_utc(datetime.fromisoformat(info.extensions[-1].created))
+        except ValueError:
+            pass
+    return info.created
+
+
 def take_snapshot(
     experiment: ExperimentFolder | str | Path,
     trials: dict[str, TrialStatus] | None = None,
@@ -258,8 +268,6 @@ def take_snapshot(
     for cid, t in trials.items():
         if cid in cells:
             cells[cid].trial = t
-    # An extended experiment's clock starts with its latest extension.
-    exts = info.extensions
-    started = _as_utc(datetime.fromisoformat(exts[-1].created)) if exts else info.created
+    started = _run_start(info)
     return Snapshot(info.name, started, list(cells.values()),
                     skipped_files=read.skipped, tune_state_file=state_file)

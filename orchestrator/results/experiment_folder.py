@@ -319,7 +319,8 @@ class ExperimentFolder:
         if self.exists():
             raise ExperimentExistsError(
                 f"{self.path} already holds an experiment; continue it with "
-                f"`scaf-al resume {self.path}` or choose another --out"
+                f"`scaf-al resume {self.path}`, grow it with `scaf-al extend {self.path} "
+                "SPEC`, or choose another --out"
             )
 
     # -- reading ------------------------------------------------------------------------

@@ -138,6 +138,9 @@ def new_cells(folder: ExperimentFolder, spec: ExperimentSpec | None = None,
     """
     if spec is None and seeds is None:
         raise ExtensionError("extend needs a SPEC, --seeds N, or both")
+    if folder.is_project():
+        raise ExtensionError(f"{folder.path} is an annotation project (scaf-al propose), "
+                             "not a grid to extend")
     if spec is not None:
         check_joins(folder, spec, source)
     known = {c.cell_id for c in folder.info.cells}
