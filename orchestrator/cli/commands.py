@@ -12,7 +12,7 @@
     scaf-al acquisitions [check NAME]                   registered acquisition functions
     scaf-al datasets list | check NAME ROOT             registered data sets; a data folder
     scaf-al pretrain --out FILE [--data NAME]           the unsupervised auto-encoder stage
-    scaf-al plan SPEC [--probe] [--json]                what a grid costs before it runs
+    scaf-al plan SPEC [--probe] [--json] [--against DIR] what a grid costs (or what DIR lacks)
     scaf-al compact DIR                                 one result file per finished cell
     scaf-al predict IMAGES --model M --out CSV          landmarks of new images
     scaf-al export MODEL --format onnx --out FILE       the network as ONNX or TorchScript
