@@ -34,6 +34,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from orchestrator.cli.parser import build_parser
+from trainers.inference.safe_files import refuse_output_over_inputs
 
 if TYPE_CHECKING:
     from orchestrator.cli.watch import ViewOptions
@@ -55,6 +56,8 @@ def run(spec: str | None, out: str | None, *, address: str | None = None,
 
     parsed = load_spec(spec or "quickstart")
     folder = Path(out) if out else Path("scaf-al-runs") / parsed.name
+    if spec and Path(spec).is_file():
+        refuse_output_over_inputs(folder, "--out", {"SPEC": spec})
     if resume and ExperimentFolder(folder).exists():
         return resume_experiment(str(folder), address=address, expose=expose, plain=plain,
                                  interval=interval)
@@ -186,6 +189,7 @@ def gallery(experiment_dir: str, *, cell: str | None = None, round_: int = 0, to
         if out:
             import shutil
 
+            refuse_output_over_inputs(out, "--out", {"the round's contact sheet": sheet})
             shutil.copyfile(sheet, out)
         print(f"wrote {out}" if out else f"{sheet}")
         return 0
