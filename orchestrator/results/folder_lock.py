@@ -131,8 +131,11 @@ def driver_lock(folder: str | os.PathLike, command: str,
 
     Raises:
         FolderBusyError: another live process holds the lock (one line naming it).
+        NotADirectoryError: `folder` is a file.
     """
     path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{path} is a file, not a folder; nothing was started")
     created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
     lock = path / LOCK_FILE

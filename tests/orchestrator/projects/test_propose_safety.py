@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from orchestrator.cli.commands import main
+from orchestrator.projects.label_studio import match_image
 from orchestrator.projects.outputs import read_to_annotate
 from orchestrator.projects.propose import ProposeError, propose
 from orchestrator.results import read_rounds
@@ -143,3 +144,5 @@ def test_formulas_are_neutralised_and_task_urls_percent_encoded(faces: dict) -> 
     urls = {t["data"]["scaf_image"]: t["data"]["image"] for t in tasks}
     assert urls["a b#1&c?.png"] == "/data/local-files/?d=a%20b%231%26c%3F.png"
     assert urls["=HYPERLINK(1).png"] == "/data/local-files/?d=%3DHYPERLINK%281%29.png"
+    # A task that lost `scaf_image` is matched by its decoded URL.
+    assert match_image(urls["a b#1&c?.png"], out.record.proposed) == "a b#1&c?.png"
