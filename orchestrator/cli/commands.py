@@ -24,14 +24,17 @@ which goes before or after the command).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from rich.console import Console
+from rich.markup import escape
 
 from orchestrator.cli.parser import build_parser
+from trainers.inference.safe_files import refuse_output_over_inputs
 
 if TYPE_CHECKING:
     from orchestrator.cli.watch import ViewOptions
@@ -40,7 +43,7 @@ console = Console()
 
 
 def _say(message: str) -> None:
-    console.print(f"  {message}")
+    console.print(f"  {escape(message)}", highlight=False)
 
 
 def run(spec: str | None, out: str | None, *, address: str | None = None,
@@ -53,10 +56,13 @@ def run(spec: str | None, out: str | None, *, address: str | None = None,
 
     parsed = load_spec(spec or "quickstart")
     folder = Path(out) if out else Path("scaf-al-runs") / parsed.name
+    if spec and Path(spec).is_file():
+        refuse_output_over_inputs(folder, "--out", {"SPEC": spec})
     if resume and ExperimentFolder(folder).exists():
         return resume_experiment(str(folder), address=address, expose=expose, plain=plain,
                                  interval=interval)
-    console.print(f"[bold]scaf-al[/] {parsed.name}: {len(parsed.cells())} trials -> {folder}")
+    console.print(f"[bold]scaf-al[/] {escape(parsed.name)}: {len(parsed.cells())} trials -> "
+                  f"{escape(str(folder))}", highlight=False)
     outcome = run_experiment(parsed, folder, address=address, dashboard=True, plain=plain,
                              interval=interval, expose=expose, log=_say)
     return _finish(outcome.experiment_dir, outcome.errors)
@@ -65,12 +71,19 @@ def run(spec: str | None, out: str | None, *, address: str | None = None,
 def resume_experiment(experiment_dir: str, *, address: str | None = None,
                       expose: bool = False, plain: bool = False, interval: float = 30.0) -> int:
     """`scaf-al resume DIR`: continue an experiment whose driver stopped."""
-    from orchestrator.results.experiment_folder import ExperimentFolder
+    from orchestrator.results.experiment_folder import (
+        ExperimentFolder,
+        ProjectNotAGridError,
+        project_continuation,
+    )
     from orchestrator.tune.runner import run_experiment
 
     folder = ExperimentFolder.open(experiment_dir)
+    if folder.is_project():
+        raise ProjectNotAGridError(project_continuation(folder))
     spec = folder.spec()
-    console.print(f"[bold]scaf-al[/] resuming {spec.name} in {folder.path}")
+    console.print(f"[bold]scaf-al[/] resuming {escape(spec.name)} in "
+                  f"{escape(str(folder.path))}", highlight=False)
     outcome = run_experiment(spec, folder.path, address=address, resume=True, plain=plain,
                              interval=interval, expose=expose, log=_say)
     return _finish(outcome.experiment_dir, outcome.errors)
@@ -85,10 +98,12 @@ def _finish(experiment_dir: Path, errors: list[str]) -> int:
     if read.table.num_rows:
         console.print(render_terminal(build_report(read.table), comparisons=False))
     for path, why in read.skipped:
-        console.print(f"[yellow]skipped unreadable result file[/] {path}: {why}")
+        console.print(f"[yellow]skipped unreadable result file[/] {escape(f'{path}: {why}')}",
+                      highlight=False)
     for e in errors:
-        console.print(f"[red]trial failed[/] {e}")
-    console.print(f"results: {experiment_dir}/results  (scaf-al report {experiment_dir})")
+        console.print(f"[red]trial failed[/] {escape(e)}", highlight=False)
+    console.print(escape(f"results: {experiment_dir}/results  (scaf-al report {experiment_dir})"),
+                  highlight=False)
     return 1 if errors else 0
 
 
@@ -117,7 +132,7 @@ def report(experiment_dir: str, *, fmt: str = "terminal", plots: str | None = No
         from orchestrator.report.html import write_html
 
         page = write_html(experiment_dir, out or Path(experiment_dir) / "report.html")
-        console.print(f"wrote {page}", highlight=False)
+        console.print(escape(f"wrote {page}"), highlight=False)
         return 0
     from orchestrator.report.render import (
         render_csv,
@@ -135,13 +150,14 @@ def report(experiment_dir: str, *, fmt: str = "terminal", plots: str | None = No
         print(text(rep), end="" if fmt == "csv" else "\n")
     err = Console(stderr=True)
     for path, why in rep.skipped_files:
-        err.print(f"[yellow]skipped unreadable result file[/] {path}: {why}", highlight=False)
+        err.print(f"[yellow]skipped unreadable result file[/] {escape(f'{path}: {why}')}",
+                  highlight=False)
     if plots:
         from orchestrator.report.plots import write_learning_curves
         from orchestrator.results.readers import read_rounds
 
         for f in write_learning_curves(read_rounds(experiment_dir), Path(plots), split=split):
-            err.print(f"wrote {f}", highlight=False)
+            err.print(escape(f"wrote {f}"), highlight=False)
     return 0
 
 
@@ -173,6 +189,7 @@ def gallery(experiment_dir: str, *, cell: str | None = None, round_: int = 0, to
         if out:
             import shutil
 
+            refuse_output_over_inputs(out, "--out", {"the round's contact sheet": sheet})
             shutil.copyfile(sheet, out)
         print(f"wrote {out}" if out else f"{sheet}")
         return 0
@@ -194,7 +211,7 @@ def acquisitions() -> int:
     import acquisition
 
     for name, desc in acquisition.available().items():
-        console.print(f"[bold]{name}[/]  {desc}", highlight=False)
+        console.print(f"[bold]{escape(name)}[/]  {escape(desc)}", highlight=False)
     return 0
 
 
@@ -247,7 +264,8 @@ def predict(model: str, inputs: list[str], out: str, *, boxes: str | None = None
                             boxes=Path(boxes) if boxes else None,
                             overlay_dir=Path(overlay) if overlay else None, device=device,
                             batch_size=batch_size)
-    console.print(f"wrote {result.csv_path} ({len(result.images)} images)", highlight=False)
+    console.print(escape(f"wrote {result.csv_path} ({len(result.images)} images)"),
+                  highlight=False)
     return 0
 
 
@@ -255,7 +273,7 @@ def export(model: str, fmt: Literal["onnx", "torchscript"], out: str) -> int:
     """`scaf-al export MODEL.pt --format onnx|torchscript --out FILE`."""
     from trainers.inference.export import export_model
 
-    console.print(f"wrote {export_model(Path(model), fmt, Path(out))}", highlight=False)
+    console.print(escape(f"wrote {export_model(Path(model), fmt, Path(out))}"), highlight=False)
     return 0
 
 
@@ -274,16 +292,18 @@ def propose(project: str, images: str, k: int, *, spec: str | None = None,
     except ProjectInputError as e:
         # One line per bad file (main() would show only the first line).
         for path, why in e.bad:
-            console.print(f"[red]bad file:[/] {path}: {why}", highlight=False, soft_wrap=True)
+            console.print(f"[red]bad file:[/] {escape(f'{path}: {why}')}", highlight=False,
+                          soft_wrap=True)
         console.print(f"[red]error:[/] {len(e.bad)} bad file(s); nothing was started (pass "
                       "--skip-bad to leave them out)", highlight=False)
         return 2
     for path, why in outcome.pool.skipped:
-        console.print(f"[yellow]left out:[/] {path}: {why}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]left out:[/] {escape(f'{path}: {why}')}", highlight=False,
+                      soft_wrap=True)
     rec = outcome.record
     console.print(f"{outcome.round_dir}: {len(rec.proposed)} images to annotate "
                   f"({rec.kind}, {len(rec.labeled)} labeled); see to_annotate.csv and "
-                  "contact_sheet.png", highlight=False)
+                  "contact_sheet.png", highlight=False, markup=False)
     return 0
 
 
@@ -325,19 +345,29 @@ def pretrain(out: str, *, data: str = "synthetic", root: str | None = None,
                         batch_size=batch_size, device=device, console=console)
 
 
+def _interrupted(args: argparse.Namespace) -> str:
+    """What a Ctrl-C left behind, and how to go on, for the command that was stopped."""
+    if args.command in ("run", "resume"):
+        where = getattr(args, "dir", None) or getattr(args, "out", None) or "DIR"
+        return f"the experiment state is saved; continue with `scaf-al resume {where}`"
+    if args.command == "propose":
+        return ("the round was not written (earlier rounds are kept); run the same "
+                "`scaf-al propose` again")
+    return "stopped"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser(sys.modules[__name__]).parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: the experiment state is saved; "
-                      "continue with `scaf-al resume DIR`")
+        console.print(f"[yellow]interrupted[/]: {escape(_interrupted(args))}", highlight=False)
         return 130
     except Exception as e:  # noqa: BLE001 - the CLI turns every error into one line
         if args.debug:
             raise
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        console.print(f"[red]error:[/] {msg}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
         return 2
 
 

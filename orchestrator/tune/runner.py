@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.results.experiment_folder import TUNE_DIR, ExperimentFolder, default_cache_dir
+from orchestrator.results.experiment_folder import (
+    TUNE_DIR,
+    ExperimentFolder,
+    ProjectNotAGridError,
+    default_cache_dir,
+    project_continuation,
+)
+from orchestrator.results.folder_lock import driver_lock
 from orchestrator.spec.experiment import ExperimentSpec
 from orchestrator.tune.preflight import preflight
 
@@ -166,11 +173,24 @@ def run_experiment(
     every architecture?), caches; on a cluster, what the driver can see, how to join it
     (its token) and its GPUs; the "auto" GPU share.
     """
+    folder = ExperimentFolder(exp_dir.resolve())
+    if folder.is_project():
+        raise ProjectNotAGridError(project_continuation(folder))
+    # One driver per folder: a second run or resume is refused before any work.
+    with driver_lock(folder.path, "resume" if resume else "run", log=log):
+        return _run_locked(spec, folder, address=address, resume=resume, dashboard=dashboard,
+                           plain=plain, interval=interval, faults=faults, expose=expose,
+                           log=log)
+
+
+def _run_locked(spec: ExperimentSpec, folder: ExperimentFolder, *, address: str | None,
+                resume: bool, dashboard: bool, plain: bool, interval: float,
+                faults: dict | None, expose: bool, log: Any) -> RunOutcome:
+    """`run_experiment` once the folder's driver lock is held."""
     from orchestrator.tune.cluster_access import cluster_access
     from orchestrator.tune.dashboard import Dashboard
     from orchestrator.tune.ray_runtime import ray_session
 
-    folder = ExperimentFolder(exp_dir.resolve())
     cache = default_cache_dir(spec)
     if not resume:
         folder.refuse_existing()  # before any work
