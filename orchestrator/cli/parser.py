@@ -209,6 +209,21 @@ def _model_commands(add: AddCommand, c: ModuleType) -> None:
     pp.add_argument("--device", help="auto, cpu, cuda, cuda:1 (default: the spec's)")
     _bind(pp, c.propose)
 
+    sv = add("serve", help="a Label Studio ML backend for an annotation project")
+    sv.add_argument("project", help="the project folder (made by `scaf-al propose`)")
+    sv.add_argument("--images", required=True, help="the project's image folder; /predict "
+                                                    "refuses images outside it")
+    sv.add_argument("--host", help="address to bind (default %(default)s; 0.0.0.0 exposes "
+                                   "the backend to every network this machine is on)")
+    sv.add_argument("--port", type=int, help="port (default %(default)s)")
+    sv.add_argument("--boxes", help="the face-box CSV the project's rounds use")
+    sv.add_argument("--k", type=int, help="images per training round (default: the last "
+                                          "round's)")
+    sv.add_argument("--device", help="auto, cpu, cuda, cuda:1 (default: the spec's)")
+    sv.add_argument("--label-studio-url", help="Label Studio's URL until /setup gives one")
+    sv.add_argument("--label-studio-token", help="its API token until /setup gives one")
+    _bind(sv, c.serve)
+
 
 def _plugin_commands(add: AddCommand, taken: set[str]) -> None:
     """Sub-commands that other packages add (entry-point group ``scaf_al.commands``: each
