@@ -38,6 +38,12 @@ def create_app(backend: Backend) -> FastAPI:
     def _refused(_request: Request, e: ServeError) -> JSONResponse:
         return JSONResponse({"detail": str(e)}, status_code=e.status)
 
+    @app.exception_handler(Exception)
+    def _failed(_request: Request, e: Exception) -> JSONResponse:
+        # e.g. an unreadable model file: one line for Label Studio's log, and serving on
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        return JSONResponse({"detail": f"{type(e).__name__}: {first}"}, status_code=500)
+
     @app.get("/")
     @app.get("/health")
     def health() -> dict[str, Any]:

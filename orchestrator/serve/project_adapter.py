@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -196,19 +197,12 @@ class ServedProject:
         if not kept:
             target.unlink(missing_ok=True)
             return None
-        names = self.image_names()
-        check_dir = self.folder.path / f".annotation-check-{os.getpid()}-{task_id}"
-        check_dir.mkdir(exist_ok=True)
-        try:
-            (check_dir / target.name).write_text(json.dumps([task]), encoding="utf-8")
-            found, problems = read_label_studio_exports(check_dir, names)
-        finally:
-            for f in check_dir.glob("*"):
-                f.unlink()
-            check_dir.rmdir()
+        with tempfile.TemporaryDirectory(prefix="scaf-al-annotation-") as check_dir:
+            (Path(check_dir) / target.name).write_text(json.dumps([task]), encoding="utf-8")
+            found, problems = read_label_studio_exports(Path(check_dir), self.image_names())
         if problems:
             raise ServeError(f"task {task_id}: {problems[0][1]}; not recorded", 422)
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{threading.get_ident()}")
         tmp.write_text(json.dumps([task], indent=1) + "\n", encoding="utf-8")
         os.replace(tmp, target)
         return next(iter(found))
