@@ -26,6 +26,7 @@ which goes before or after the command).
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -299,7 +300,8 @@ def serve(project: str, images: str, *, host: str = "127.0.0.1", port: int = 909
                           "pip install 'scaf-al[serve]'") from None
     run_serve(Path(project), Path(images), host=host, port=port,
               boxes=Path(boxes) if boxes else None, k=k, device=device,
-              label_studio_url=label_studio_url, label_studio_token=label_studio_token)
+              label_studio_url=label_studio_url or os.environ.get("LABEL_STUDIO_URL"),
+              label_studio_token=label_studio_token or os.environ.get("LABEL_STUDIO_API_KEY"))
     return 0
 
 

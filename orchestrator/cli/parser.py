@@ -220,8 +220,10 @@ def _model_commands(add: AddCommand, c: ModuleType) -> None:
     sv.add_argument("--k", type=int, help="images per training round (default: the last "
                                           "round's)")
     sv.add_argument("--device", help="auto, cpu, cuda, cuda:1 (default: the spec's)")
-    sv.add_argument("--label-studio-url", help="Label Studio's URL until /setup gives one")
-    sv.add_argument("--label-studio-token", help="its API token until /setup gives one")
+    sv.add_argument("--label-studio-url", help="Label Studio's URL until /setup gives one "
+                                               "(default $LABEL_STUDIO_URL)")
+    sv.add_argument("--label-studio-token", help="its API token until /setup gives one "
+                                                 "(default $LABEL_STUDIO_API_KEY)")
     _bind(sv, c.serve)
 
 
