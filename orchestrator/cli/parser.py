@@ -192,6 +192,8 @@ def _model_commands(add: AddCommand, c: ModuleType) -> None:
     ex.add_argument("--out", required=True, help="file to write")
     _bind(ex, c.export, fmt="format")
 
+
+def _project_commands(add: AddCommand, c: ModuleType) -> None:
     pp = add("propose", help="which of your own face images to annotate next (one round)")
     pp.add_argument("project", help="the project folder (created by the first call)")
     pp.add_argument("--images", required=True, help="your image folder (searched recursively; "
@@ -251,5 +253,6 @@ def build_parser(commands: ModuleType) -> argparse.ArgumentParser:
     _experiment_commands(add, commands)
     _tool_commands(add, commands, flags)
     _model_commands(add, commands)
+    _project_commands(add, commands)
     _plugin_commands(add, set(sub.choices))
     return p

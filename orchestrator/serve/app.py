@@ -29,11 +29,8 @@ JsonBody = Annotated[dict[str, Any], Body()]
 OptionalJsonBody = Annotated[dict[str, Any] | None, Body()]
 
 
-def create_app(backend: Backend) -> FastAPI:
-    """The HTTP routes of one backend (module docstring)."""
-    app = FastAPI(title="scaf-al ML backend", docs_url=None, redoc_url=None,
-                  openapi_url=None)
-
+def _error_handlers(app: FastAPI) -> None:
+    """A ServeError answers its status with its line; anything else 500 with one line."""
     @app.exception_handler(ServeError)
     def _refused(_request: Request, e: ServeError) -> JSONResponse:
         return JSONResponse({"detail": str(e)}, status_code=e.status)
@@ -43,6 +40,14 @@ def create_app(backend: Backend) -> FastAPI:
         # e.g. an unreadable model file: one line for Label Studio's log, and serving on
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         return JSONResponse({"detail": f"{type(e).__name__}: {first}"}, status_code=500)
+
+
+def create_app(backend: Backend) -> FastAPI:
+    """The HTTP routes of one backend (module docstring)."""
+    app = FastAPI(title="scaf-al ML backend", docs_url=None, redoc_url=None,
+                  openapi_url=None)
+
+    _error_handlers(app)
 
     @app.get("/")
     @app.get("/health")
