@@ -16,6 +16,7 @@
     scaf-al predict IMAGES --model M --out CSV          landmarks of new images
     scaf-al export MODEL --format onnx --out FILE       the network as ONNX or TorchScript
     scaf-al propose PROJECT --images DIR --k K          which of your own faces to annotate next
+    scaf-al serve PROJECT --images DIR [--port P]       a Label Studio ML backend for it
     scaf-al bench [--quick]                             benchmarks (added by `benchmarks`)
 
 Exit code 0 only on success; errors print one readable line (a traceback with --debug,
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -304,6 +306,22 @@ def propose(project: str, images: str, k: int, *, spec: str | None = None,
     console.print(f"{outcome.round_dir}: {len(rec.proposed)} images to annotate "
                   f"({rec.kind}, {len(rec.labeled)} labeled); see to_annotate.csv and "
                   "contact_sheet.png", highlight=False, markup=False)
+    return 0
+
+
+def serve(project: str, images: str, *, host: str = "127.0.0.1", port: int = 9090,
+          boxes: str | None = None, k: int | None = None, device: str | None = None,
+          label_studio_url: str | None = None, label_studio_token: str | None = None) -> int:
+    """`scaf-al serve PROJECT --images DIR`: the project's Label Studio ML backend."""
+    try:
+        from orchestrator.serve.app import serve as run_serve
+    except ImportError as e:
+        raise ImportError(f"scaf-al serve needs the serve extra ({e}): "
+                          "pip install 'scaf-al[serve]'") from None
+    run_serve(Path(project), Path(images), host=host, port=port,
+              boxes=Path(boxes) if boxes else None, k=k, device=device,
+              label_studio_url=label_studio_url or os.environ.get("LABEL_STUDIO_URL"),
+              label_studio_token=label_studio_token or os.environ.get("LABEL_STUDIO_API_KEY"))
     return 0
 
 
