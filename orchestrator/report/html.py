@@ -90,6 +90,13 @@ def progress_section(snap: Snapshot) -> str:
             for g in view.groups]
     out.append(_table(["architecture / acquisition", *(f"cells done, budget {b}"
                                                         for b in budgets), "mean NME"], rows))
+    st = view.standings
+    if st is not None:
+        out.append(f"<h3>AUBC so far and standing against random ({_esc(st.split)}; cells "
+                   f"finished, at least 3 seeds; Holm–Bonferroni over {st.family})</h3>")
+        out.append(_table(["method", "AUBC (NME %)", "seeds", "sizes by verdict"],
+                          [[(r.method, False), (f"{r.aubc:.2f} ± {r.std:.2f}", False),
+                            (str(r.seeds), False), (r.text(), False)] for r in st.rows]))
     if view.problems:
         items = "".join(f"<li class='{'bad' if p.kind == 'ERROR' else 'warn'}'>{_esc(p.kind)} "
                         f"{_esc(p.label)}: {_esc(p.detail)}</li>" for p in view.problems[:50])

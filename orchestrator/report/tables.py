@@ -38,9 +38,6 @@ from orchestrator.results.schema import metric_splits
 from trainers.datasets.registry import find_dataset
 
 RANDOM = "random"
-#: The `rounds` columns a report reads (plus the metric columns): never the index lists.
-REPORT_COLUMNS = ("dataset", "arch", "acq_label", "acquisition", "n_labeled", "seed",
-                  "input_size", "width", "budget_sizes_json")
 
 
 def split_title(dataset: str, split: str) -> str:
@@ -162,6 +159,9 @@ def _ordered_splits(datasets: list[str], splits: list[str]) -> list[str]:
 # they existed, which ran the defaults).
 PROTOCOL_COLUMNS = ("trainer_init", "warm_steps", "l0", "budget_remainder")
 PROTOCOL_DEFAULTS = {"trainer_init": "scratch", "l0": "random", "budget_remainder": "round"}
+#: The `rounds` columns a report reads (plus the metric columns): never the index lists.
+REPORT_COLUMNS = ("dataset", "arch", "acq_label", "acquisition", "n_labeled", "seed",
+                  "input_size", "width", "budget_sizes_json", *PROTOCOL_COLUMNS)
 
 
 def _setting(row: dict[str, Any], col: str) -> Any:
