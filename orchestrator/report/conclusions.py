@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from orchestrator.report.stats import ALPHA, MIN_SEEDS, aubc, labels_to_reach, paired_t
+from orchestrator.report.stats import MIN_SEEDS, aubc, labels_to_reach, significantly_lower
 from orchestrator.report.tables import RANDOM, DatasetReport, Method, reference_of
 
 
@@ -120,9 +120,7 @@ def beats(a: dict[int, float], b: dict[int, float]) -> bool:
     seeds = sorted(set(a) & set(b))
     if len(seeds) < MIN_SEEDS:
         return False
-    x, y = [a[s] for s in seeds], [b[s] for s in seeds]
-    p = paired_t(x, y)
-    return p is not None and p < ALPHA and float(np.mean(x)) < float(np.mean(y))
+    return significantly_lower([a[s] for s in seeds], [b[s] for s in seeds])
 
 
 def penalty(rep: DatasetReport, arch: str, split: str) -> Penalty:
@@ -142,10 +140,13 @@ def penalty(rep: DatasetReport, arch: str, split: str) -> Penalty:
 
 
 def penalties(rep: DatasetReport) -> list[Penalty]:
-    """One matrix per split and architecture (architectures in table order)."""
-    archs = list(dict.fromkeys(m.arch for m in rep.methods))
-    return [p for split in rep.splits for arch in archs
-            if (p := penalty(rep, arch, split)).methods]
+    """One matrix per split and architecture (architectures in table order); worked out
+    once per report (k^2 tests per size: the renderers ask more than once)."""
+    if "penalties" not in rep.memo:
+        archs = list(dict.fromkeys(m.arch for m in rep.methods))
+        rep.memo["penalties"] = [p for split in rep.splits for arch in archs
+                                 if (p := penalty(rep, arch, split)).methods]
+    return list(rep.memo["penalties"])
 
 
 def seeds_to_settle(rep: DatasetReport) -> int | None:

@@ -15,10 +15,12 @@ every `scaf-al status`, which should answer fast.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 #: Significance level of every test the report makes.
 ALPHA = 0.05
@@ -63,7 +65,7 @@ def labels_to_reach(sizes: Sequence[float], values: Sequence[float],
     return None
 
 
-def paired_t(a: Sequence[float], b: Sequence[float]) -> float | None:
+def paired_t(a: ArrayLike, b: ArrayLike) -> float | None:
     """Two-sided p of the paired t-test of a against b (same order: pairs); None with fewer
     than two pairs or differences without variance (up to float noise)."""
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
@@ -77,6 +79,24 @@ def paired_t(a: Sequence[float], b: Sequence[float]) -> float | None:
     t = float(d.mean()) / (float(d.std(ddof=1)) / math.sqrt(len(d)))
     p = float(2.0 * stats.t.sf(abs(t), len(d) - 1))
     return p if math.isfinite(p) else None
+
+
+@functools.cache
+def t_critical(df: int, alpha: float = ALPHA) -> float:
+    """The two-sided critical value of Student's t with `df` degrees of freedom."""
+    from scipy import stats
+
+    return float(stats.t.ppf(1.0 - alpha / 2.0, df))
+
+
+def significantly_lower(a: ArrayLike, b: ArrayLike, alpha: float = ALPHA) -> bool:
+    """Is a lower than b by a two-sided paired t-test at `alpha` (p < alpha, i.e. |t| above
+    the critical value, and a lower on average)? False where `paired_t` has no p."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if len(d) < 2 or np.ptp(d) <= 1e-9 * max(1.0, float(np.abs(d).max())):
+        return False
+    t = float(d.mean()) / (float(d.std(ddof=1)) / math.sqrt(len(d)))
+    return t < -t_critical(len(d) - 1, alpha)
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from orchestrator.report.stats import ALPHA, MIN_SEEDS, holm, seeds_needed
+from orchestrator.report.stats import ALPHA, MIN_SEEDS, holm, paired_t, seeds_needed
 from orchestrator.results.experiment_folder import ExperimentFolder
 from orchestrator.results.readers import read_table
 from orchestrator.results.schema import metric_splits
@@ -129,6 +129,7 @@ class DatasetReport:
     comparisons: list[Comparison]
     baseline: dict[str, float] = field(default_factory=dict)  # mean-shape NME %, per split
     family: int = 0  # comparisons in the Holm-Bonferroni family (those with a t-test p)
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def stats(self, method: Method, n: int, split: str) -> CellStats | None:
         return self.cells.get((method, n, split))
@@ -208,12 +209,13 @@ def _p(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def paired_test(a: dict[int, float], b: dict[int, float]) -> tuple[
+def paired_test(a: dict[int, float], b: dict[int, float], wilcoxon: bool = True) -> tuple[
         int, float | None, float | None, float | None, float | None]:
     """Pair two {seed: value} maps by seed: (n, mean a-b, std a-b, t-test p, Wilcoxon p).
 
     The p-values are None when they cannot be computed: fewer than two pairs, or (Wilcoxon)
-    every difference zero, or (t-test) differences without variance.
+    every difference zero, or (t-test) differences without variance; the Wilcoxon p also
+    when not asked for (`wilcoxon=False`: the live view, which shows only the t-test's).
     """
     seeds = sorted(set(a) & set(b))
     n = len(seeds)
@@ -226,23 +228,25 @@ def paired_test(a: dict[int, float], b: dict[int, float]) -> tuple[
     std_d = float(d.std(ddof=1)) if n > 1 else None
     if n < 2:
         return n, mean_d, std_d, None, None
+    # Differences equal up to float noise (NME stored as fractions, shown in percent) have
+    # no variance: a t-test p there would be an artefact of rounding (paired_t says None).
+    p_t = paired_t(x, y)
+    tol = 1e-9 * max(1.0, float(np.abs(d).max()))
+    if not wilcoxon or not np.any(np.abs(d) > tol):
+        return n, mean_d, std_d, p_t, None
     from scipy import stats  # here: `scaf-al status` imports this module and should be fast
 
     with warnings.catch_warnings():
-        # scipy warns on degenerate inputs (zero variance); we report those as n/a instead.
-        warnings.simplefilter("ignore")
-        # Differences equal up to float noise (NME stored as fractions, shown in percent)
-        # have no variance: a t-test p there would be an artefact of rounding.
-        tol = 1e-9 * max(1.0, float(np.abs(d).max()))
-        p_t = _p(stats.ttest_rel(x, y).pvalue) if np.ptp(d) > tol else None
+        warnings.simplefilter("ignore")  # scipy warns on degenerate inputs: n/a instead
         try:
-            p_w = _p(stats.wilcoxon(d).pvalue) if np.any(np.abs(d) > tol) else None
+            p_w = _p(stats.wilcoxon(d).pvalue)
         except ValueError:
             p_w = None
     return n, mean_d, std_d, p_t, p_w
 
 
-def _dataset_report(dataset: str, rows: list[dict[str, Any]], splits: list[str]) -> DatasetReport:
+def _dataset_report(dataset: str, rows: list[dict[str, Any]], splits: list[str],
+                    wilcoxon: bool = True, plan: bool = True) -> DatasetReport:
     vcols = _variant_fields(rows)
     cells: dict[tuple[Method, int, str], dict[int, float]] = defaultdict(dict)
     base: dict[str, list[float]] = defaultdict(list)
@@ -285,9 +289,11 @@ def _dataset_report(dataset: str, rows: list[dict[str, Any]], splits: list[str])
                 a, b = stats_.get((m, n, s)), stats_.get((ref, n, s))
                 if a is None or b is None:
                     continue
-                comparisons.append(Comparison(m, ref, n, s, *paired_test(a.by_seed, b.by_seed)))
+                comparisons.append(Comparison(m, ref, n, s, *paired_test(a.by_seed, b.by_seed,
+                                                                         wilcoxon)))
     return DatasetReport(dataset, used_splits, sizes, methods, stats_, best, comparisons,
-                         {s: float(np.mean(v)) for s, v in base.items()}, judge(comparisons))
+                         {s: float(np.mean(v)) for s, v in base.items()},
+                         judge(comparisons, plan))
 
 
 def _verdict(c: Comparison) -> str:
@@ -298,7 +304,7 @@ def _verdict(c: Comparison) -> str:
     return "n.s."
 
 
-def judge(comparisons: list[Comparison]) -> int:
+def judge(comparisons: list[Comparison], plan: bool = True) -> int:
     """Fill in each comparison's Holm-adjusted p, verdict and seeds needed; return the size
     of the family (the comparisons with a t-test p-value).
 
@@ -313,7 +319,7 @@ def judge(comparisons: list[Comparison]) -> int:
     for c in comparisons:
         c.verdict = _verdict(c)
         c.seeds_needed = None
-        if (not c.settled and c.p_ttest is not None and c.mean_diff is not None
+        if (plan and not c.settled and c.p_ttest is not None and c.mean_diff is not None
                 and c.std_diff):
             c.seeds_needed = seeds_needed(abs(c.mean_diff) / c.std_diff)
     return len(tested)
@@ -327,13 +333,16 @@ def reference_of(m: Method, methods: list[Method]) -> Method | None:
     return candidates[0] if candidates else None
 
 
-def build_report(rounds: pa.Table, split: str | None = None, experiment: str = "") -> Report:
+def build_report(rounds: pa.Table, split: str | None = None, experiment: str = "",
+                 wilcoxon: bool = True, plan: bool = True) -> Report:
     """Aggregate a `rounds` table into per-data-set tables and comparisons with random.
 
     Args:
         rounds: the `rounds` table (`orchestrator.results.read_rounds`).
         split: show only this test split (default: every split in the store).
         experiment: a name for titles.
+        wilcoxon: also the Wilcoxon signed-rank test's p (False: None, and faster).
+        plan: work out the seeds needed where there is no verdict (False: None).
 
     Raises:
         ValueError: `split` is not a split of the store.
@@ -351,7 +360,7 @@ def build_report(rounds: pa.Table, split: str | None = None, experiment: str = "
         by_ds[r["dataset"]].append(r)
     datasets = []
     for ds in sorted(by_ds):
-        rep = _dataset_report(ds, by_ds[ds], splits)
+        rep = _dataset_report(ds, by_ds[ds], splits, wilcoxon, plan)
         if rep.cells:
             datasets.append(rep)
     return Report(experiment, datasets)
