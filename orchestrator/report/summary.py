@@ -195,14 +195,22 @@ def conclusions_json(rep: DatasetReport) -> dict[str, list[dict[str, Any]]]:
 
 
 def render_json(report: Report) -> str:
-    """One JSON object: the experiment, how the verdicts are made, and the lists `aubc`,
-    `savings`, `penalty` and `versus_random` over every data set of the report."""
+    """One JSON object: the experiment, how the verdicts are made, the lists `aubc`,
+    `savings`, `penalty` and `versus_random` over every data set of the report, and
+    `settle`: per data set with comparisons left open, the seeds that would settle them and
+    the command that gets them."""
     out: dict[str, Any] = {"experiment": report.experiment, "alpha": ALPHA,
                            "min_seeds": MIN_SEEDS,
                            "family": "per data set: every acquisition x labeled size x "
                                      "split against random with a t-test p (Holm-Bonferroni)",
                            "aubc": [], "savings": [], "penalty": [], "versus_random": []}
+    settle = []
     for rep in report.datasets:
         for key, rows in conclusions_json(rep).items():
             out[key] += rows
+        n = seeds_to_settle(rep)
+        if n is not None and n > rep.max_seeds:
+            settle.append({"dataset": rep.dataset, "seeds": n,
+                           "command": f"scaf-al extend {report.experiment_dir} --seeds {n}"})
+    out["settle"] = settle
     return json.dumps(out, indent=2, ensure_ascii=False)

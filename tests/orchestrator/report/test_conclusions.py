@@ -97,6 +97,10 @@ def test_json_has_the_lists_and_fields_scripts_read(curves_store: Path, capsys) 
                                                             "too few seeds"}
     # nnm - random at 20: (-2, -3, -1), mean -2 percentage points.
     assert vr[("scaf/nnm", 20)]["delta_mean"] == pytest.approx(-2.0)
+    (settle,) = out["settle"]
+    assert settle["command"] == f"scaf-al extend {curves_store} --seeds {settle['seeds']}"
+    assert settle["seeds"] == max(r["seeds_needed"] for r in out["versus_random"]
+                                  if r["seeds_needed"] is not None)
 
 
 # Penalty store: 4 seeds, sizes 10 and 20 (percent). At 10 the methods share round 0.
