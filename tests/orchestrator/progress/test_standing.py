@@ -13,6 +13,7 @@ from orchestrator.cli.watch import watch
 from orchestrator.progress.grid import grid_view
 from orchestrator.progress.render import render_grid_plain
 from orchestrator.progress.snapshot import take_snapshot
+from orchestrator.report.html import progress_section
 from tests.helpers.cells import make_cell
 from tests.helpers.store import write_info, write_round
 
@@ -52,7 +53,7 @@ def test_aubc_and_standing_at_three_finished_seeds(tmp_path: Path) -> None:
     assert st is not None and st.split == "test"
     rows = {r.method: r for r in st.rows}
     # AUBC over sizes 10 and 20 = (e10 + e20) / 2 per seed, in %:
-    # random (10, 11, 10.5) -> 10.5; nnm (11, 11.5, 12) -> 11.5.
+    # random (10, 11, 10.5) -> 10.5; nnm (11, 11.5, 12) -> 11.5, sd 0.5.
     assert rows["scaf/random"].aubc == pytest.approx(10.5) and rows["scaf/random"].seeds == 3
     assert rows["scaf/nnm"].aubc == pytest.approx(11.5)
     # nnm - random: at 10 (0, 0, 0), no test -> n.s.; at 20 (2, 1, 3): t = 2 / (1 / sqrt(3))
@@ -67,3 +68,6 @@ def test_aubc_and_standing_at_three_finished_seeds(tmp_path: Path) -> None:
     assert lines[head + 1].split() == ["scaf/random", "10.50%", "3", "reference"]
     assert lines[head + 2].split() == ["scaf/nnm", "11.50%", "3", "n.s.", "2/2"]
     assert max(len(line) for line in lines) <= 80
+    # The HTML page's progress section shows the same.
+    page = progress_section(take_snapshot(exp))
+    assert "<td>scaf/nnm</td><td>11.50 ± 0.50</td><td>3</td><td>n.s. 2/2</td>" in page
