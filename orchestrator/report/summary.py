@@ -90,7 +90,7 @@ def _short(m: Method) -> str:
 
 def penalty_rows(p: Penalty) -> tuple[list[str], list[list[str]]]:
     """(header, rows): a row per method i, a column per method j, then the column means."""
-    header = ["better \\ than", *(_short(m) for m in p.methods)]
+    header = ["row beats column", *(_short(m) for m in p.methods)]
     rows = [[_short(m), *(f"{v:.2f}" for v in row)]
             for m, row in zip(p.methods, p.matrix, strict=True)]
     rows.append(["beaten (column mean)", *(f"{v:.2f}" for v in p.column_mean)])
