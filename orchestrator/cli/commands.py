@@ -128,8 +128,10 @@ def status(experiment_dir: str, view: ViewOptions | None = None) -> int:
 
 def report(experiment_dir: str, *, fmt: str = "terminal", plots: str | None = None,
            split: str | None = None, out: str | None = None) -> int:
-    """`scaf-al report DIR`: the paper-style tables, tests against random, learning curves
-    (`fmt="html"`: one self-contained page written to `out`, default DIR/report.html)."""
+    """`scaf-al report DIR`: the paper-style tables, the conclusions (AUBC, labels saved,
+    penalty matrix, corrected verdicts against random, seeds needed), learning curves
+    (`fmt="html"`: one self-contained page written to `out`, default DIR/report.html;
+    `fmt="json"`: the conclusions as one JSON object)."""
     if fmt == "html":
         from orchestrator.report.html import write_html
 
@@ -142,13 +144,15 @@ def report(experiment_dir: str, *, fmt: str = "terminal", plots: str | None = No
         render_markdown,
         render_terminal,
     )
+    from orchestrator.report.summary import render_json
     from orchestrator.report.tables import load_report
 
     rep = load_report(experiment_dir, split)
     if fmt == "terminal":
         console.print(render_terminal(rep))
     else:
-        text = {"markdown": render_markdown, "csv": render_csv, "latex": render_latex}[fmt]
+        text = {"markdown": render_markdown, "csv": render_csv, "latex": render_latex,
+                "json": render_json}[fmt]
         print(text(rep), end="" if fmt == "csv" else "\n")
     err = Console(stderr=True)
     for path, why in rep.skipped_files:

@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 COMMAND_GROUP = "scaf_al.commands"
-FORMATS = ("terminal", "markdown", "csv", "latex", "html")
+FORMATS = ("terminal", "markdown", "csv", "latex", "html", "json")
 
 #: Adds one sub-command: `add(name, help=...)` returns its parser (global flags included).
 AddCommand = Callable[..., argparse.ArgumentParser]
