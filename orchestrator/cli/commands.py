@@ -149,7 +149,10 @@ def report(experiment_dir: str, *, fmt: str = "terminal", plots: str | None = No
 
     rep = load_report(experiment_dir, split)
     if fmt == "terminal":
-        console.print(render_terminal(rep))
+        # Piped or redirected, rich would fold the tables into 80 columns; a file reads
+        # better with whole rows (a terminal keeps its own width).
+        out = console if console.is_terminal else Console(width=max(console.width, 200))
+        out.print(render_terminal(rep))
     else:
         text = {"markdown": render_markdown, "csv": render_csv, "latex": render_latex,
                 "json": render_json}[fmt]
