@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 COMMAND_GROUP = "scaf_al.commands"
-FORMATS = ("terminal", "markdown", "csv", "latex", "html")
+FORMATS = ("terminal", "markdown", "csv", "latex", "html", "json")
 
 #: Adds one sub-command: `add(name, help=...)` returns its parser (global flags included).
 AddCommand = Callable[..., argparse.ArgumentParser]
@@ -205,6 +205,8 @@ def _model_commands(add: AddCommand, c: ModuleType) -> None:
     ex.add_argument("--out", required=True, help="file to write")
     _bind(ex, c.export, fmt="format")
 
+
+def _project_commands(add: AddCommand, c: ModuleType) -> None:
     pp = add("propose", help="which of your own face images to annotate next (one round)")
     pp.add_argument("project", help="the project folder (created by the first call)")
     pp.add_argument("--images", required=True, help="your image folder (searched recursively; "
@@ -221,6 +223,23 @@ def _model_commands(add: AddCommand, c: ModuleType) -> None:
                     help="leave bad files out (listed) instead of stopping")
     pp.add_argument("--device", help="auto, cpu, cuda, cuda:1 (default: the spec's)")
     _bind(pp, c.propose)
+
+    sv = add("serve", help="a Label Studio ML backend for an annotation project")
+    sv.add_argument("project", help="the project folder (made by `scaf-al propose`)")
+    sv.add_argument("--images", required=True, help="the project's image folder; /predict "
+                                                    "refuses images outside it")
+    sv.add_argument("--host", help="address to bind (default %(default)s; 0.0.0.0 exposes "
+                                   "the backend to every network this machine is on)")
+    sv.add_argument("--port", type=int, help="port (default %(default)s)")
+    sv.add_argument("--boxes", help="the face-box CSV the project's rounds use")
+    sv.add_argument("--k", type=int, help="images per training round (default: the last "
+                                          "round's)")
+    sv.add_argument("--device", help="auto, cpu, cuda, cuda:1 (default: the spec's)")
+    sv.add_argument("--label-studio-url", help="Label Studio's URL until /setup gives one "
+                                               "(default $LABEL_STUDIO_URL)")
+    sv.add_argument("--label-studio-token", help="its API token until /setup gives one "
+                                                 "(default $LABEL_STUDIO_API_KEY)")
+    _bind(sv, c.serve)
 
 
 def _plugin_commands(add: AddCommand, taken: set[str]) -> None:
@@ -247,5 +266,6 @@ def build_parser(commands: ModuleType) -> argparse.ArgumentParser:
     _experiment_commands(add, commands)
     _tool_commands(add, commands, flags)
     _model_commands(add, commands)
+    _project_commands(add, commands)
     _plugin_commands(add, set(sub.choices))
     return p

@@ -16,7 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from orchestrator.progress.tune_state import TrialStatus, read_tune_state
+from orchestrator.report.tables import REPORT_COLUMNS
 from orchestrator.results.experiment_folder import CellEntry, ExperimentFolder, ExperimentInfo
 from orchestrator.results.node_usage import NODE_USAGE_FIELDS
 from orchestrator.results.readers import read_table
@@ -25,8 +28,10 @@ from trainers.config.cell import CellConfig
 
 #: States a cell can be in, as every view names them.
 CELL_STATES = ("PENDING", "RUNNING", "RETRY", "DONE", "ERROR", "STOPPED")
-#: The `rounds` columns a snapshot reads (plus the metric columns): never the index lists.
-SNAPSHOT_COLUMNS = ("cell_id", "round", "n_labeled", "host", "written_at", *NODE_USAGE_FIELDS)
+#: The `rounds` columns a snapshot reads (plus the metric columns): never the index lists;
+#: the report's, for the standings of the finished cells (`progress.standing`).
+SNAPSHOT_COLUMNS = tuple(dict.fromkeys(("cell_id", "round", "n_labeled", "host", "written_at",
+                                        *NODE_USAGE_FIELDS, *REPORT_COLUMNS)))
 #: States after which nothing more will come for a cell.
 FINAL_STATES = ("DONE", "ERROR", "STOPPED")
 
@@ -115,6 +120,8 @@ class Snapshot:
     taken: float = field(default_factory=time.time)
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
     tune_state_file: str = ""
+    rounds: pa.Table | None = field(default=None, repr=False)  # the rows read
+    folder: str = ""  # the experiment folder
 
     @property
     def total(self) -> int:
@@ -268,6 +275,6 @@ def take_snapshot(
     for cid, t in trials.items():
         if cid in cells:
             cells[cid].trial = t
-    started = _run_start(info)
-    return Snapshot(info.name, started, list(cells.values()),
-                    skipped_files=read.skipped, tune_state_file=state_file)
+    return Snapshot(info.name, _run_start(info), list(cells.values()),
+                    skipped_files=read.skipped, tune_state_file=state_file,
+                    rounds=read.table, folder=str(folder.path))

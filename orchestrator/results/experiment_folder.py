@@ -60,6 +60,10 @@ class ExperimentExistsError(RuntimeError):
     """The output folder already holds an experiment."""
 
 
+class ProjectNotAGridError(ValueError):
+    """A grid command (`resume`, `run --resume`) given an annotation project."""
+
+
 @dataclass(frozen=True)
 class CellEntry:
     """One cell of the grid as the folder records it."""
@@ -141,7 +145,7 @@ def _parse_info(doc: dict[str, Any], source: Path) -> ExperimentInfo:
     return ExperimentInfo(name, created, cells, extensions)
 
 
-def _cell_records(cells: Sequence[CellConfig]) -> list[dict[str, Any]]:
+def cell_records(cells: Sequence[CellConfig]) -> list[dict[str, Any]]:
     # The acquisition's label is kept so that progress views never need the acquisition
     # registry (and torch) to name a cell.
     return [{"cell_id": c.cell_id(), "config": c.to_dict(),
@@ -245,6 +249,14 @@ class ExperimentFolder:
         """The project's own round-0 cache (`RoundZeroCache(this)` keeps models in round0/)."""
         return self.path / ".cache"
 
+    def last_round_k(self) -> int | None:
+        """K of the project's last finished round (from its round.json), or None."""
+        rounds = self.round_dirs()
+        try:
+            return int(json.loads((rounds[-1] / "round.json").read_text(encoding="utf-8"))["k"])
+        except (IndexError, OSError, ValueError, KeyError, TypeError):
+            return None
+
     def round_dirs(self) -> list[Path]:
         """The finished rounds' folders, in round order (work folders start with '.')."""
         found = [p for p in self.path.glob(f"{ROUND_PREFIX}[0-9][0-9][0-9]*") if p.is_dir()
@@ -277,37 +289,18 @@ class ExperimentFolder:
         info = {
             "name": name,
             "created": datetime.now(UTC).isoformat(),
-            "cells": _cell_records(cells),
+            "cells": cell_records(cells),
             "rounds_per_cell": {c.cell_id(): len(c.budget.sizes) for c in cells},
         }
-        folder._write_info(info)
+        folder.write_info(info)
         return folder
 
-    def _write_info(self, info: dict[str, Any]) -> None:
+    def write_info(self, info: dict[str, Any]) -> None:
+        """Replace experiment.json with `info` in one rename (readers see old or new)."""
         tmp = self.path / f".{INFO_FILE}.tmp"
         tmp.write_text(json.dumps(info, indent=1))
         os.replace(tmp, self.info_file)
         self.__dict__.pop("info", None)  # the cached read is stale now
-
-    def add_extension(self, cells: Sequence[CellConfig], spec_doc: dict[str, Any],
-                      source: str) -> Extension:
-        """Record an extension: its spec as `extend-NNN.toml`, then `cells` appended to
-        experiment.json with the extension that added them (one atomic replace, so a
-        reader sees the folder before or after, never half of it). Nothing else changes.
-        """
-        doc = json.loads(self.info_file.read_text())
-        number = len(doc.get("extensions", [])) + 1
-        ext = Extension(number, datetime.now(UTC).isoformat(), source,
-                        tuple(c.cell_id() for c in cells))
-        (self.path / ext.spec_name).write_text(tomli_w.dumps(spec_doc))
-        doc["cells"] = [*doc["cells"], *_cell_records(cells)]
-        doc["rounds_per_cell"] = {**doc["rounds_per_cell"],
-                                  **{c.cell_id(): len(c.budget.sizes) for c in cells}}
-        doc["extensions"] = [*doc.get("extensions", []),
-                             {"number": ext.number, "created": ext.created,
-                              "source": ext.source, "cells": list(ext.cells)}]
-        self._write_info(doc)
-        return ext
 
     def tune_dirs(self) -> list[Path]:
         """Tune's folders in the order they were made: tune/, then each extension's."""
@@ -376,3 +369,19 @@ class ExperimentFolder:
     def cache_dir(self) -> Path:
         """Where the run keeps its data, auto-encoder and round-0 caches."""
         return default_cache_dir(self.spec())
+
+
+def project_continuation(folder: ExperimentFolder) -> str:
+    """One line on how an annotation project continues (it is not a grid to resume)."""
+    rounds = folder.round_dirs()
+    k = folder.last_round_k()
+    try:
+        images = str(folder.project_images())
+    except NotAnExperimentError:
+        images = "IMAGES"
+    then = (f"annotate the images in {rounds[-1] / 'to_annotate.csv'} (a .pts beside each "
+            f"image, or a Label Studio export in {folder.annotations_dir}), then run"
+            if rounds else "run")
+    return (f"{folder.path} is an annotation project, not a grid experiment (nothing was "
+            f"started): {then} `scaf-al propose {folder.path} --images {images} "
+            f"--k {k or 'K'}` for its next round")

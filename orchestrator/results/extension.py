@@ -4,18 +4,22 @@ A cell's id is the hash of its config, so the union of the folder's cells and a 
 is well defined: a cell of the spec whose id the folder holds is that same cell and is not
 run again. `--seeds N` raises every configuration (a cell without its seed) to N seeds.
 Everything here reads the folder and decides; nothing is written (the folder records an
-extension with `ExperimentFolder.add_extension` once the run is about to start).
+extension with `record_extension` once the run is about to start).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from orchestrator.results.experiment_folder import ExperimentFolder
+import tomli_w
+
+from orchestrator.results.experiment_folder import ExperimentFolder, Extension, cell_records
 from orchestrator.results.readers import read_table
 from orchestrator.spec.experiment import ExperimentSpec
 from trainers.config.cell import CellConfig
@@ -170,3 +174,23 @@ def plan_extension(folder: ExperimentFolder, spec: ExperimentSpec | None = None,
             f"{folder.path} has {len(left)} unfinished cell(s); finish them with "
             f"`scaf-al resume {folder.path}` before extending it")
     return plan
+
+
+def record_extension(folder: ExperimentFolder, cells: Sequence[CellConfig],
+                     spec_doc: dict[str, Any], source: str) -> Extension:
+    """Record an extension: its spec as `extend-NNN.toml`, then `cells` appended to
+    experiment.json with the extension that added them (one atomic replace, so a reader
+    sees the folder before or after, never half of it). Nothing else changes."""
+    doc = json.loads(folder.info_file.read_text())
+    number = len(doc.get("extensions", [])) + 1
+    ext = Extension(number, datetime.now(UTC).isoformat(), source,
+                    tuple(c.cell_id() for c in cells))
+    (folder.path / ext.spec_name).write_text(tomli_w.dumps(spec_doc))
+    doc["cells"] = [*doc["cells"], *cell_records(cells)]
+    doc["rounds_per_cell"] = {**doc["rounds_per_cell"],
+                              **{c.cell_id(): len(c.budget.sizes) for c in cells}}
+    doc["extensions"] = [*doc.get("extensions", []),
+                         {"number": ext.number, "created": ext.created,
+                          "source": ext.source, "cells": list(ext.cells)}]
+    folder.write_info(doc)
+    return ext

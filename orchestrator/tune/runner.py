@@ -7,8 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.results.experiment_folder import TUNE_DIR, ExperimentFolder, default_cache_dir
-from orchestrator.results.extension import ExtensionPlan
+from orchestrator.results.experiment_folder import (
+    TUNE_DIR,
+    ExperimentFolder,
+    ProjectNotAGridError,
+    default_cache_dir,
+    project_continuation,
+)
+from orchestrator.results.extension import ExtensionPlan, record_extension
+from orchestrator.results.folder_lock import driver_lock
 from orchestrator.spec.experiment import ExperimentSpec
 from orchestrator.tune.preflight import preflight
 from trainers.config.cell import CellConfig
@@ -118,7 +125,7 @@ def _start_run(folder: ExperimentFolder, spec: ExperimentSpec, resume: bool,
     """The Tune run to start, once every check has passed: the folder is created (a new
     grid) or the extension recorded in it only now."""
     if extend is not None:
-        ext = folder.add_extension(extend.cells, spec.raw, extend.source)
+        ext = record_extension(folder, extend.cells, spec.raw, extend.source)
         return TuneRun(extend.cells, ext.tune_name)
     if resume:
         return latest_run(folder, spec)
@@ -203,11 +210,26 @@ def run_experiment(
     every architecture?), caches; on a cluster, what the driver can see, how to join it
     (its token) and its GPUs; the "auto" GPU share.
     """
+    folder = ExperimentFolder(exp_dir.resolve())
+    if folder.is_project():
+        raise ProjectNotAGridError(project_continuation(folder))
+    # One driver per folder: a second run, resume or extend is refused before any work.
+    command = "extend" if extend is not None else "resume" if resume else "run"
+    with driver_lock(folder.path, command, log=log):
+        return _run_locked(spec, folder, address=address, resume=resume, dashboard=dashboard,
+                           plain=plain, interval=interval, faults=faults, expose=expose,
+                           log=log, extend=extend)
+
+
+def _run_locked(spec: ExperimentSpec, folder: ExperimentFolder, *, address: str | None,
+                resume: bool, dashboard: bool, plain: bool, interval: float,
+                faults: dict | None, expose: bool, log: Any,
+                extend: ExtensionPlan | None = None) -> RunOutcome:
+    """`run_experiment` once the folder's driver lock is held."""
     from orchestrator.tune.cluster_access import cluster_access
     from orchestrator.tune.dashboard import Dashboard
     from orchestrator.tune.ray_runtime import ray_session
 
-    folder = ExperimentFolder(exp_dir.resolve())
     # An extension and a resume use the folder's cache: its auto-encoders and round-0
     # models are reused.
     cache = folder.cache_dir() if resume or extend else default_cache_dir(spec)

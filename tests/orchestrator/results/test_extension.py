@@ -14,7 +14,7 @@ import tomli_w
 
 from orchestrator.cli.commands import main
 from orchestrator.results.experiment_folder import ExperimentFolder
-from orchestrator.results.extension import raise_seeds
+from orchestrator.results.extension import raise_seeds, record_extension
 from tests.helpers.store import STORE_SIZES, store_round
 
 
@@ -92,7 +92,7 @@ def test_the_extension_is_recorded_with_the_union(tiny_spec: Callable[..., Any],
     old = tiny_spec(experiment={"seeds": [0, 1]})
     folder = ExperimentFolder.create(tmp_path / "exp", old)
     added = tiny_spec(experiment={"seeds": [2]}).cells()
-    ext = folder.add_extension(added, {"experiment": {"name": "tiny"}}, "--seeds 3")
+    ext = record_extension(folder, added, {"experiment": {"name": "tiny"}}, "--seeds 3")
     reread = ExperimentFolder.open(folder.path)
     assert [e.cell_id for e in reread.info.cells] == [c.cell_id() for c in old.cells() + added]
     assert reread.info.extensions == (ext,)
@@ -132,7 +132,7 @@ def test_the_views_show_the_union_and_the_pace_since_the_extension(
     exp = tmp_path / "exp"
     _finished(exp, spec)  # 1 cell, 3 rounds
     added = tiny_spec(experiment={"seeds": [1]}, budgets=[{"sizes": list(STORE_SIZES)}])
-    ExperimentFolder.open(exp).add_extension(added.cells(), added.raw, "--seeds 2")
+    record_extension(ExperimentFolder.open(exp), added.cells(), added.raw, "--seeds 2")
     ResultWriter(str(exp), "tiny").write_round(added.cells()[0], store_round(0),
                                                splits=["test"])
     snap = take_snapshot(exp)
