@@ -3,6 +3,7 @@
 
     scaf-al run [SPEC] [--out DIR] [--address ADDR]     run a spec (default: the quickstart)
     scaf-al resume DIR                                  continue an interrupted experiment
+    scaf-al extend DIR [SPEC] [--seeds N]               add cells (or seeds) to an experiment
     scaf-al status DIR                                  trial-rounds done, cells complete
     scaf-al report DIR                                  paper-style tables (and --plots)
     scaf-al watch DIR                                   live view from another terminal
@@ -11,7 +12,7 @@
     scaf-al acquisitions [check NAME]                   registered acquisition functions
     scaf-al datasets list | check NAME ROOT             registered data sets; a data folder
     scaf-al pretrain --out FILE [--data NAME]           the unsupervised auto-encoder stage
-    scaf-al plan SPEC [--probe] [--json]                what a grid costs before it runs
+    scaf-al plan SPEC [--probe] [--json] [--against DIR] what a grid costs (or what DIR lacks)
     scaf-al compact DIR                                 one result file per finished cell
     scaf-al predict IMAGES --model M --out CSV          landmarks of new images
     scaf-al export MODEL --format onnx --out FILE       the network as ONNX or TorchScript
@@ -35,6 +36,8 @@ from typing import TYPE_CHECKING, Literal
 from rich.console import Console
 from rich.markup import escape
 
+from orchestrator.cli.grow import extend as extend  # `scaf-al extend` (bound by the parser)
+from orchestrator.cli.grow import finish
 from orchestrator.cli.parser import build_parser
 from trainers.inference.safe_files import refuse_output_over_inputs
 
@@ -67,7 +70,7 @@ def run(spec: str | None, out: str | None, *, address: str | None = None,
                   f"{escape(str(folder))}", highlight=False)
     outcome = run_experiment(parsed, folder, address=address, dashboard=True, plain=plain,
                              interval=interval, expose=expose, log=_say)
-    return _finish(outcome.experiment_dir, outcome.errors)
+    return finish(outcome.experiment_dir, outcome.errors, console)
 
 
 def resume_experiment(experiment_dir: str, *, address: str | None = None,
@@ -83,30 +86,12 @@ def resume_experiment(experiment_dir: str, *, address: str | None = None,
     folder = ExperimentFolder.open(experiment_dir)
     if folder.is_project():
         raise ProjectNotAGridError(project_continuation(folder))
-    spec = folder.spec()
+    spec = folder.latest_spec()  # an extension's, when the folder was extended
     console.print(f"[bold]scaf-al[/] resuming {escape(spec.name)} in "
                   f"{escape(str(folder.path))}", highlight=False)
     outcome = run_experiment(spec, folder.path, address=address, resume=True, plain=plain,
                              interval=interval, expose=expose, log=_say)
-    return _finish(outcome.experiment_dir, outcome.errors)
-
-
-def _finish(experiment_dir: Path, errors: list[str]) -> int:
-    from orchestrator.report.render import render_terminal
-    from orchestrator.report.tables import build_report
-    from orchestrator.results.readers import read_table
-
-    read = read_table(str(experiment_dir), "rounds")
-    if read.table.num_rows:
-        console.print(render_terminal(build_report(read.table), comparisons=False))
-    for path, why in read.skipped:
-        console.print(f"[yellow]skipped unreadable result file[/] {escape(f'{path}: {why}')}",
-                      highlight=False)
-    for e in errors:
-        console.print(f"[red]trial failed[/] {escape(e)}", highlight=False)
-    console.print(escape(f"results: {experiment_dir}/results  (scaf-al report {experiment_dir})"),
-                  highlight=False)
-    return 1 if errors else 0
+    return finish(outcome.experiment_dir, outcome.errors, console)
 
 
 def status(experiment_dir: str, view: ViewOptions | None = None) -> int:
@@ -151,8 +136,8 @@ def report(experiment_dir: str, *, fmt: str = "terminal", plots: str | None = No
     if fmt == "terminal":
         # Piped or redirected, rich would fold the tables into 80 columns; a file reads
         # better with whole rows (a terminal keeps its own width).
-        out = console if console.is_terminal else Console(width=max(console.width, 200))
-        out.print(render_terminal(rep))
+        shown = console if console.is_terminal else Console(width=max(console.width, 200))
+        shown.print(render_terminal(rep))
     else:
         text = {"markdown": render_markdown, "csv": render_csv, "latex": render_latex,
                 "json": render_json}[fmt]
@@ -235,8 +220,10 @@ def acquisitions_check(name: str, params: list[str] | None = None) -> int:
 
 
 def plan(spec: str, *, probe: bool = False, as_json: bool = False,
-         device: str | None = None) -> int:
-    """`scaf-al plan SPEC`: what the grid costs, before anything runs."""
+         device: str | None = None, against: str | None = None,
+         seeds: int | None = None) -> int:
+    """`scaf-al plan SPEC [--against DIR]`: what the grid costs (with `against`: only its
+    cells that experiment DIR does not hold yet), before anything runs."""
     import json
 
     from orchestrator.planning.grid_plan import plan_grid, plan_json, plan_text
@@ -247,7 +234,7 @@ def plan(spec: str, *, probe: bool = False, as_json: bool = False,
         print(message, file=sys.stderr)
 
     parsed = load_spec(spec)
-    grid = plan_grid(parsed)
+    grid = plan_grid(parsed, against=against, source=spec, seeds=seeds)
     if probe:
         probe_plan(grid, parsed, device=device or parsed.resources.device, log=log)
     print(json.dumps(plan_json(grid), indent=1) if as_json else plan_text(grid))

@@ -91,6 +91,15 @@ def _experiment_commands(add: AddCommand, c: ModuleType) -> None:
     _run_flags(rs)
     _bind(rs, c.resume_experiment, experiment_dir="dir")
 
+    ex = add("extend", help="add a spec's new cells (or more seeds) to an experiment and "
+                            "run only those")
+    ex.add_argument("dir", help="experiment folder")
+    ex.add_argument("spec", nargs="?", help="spec TOML file or preset name whose cells join")
+    ex.add_argument("--seeds", type=int,
+                    help="raise every configuration to N seeds (the next seed numbers)")
+    _run_flags(ex)
+    _bind(ex, c.extend, experiment_dir="dir")
+
     st = add("status", help="progress by the grid's axes (or per cell with --cells)")
     st.add_argument("dir", help="experiment folder")
     _view_flags(st)
@@ -170,6 +179,10 @@ def _model_commands(add: AddCommand, c: ModuleType) -> None:
                     help="time a few real training steps per model configuration here")
     pl.add_argument("--json", action="store_true", help="one JSON object")
     pl.add_argument("--device", help="device for --probe (default: the spec's)")
+    pl.add_argument("--against", metavar="DIR",
+                    help="count only the cells experiment DIR does not hold yet")
+    pl.add_argument("--seeds", type=int,
+                    help="with --against: and the seeds `extend DIR SPEC --seeds N` adds")
     _bind(pl, c.plan, as_json="json")
 
     cp = add("compact", help="merge each cell's per-round result files into one")

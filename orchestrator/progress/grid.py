@@ -92,8 +92,8 @@ def estimate_eta(snap: Snapshot) -> float | None:
 
 
 def rounds_per_hour(snap: Snapshot) -> float | None:
-    elapsed = snap.elapsed()
-    return 3600.0 * snap.done / elapsed if elapsed and snap.done else None
+    elapsed, done = snap.elapsed(), snap.done_since_start()
+    return 3600.0 * done / elapsed if elapsed and done else None
 
 
 def _groups(cells: list[CellProgress]) -> list[GroupRow]:
