@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 __all__ = ["MODULES", "bench", "machine_info", "records_table", "run_all"]
@@ -136,10 +137,11 @@ def bench(quick: bool = False, out: str | Path | None = None,
                   highlight=False)
     start = time.perf_counter()
     modules = modules or MODULES
-    records, errors = run_all(quick, modules, log=lambda m: console.print(f"  {m}"))
+    records, errors = run_all(quick, modules,
+                              log=lambda m: console.print(f"  {escape(m)}", highlight=False))
     console.print(records_table(records, title=f"scaf-al bench ({mode})"))
     for e in errors:
-        console.print(f"[red]benchmark failed[/] {e}", highlight=False)
+        console.print(f"[red]benchmark failed[/] {escape(str(e))}", highlight=False)
     total = time.perf_counter() - start
     console.print(f"{len(records)} records in {total:.0f} s")
     if out:

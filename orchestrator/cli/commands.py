@@ -3,6 +3,7 @@
 
     scaf-al run [SPEC] [--out DIR] [--address ADDR]     run a spec (default: the quickstart)
     scaf-al resume DIR                                  continue an interrupted experiment
+    scaf-al extend DIR [SPEC] [--seeds N]               add cells (or seeds) to an experiment
     scaf-al status DIR                                  trial-rounds done, cells complete
     scaf-al report DIR                                  paper-style tables (and --plots)
     scaf-al watch DIR                                   live view from another terminal
@@ -11,12 +12,13 @@
     scaf-al acquisitions [check NAME]                   registered acquisition functions
     scaf-al datasets list | check NAME ROOT             registered data sets; a data folder
     scaf-al pretrain --out FILE [--data NAME]           the unsupervised auto-encoder stage
-    scaf-al plan SPEC [--probe] [--json]                what a grid costs before it runs
+    scaf-al plan SPEC [--probe] [--json] [--against DIR] what a grid costs (or what DIR lacks)
     scaf-al compact DIR                                 one result file per finished cell
     scaf-al track DIR --mlflow URI | --tensorboard DIR  mirror an experiment into trackers
     scaf-al predict IMAGES --model M --out CSV          landmarks of new images
     scaf-al export MODEL --format onnx --out FILE       the network as ONNX or TorchScript
     scaf-al propose PROJECT --images DIR --k K          which of your own faces to annotate next
+    scaf-al serve PROJECT --images DIR [--port P]       a Label Studio ML backend for it
     scaf-al bench [--quick]                             benchmarks (added by `benchmarks`)
 
 Exit code 0 only on success; errors print one readable line (a traceback with --debug,
@@ -25,7 +27,9 @@ which goes before or after the command).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -33,7 +37,10 @@ from typing import TYPE_CHECKING, Literal
 from rich.console import Console
 from rich.markup import escape
 
+from orchestrator.cli.grow import extend as extend  # `scaf-al extend` (bound by the parser)
+from orchestrator.cli.grow import finish
 from orchestrator.cli.parser import build_parser
+from trainers.inference.safe_files import refuse_output_over_inputs
 
 if TYPE_CHECKING:
     from orchestrator.cli.watch import ViewOptions
@@ -42,7 +49,7 @@ console = Console()
 
 
 def _say(message: str) -> None:
-    console.print(f"  {message}")
+    console.print(f"  {escape(message)}", highlight=False)
 
 
 def run(spec: str | None, out: str | None, *, address: str | None = None,
@@ -55,43 +62,37 @@ def run(spec: str | None, out: str | None, *, address: str | None = None,
 
     parsed = load_spec(spec or "quickstart")
     folder = Path(out) if out else Path("scaf-al-runs") / parsed.name
+    if spec and Path(spec).is_file():
+        refuse_output_over_inputs(folder, "--out", {"SPEC": spec})
     if resume and ExperimentFolder(folder).exists():
         return resume_experiment(str(folder), address=address, expose=expose, plain=plain,
                                  interval=interval)
-    console.print(f"[bold]scaf-al[/] {parsed.name}: {len(parsed.cells())} trials -> {folder}")
+    console.print(f"[bold]scaf-al[/] {escape(parsed.name)}: {len(parsed.cells())} trials -> "
+                  f"{escape(str(folder))}", highlight=False)
     outcome = run_experiment(parsed, folder, address=address, dashboard=True, plain=plain,
                              interval=interval, expose=expose, log=_say)
-    return _finish(outcome.experiment_dir, outcome.errors)
+    return finish(outcome.experiment_dir, outcome.errors, console)
 
 
 def resume_experiment(experiment_dir: str, *, address: str | None = None,
                       expose: bool = False, plain: bool = False, interval: float = 30.0) -> int:
     """`scaf-al resume DIR`: continue an experiment whose driver stopped."""
-    from orchestrator.results.experiment_folder import ExperimentFolder
+    from orchestrator.results.experiment_folder import (
+        ExperimentFolder,
+        ProjectNotAGridError,
+        project_continuation,
+    )
     from orchestrator.tune.runner import run_experiment
 
     folder = ExperimentFolder.open(experiment_dir)
-    spec = folder.spec()
-    console.print(f"[bold]scaf-al[/] resuming {spec.name} in {folder.path}")
+    if folder.is_project():
+        raise ProjectNotAGridError(project_continuation(folder))
+    spec = folder.latest_spec()  # an extension's, when the folder was extended
+    console.print(f"[bold]scaf-al[/] resuming {escape(spec.name)} in "
+                  f"{escape(str(folder.path))}", highlight=False)
     outcome = run_experiment(spec, folder.path, address=address, resume=True, plain=plain,
                              interval=interval, expose=expose, log=_say)
-    return _finish(outcome.experiment_dir, outcome.errors)
-
-
-def _finish(experiment_dir: Path, errors: list[str]) -> int:
-    from orchestrator.report.render import render_terminal
-    from orchestrator.report.tables import build_report
-    from orchestrator.results.readers import read_table
-
-    read = read_table(str(experiment_dir), "rounds")
-    if read.table.num_rows:
-        console.print(render_terminal(build_report(read.table), comparisons=False))
-    for path, why in read.skipped:
-        console.print(f"[yellow]skipped unreadable result file[/] {path}: {why}")
-    for e in errors:
-        console.print(f"[red]trial failed[/] {e}")
-    console.print(f"results: {experiment_dir}/results  (scaf-al report {experiment_dir})")
-    return 1 if errors else 0
+    return finish(outcome.experiment_dir, outcome.errors, console)
 
 
 def status(experiment_dir: str, view: ViewOptions | None = None) -> int:
@@ -113,13 +114,15 @@ def status(experiment_dir: str, view: ViewOptions | None = None) -> int:
 
 def report(experiment_dir: str, *, fmt: str = "terminal", plots: str | None = None,
            split: str | None = None, out: str | None = None) -> int:
-    """`scaf-al report DIR`: the paper-style tables, tests against random, learning curves
-    (`fmt="html"`: one self-contained page written to `out`, default DIR/report.html)."""
+    """`scaf-al report DIR`: the paper-style tables, the conclusions (AUBC, labels saved,
+    penalty matrix, corrected verdicts against random, seeds needed), learning curves
+    (`fmt="html"`: one self-contained page written to `out`, default DIR/report.html;
+    `fmt="json"`: the conclusions as one JSON object)."""
     if fmt == "html":
         from orchestrator.report.html import write_html
 
         page = write_html(experiment_dir, out or Path(experiment_dir) / "report.html")
-        console.print(f"wrote {page}", highlight=False)
+        console.print(escape(f"wrote {page}"), highlight=False)
         return 0
     from orchestrator.report.render import (
         render_csv,
@@ -127,23 +130,29 @@ def report(experiment_dir: str, *, fmt: str = "terminal", plots: str | None = No
         render_markdown,
         render_terminal,
     )
+    from orchestrator.report.summary import render_json
     from orchestrator.report.tables import load_report
 
     rep = load_report(experiment_dir, split)
     if fmt == "terminal":
-        console.print(render_terminal(rep))
+        # Piped or redirected, rich would fold the tables into 80 columns; a file reads
+        # better with whole rows (a terminal keeps its own width).
+        shown = console if console.is_terminal else Console(width=max(console.width, 200))
+        shown.print(render_terminal(rep))
     else:
-        text = {"markdown": render_markdown, "csv": render_csv, "latex": render_latex}[fmt]
+        text = {"markdown": render_markdown, "csv": render_csv, "latex": render_latex,
+                "json": render_json}[fmt]
         print(text(rep), end="" if fmt == "csv" else "\n")
     err = Console(stderr=True)
     for path, why in rep.skipped_files:
-        err.print(f"[yellow]skipped unreadable result file[/] {path}: {why}", highlight=False)
+        err.print(f"[yellow]skipped unreadable result file[/] {escape(f'{path}: {why}')}",
+                  highlight=False)
     if plots:
         from orchestrator.report.plots import write_learning_curves
         from orchestrator.results.readers import read_rounds
 
         for f in write_learning_curves(read_rounds(experiment_dir), Path(plots), split=split):
-            err.print(f"wrote {f}", highlight=False)
+            err.print(escape(f"wrote {f}"), highlight=False)
     return 0
 
 
@@ -175,6 +184,7 @@ def gallery(experiment_dir: str, *, cell: str | None = None, round_: int = 0, to
         if out:
             import shutil
 
+            refuse_output_over_inputs(out, "--out", {"the round's contact sheet": sheet})
             shutil.copyfile(sheet, out)
         print(f"wrote {out}" if out else f"{sheet}")
         return 0
@@ -196,7 +206,7 @@ def acquisitions() -> int:
     import acquisition
 
     for name, desc in acquisition.available().items():
-        console.print(f"[bold]{name}[/]  {desc}", highlight=False)
+        console.print(f"[bold]{escape(name)}[/]  {escape(desc)}", highlight=False)
     return 0
 
 
@@ -211,8 +221,10 @@ def acquisitions_check(name: str, params: list[str] | None = None) -> int:
 
 
 def plan(spec: str, *, probe: bool = False, as_json: bool = False,
-         device: str | None = None) -> int:
-    """`scaf-al plan SPEC`: what the grid costs, before anything runs."""
+         device: str | None = None, against: str | None = None,
+         seeds: int | None = None) -> int:
+    """`scaf-al plan SPEC [--against DIR]`: what the grid costs (with `against`: only its
+    cells that experiment DIR does not hold yet), before anything runs."""
     import json
 
     from orchestrator.planning.grid_plan import plan_grid, plan_json, plan_text
@@ -223,7 +235,7 @@ def plan(spec: str, *, probe: bool = False, as_json: bool = False,
         print(message, file=sys.stderr)
 
     parsed = load_spec(spec)
-    grid = plan_grid(parsed)
+    grid = plan_grid(parsed, against=against, source=spec, seeds=seeds)
     if probe:
         probe_plan(grid, parsed, device=device or parsed.resources.device, log=log)
     print(json.dumps(plan_json(grid), indent=1) if as_json else plan_text(grid))
@@ -281,7 +293,8 @@ def predict(model: str, inputs: list[str], out: str, *, boxes: str | None = None
                             boxes=Path(boxes) if boxes else None,
                             overlay_dir=Path(overlay) if overlay else None, device=device,
                             batch_size=batch_size)
-    console.print(f"wrote {result.csv_path} ({len(result.images)} images)", highlight=False)
+    console.print(escape(f"wrote {result.csv_path} ({len(result.images)} images)"),
+                  highlight=False)
     return 0
 
 
@@ -289,7 +302,7 @@ def export(model: str, fmt: Literal["onnx", "torchscript"], out: str) -> int:
     """`scaf-al export MODEL.pt --format onnx|torchscript --out FILE`."""
     from trainers.inference.export import export_model
 
-    console.print(f"wrote {export_model(Path(model), fmt, Path(out))}", highlight=False)
+    console.print(escape(f"wrote {export_model(Path(model), fmt, Path(out))}"), highlight=False)
     return 0
 
 
@@ -308,16 +321,34 @@ def propose(project: str, images: str, k: int, *, spec: str | None = None,
     except ProjectInputError as e:
         # One line per bad file (main() would show only the first line).
         for path, why in e.bad:
-            console.print(f"[red]bad file:[/] {path}: {why}", highlight=False, soft_wrap=True)
+            console.print(f"[red]bad file:[/] {escape(f'{path}: {why}')}", highlight=False,
+                          soft_wrap=True)
         console.print(f"[red]error:[/] {len(e.bad)} bad file(s); nothing was started (pass "
                       "--skip-bad to leave them out)", highlight=False)
         return 2
     for path, why in outcome.pool.skipped:
-        console.print(f"[yellow]left out:[/] {path}: {why}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]left out:[/] {escape(f'{path}: {why}')}", highlight=False,
+                      soft_wrap=True)
     rec = outcome.record
     console.print(f"{outcome.round_dir}: {len(rec.proposed)} images to annotate "
                   f"({rec.kind}, {len(rec.labeled)} labeled); see to_annotate.csv and "
-                  "contact_sheet.png", highlight=False)
+                  "contact_sheet.png", highlight=False, markup=False)
+    return 0
+
+
+def serve(project: str, images: str, *, host: str = "127.0.0.1", port: int = 9090,
+          boxes: str | None = None, k: int | None = None, device: str | None = None,
+          label_studio_url: str | None = None, label_studio_token: str | None = None) -> int:
+    """`scaf-al serve PROJECT --images DIR`: the project's Label Studio ML backend."""
+    try:
+        from orchestrator.serve.app import serve as run_serve
+    except ImportError as e:
+        raise ImportError(f"scaf-al serve needs the serve extra ({e}): "
+                          "pip install 'scaf-al[serve]'") from None
+    run_serve(Path(project), Path(images), host=host, port=port,
+              boxes=Path(boxes) if boxes else None, k=k, device=device,
+              label_studio_url=label_studio_url or os.environ.get("LABEL_STUDIO_URL"),
+              label_studio_token=label_studio_token or os.environ.get("LABEL_STUDIO_API_KEY"))
     return 0
 
 
@@ -359,13 +390,23 @@ def pretrain(out: str, *, data: str = "synthetic", root: str | None = None,
                         batch_size=batch_size, device=device, console=console)
 
 
+def _interrupted(args: argparse.Namespace) -> str:
+    """What a Ctrl-C left behind, and how to go on, for the command that was stopped."""
+    if args.command in ("run", "resume"):
+        where = getattr(args, "dir", None) or getattr(args, "out", None) or "DIR"
+        return f"the experiment state is saved; continue with `scaf-al resume {where}`"
+    if args.command == "propose":
+        return ("the round was not written (earlier rounds are kept); run the same "
+                "`scaf-al propose` again")
+    return "stopped"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser(sys.modules[__name__]).parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: the experiment state is saved; "
-                      "continue with `scaf-al resume DIR`")
+        console.print(f"[yellow]interrupted[/]: {escape(_interrupted(args))}", highlight=False)
         return 130
     except Exception as e:  # noqa: BLE001 - the CLI turns every error into one line
         if args.debug:

@@ -39,7 +39,7 @@ SHOWN_PROBLEMS = 5  # per split in the table; the rest are counted
 
 def check_table(rows: list[SplitCheck], title: str = "") -> Table:
     """The rows of `check_dataset` as a rich Table, one line per split."""
-    table = Table(title=title or None)
+    table = Table(title=escape(title) or None)
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("split", "left"), ("faces", "right"), ("expected", "right"), ("skipped", "right"),
         ("boxes", "left"), ("box Δ px", "right"), ("status", "left"), ("problems", "left"),
@@ -52,7 +52,7 @@ def check_table(rows: list[SplitCheck], title: str = "") -> Table:
         shown = "\n".join(escape(p) for p in r.problems[:SHOWN_PROBLEMS])
         shown += f"\n... {more} more" if more > 0 else ""
         table.add_row(
-            r.split,
+            escape(r.split),
             str(r.faces),
             "" if r.expected is None else str(r.expected),
             str(r.skipped),
@@ -90,7 +90,7 @@ def datasets_check(name: str, root: Path, strict: bool = False,
     bad = failing_splits(rows, strict)
     if bad:
         why = "errors or warnings (--strict)" if strict else "errors"
-        console.print(f"[red]{len(bad)} split(s) with {why}:[/] {', '.join(bad)}",
+        console.print(f"[red]{len(bad)} split(s) with {why}:[/] {escape(', '.join(bad))}",
                       highlight=False)
         return 1
     console.print(f"[green]ok[/]: {sum(r.faces for r in rows)} faces in {len(rows)} splits")
@@ -160,17 +160,18 @@ def pretrain(
     out = Path(out).expanduser()
     start = int(read_checkpoint(out).extra.get("step", 0)) if out.exists() else 0
     images = pretrain_images(data, root, input_size)
-    console.print(f"[bold]pretrain[/] {data}: {len(images)} images at {input_size} "
-                  f"px, width {width:g} -> {out}", highlight=False)
+    console.print(f"[bold]pretrain[/] {escape(data)}: {len(images)} images at {input_size} "
+                  f"px, width {width:g} -> {escape(str(out))}", highlight=False)
     if start >= config.steps:
         console.print(f"{out} already holds {start} steps (>= --steps {config.steps}); "
-                      "nothing to do")
+                      "nothing to do", markup=False, highlight=False)
         return 0
     if start:
         console.print(f"resuming from step {start}")
     out.parent.mkdir(parents=True, exist_ok=True)
     _train_with_progress(images, config, out, start, console)
-    console.print(f"[green]done[/]: {out} (use it as model.pretrained in a spec)")
+    console.print(f"[green]done[/]: {escape(str(out))} (use it as model.pretrained in a spec)",
+                  highlight=False)
     return 0
 
 

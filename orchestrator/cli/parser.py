@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 COMMAND_GROUP = "scaf_al.commands"
-FORMATS = ("terminal", "markdown", "csv", "latex", "html")
+FORMATS = ("terminal", "markdown", "csv", "latex", "html", "json")
 
 #: Adds one sub-command: `add(name, help=...)` returns its parser (global flags included).
 AddCommand = Callable[..., argparse.ArgumentParser]
@@ -90,6 +90,15 @@ def _experiment_commands(add: AddCommand, c: ModuleType) -> None:
     rs.add_argument("dir", help="experiment folder")
     _run_flags(rs)
     _bind(rs, c.resume_experiment, experiment_dir="dir")
+
+    ex = add("extend", help="add a spec's new cells (or more seeds) to an experiment and "
+                            "run only those")
+    ex.add_argument("dir", help="experiment folder")
+    ex.add_argument("spec", nargs="?", help="spec TOML file or preset name whose cells join")
+    ex.add_argument("--seeds", type=int,
+                    help="raise every configuration to N seeds (the next seed numbers)")
+    _run_flags(ex)
+    _bind(ex, c.extend, experiment_dir="dir")
 
     st = add("status", help="progress by the grid's axes (or per cell with --cells)")
     st.add_argument("dir", help="experiment folder")
@@ -170,6 +179,10 @@ def _model_commands(add: AddCommand, c: ModuleType) -> None:
                     help="time a few real training steps per model configuration here")
     pl.add_argument("--json", action="store_true", help="one JSON object")
     pl.add_argument("--device", help="device for --probe (default: the spec's)")
+    pl.add_argument("--against", metavar="DIR",
+                    help="count only the cells experiment DIR does not hold yet")
+    pl.add_argument("--seeds", type=int,
+                    help="with --against: and the seeds `extend DIR SPEC --seeds N` adds")
     _bind(pl, c.plan, as_json="json")
 
     cp = add("compact", help="merge each cell's per-round result files into one")
@@ -192,6 +205,8 @@ def _model_commands(add: AddCommand, c: ModuleType) -> None:
     ex.add_argument("--out", required=True, help="file to write")
     _bind(ex, c.export, fmt="format")
 
+
+def _project_commands(add: AddCommand, c: ModuleType) -> None:
     pp = add("propose", help="which of your own face images to annotate next (one round)")
     pp.add_argument("project", help="the project folder (created by the first call)")
     pp.add_argument("--images", required=True, help="your image folder (searched recursively; "
@@ -208,6 +223,23 @@ def _model_commands(add: AddCommand, c: ModuleType) -> None:
                     help="leave bad files out (listed) instead of stopping")
     pp.add_argument("--device", help="auto, cpu, cuda, cuda:1 (default: the spec's)")
     _bind(pp, c.propose)
+
+    sv = add("serve", help="a Label Studio ML backend for an annotation project")
+    sv.add_argument("project", help="the project folder (made by `scaf-al propose`)")
+    sv.add_argument("--images", required=True, help="the project's image folder; /predict "
+                                                    "refuses images outside it")
+    sv.add_argument("--host", help="address to bind (default %(default)s; 0.0.0.0 exposes "
+                                   "the backend to every network this machine is on)")
+    sv.add_argument("--port", type=int, help="port (default %(default)s)")
+    sv.add_argument("--boxes", help="the face-box CSV the project's rounds use")
+    sv.add_argument("--k", type=int, help="images per training round (default: the last "
+                                          "round's)")
+    sv.add_argument("--device", help="auto, cpu, cuda, cuda:1 (default: the spec's)")
+    sv.add_argument("--label-studio-url", help="Label Studio's URL until /setup gives one "
+                                               "(default $LABEL_STUDIO_URL)")
+    sv.add_argument("--label-studio-token", help="its API token until /setup gives one "
+                                                 "(default $LABEL_STUDIO_API_KEY)")
+    _bind(sv, c.serve)
 
 
 def _tracking_commands(add: AddCommand, c: ModuleType) -> None:
@@ -243,6 +275,7 @@ def build_parser(commands: ModuleType) -> argparse.ArgumentParser:
     _experiment_commands(add, commands)
     _tool_commands(add, commands, flags)
     _model_commands(add, commands)
+    _project_commands(add, commands)
     _tracking_commands(add, commands)
     _plugin_commands(add, set(sub.choices))
     return p

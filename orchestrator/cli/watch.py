@@ -133,7 +133,7 @@ def watch_html(experiment_dir: str | Path, out: str | Path, *, interval: float =
             write_html(folder.path, out, refresh=None if snap.ended or once else interval,
                        gallery=gallery)
             console.print(f"wrote {out} ({snap.done}/{snap.total} trial-rounds)",
-                          highlight=False)
+                          highlight=False, markup=False)
             if once or snap.ended:
                 return 0
             time.sleep(interval)

@@ -14,8 +14,11 @@ Counts come from `spec.cells()` and follow what the loop really does (trainers/l
 
 Pool and test sizes come from the data options (synthetic), the official split sizes
 (300-W, WFLW) or the user's folder when it can be opened; when a size is unknown the count
-is None and the plan says why instead of guessing. `--probe` (orchestrator/planning/probe.py) adds
-measured speed and memory per (architecture, input size, width, batch size).
+is None and the plan says why instead of guessing. `--against DIR` counts only the cells
+that experiment DIR does not hold yet (`scaf-al extend DIR SPEC` runs those), and no
+round-0 training that DIR's cells did already (the cache keeps those models). `--probe`
+(orchestrator/planning/probe.py) adds measured speed and memory per (architecture, input
+size, width, batch size).
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ class GridPlan:
     unknown: list[str] = field(default_factory=list)
     per_config: list[dict[str, Any]] = field(default_factory=list)
     estimate: dict[str, Any] = field(default_factory=dict)
+    held: int | None = None  # --against: the spec's cells the experiment holds already
 
 
 def config_key(cell: CellConfig) -> ConfigKey:
@@ -154,9 +158,11 @@ def _needs_of(cell: CellConfig) -> frozenset[str]:
 
 
 def count_cells(
-    cells: list[CellConfig], pool: int | None, test: int | None
+    cells: list[CellConfig], pool: int | None, test: int | None,
+    trained: frozenset[str] = frozenset(),
 ) -> dict[ConfigKey, GridCounts]:
-    """Counts per probe configuration (see the module docstring for each count)."""
+    """Counts per probe configuration (see the module docstring for each count); round-0
+    keys in `trained` are in the cache already and not counted as trainings."""
     out: dict[ConfigKey, GridCounts] = {}
     round0: dict[ConfigKey, set[str]] = {}
     trainer: dict[ConfigKey, TrainerConfig] = {}
@@ -173,6 +179,7 @@ def count_cells(
         later_steps = (t.warm_steps or t.steps) if t.init == "warm" else t.steps
         c.training_images += (rounds - 1) * later_steps * t.batch_size
         round0.setdefault(key, set()).add(round0_key(cell, pool))
+        round0[key] -= trained
         label = cell.acquisition.label()
         if label not in needs:
             needs[label] = _needs_of(cell)
@@ -186,14 +193,38 @@ def count_cells(
     return out
 
 
-def plan_grid(spec: ExperimentSpec) -> GridPlan:
+def _cells_against(spec: ExperimentSpec, against: str | None, source: str,
+                   pool: int | None, seeds: int | None
+                   ) -> tuple[list[CellConfig], frozenset[str], int | None]:
+    """(the cells to count, round-0 keys trained already, cells held already)."""
+    if against is None:
+        if seeds is not None:
+            raise ValueError("--seeds counts an extension: give the experiment (--against DIR)")
+        return spec.cells(), frozenset(), None
+    from orchestrator.results.experiment_folder import ExperimentFolder
+    from orchestrator.results.extension import new_cells
+
+    folder = ExperimentFolder.open(against)
+    ext = new_cells(folder, spec, seeds, source=source)
+    trained = frozenset(round0_key(e.cell, pool) for e in folder.info.cells)
+    return ext.cells, trained, ext.already
+
+
+def plan_grid(spec: ExperimentSpec, against: str | None = None, source: str = "",
+              seeds: int | None = None) -> GridPlan:
     """Count what `spec`'s grid costs (`probe.probe_plan` adds measured speed and memory).
 
     Args:
         spec: the validated experiment spec.
+        against: an experiment folder: count only the cells it does not hold yet.
+        seeds: with `against`, also the seeds `scaf-al extend DIR SPEC --seeds N` adds.
+        source: the spec's path, for errors.
 
     Returns:
         The plan; `plan_text` and `plan_json` render it.
+
+    Raises:
+        ExtensionError: `spec` cannot join the experiment `against`.
     """
     pool = pool_images(spec.data)
     test, missing = test_images(spec.data)
@@ -204,18 +235,21 @@ def plan_grid(spec: ExperimentSpec) -> GridPlan:
     if missing:
         unknown.append(f"eval_images: the size of the {spec.data.name} test split(s) "
                        f"{', '.join(missing)} is unknown (data.root not readable here)")
-    by_config = count_cells(spec.cells(), pool, test)
+    cells, trained, held = _cells_against(spec, against, source, pool, seeds)
+    by_config = count_cells(cells, pool, test, trained)
     totals = GridCounts()
     for c in by_config.values():
         totals.add(c)
     return GridPlan(spec.name, totals, by_config, pool, test, spec.trainer.steps,
-                    spec.trainer.batch_size, unknown)
+                    spec.trainer.batch_size, unknown, held=held)
 
 
 def plan_json(plan: GridPlan) -> dict[str, Any]:
     """One object: the count keys, `per_config` (probe records) and, when probed, the
     device-hour estimate keys."""
     out: dict[str, Any] = {k: getattr(plan.totals, k) for k in COUNT_KEYS}
+    if plan.held is not None:
+        out["held_cells"] = plan.held
     out["per_config"] = [dict(r) for r in plan.per_config]
     out.update(plan.estimate)
     return out
@@ -239,6 +273,9 @@ def plan_text(plan: GridPlan) -> str:
         "eval_images": f"trial-rounds x {test} test images",
     }
     lines = [f"plan: {plan.name}"]
+    if plan.held is not None:
+        lines[0] += (f" (only what is new: {plan.held} of the spec's cells are in the "
+                     "experiment already)")
     for key in COUNT_KEYS:
         lines.append(f"  {key:<16} {_num(getattr(t, key)):>14}  {why[key]}".rstrip())
     lines += [f"  note: {u}" for u in plan.unknown]

@@ -7,7 +7,9 @@
 - problems: failed, retrying or stopped cells with their error line, and cells much slower
   than their peers (the other seeds of the same architecture, acquisition and budget) with
   the slowness factor;
-- per-node use, from the latest round each node reported.
+- per-node use, from the latest round each node reported;
+- once at least three seeds of a configuration have finished, each acquisition's AUBC so
+  far and its corrected verdicts against random (:mod:`orchestrator.progress.standing`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from orchestrator.progress.snapshot import CellProgress, Snapshot
+from orchestrator.progress.standing import Standings, standings
+from orchestrator.report.stats import MIN_SEEDS
 
 #: A cell whose mean round time is this many times its peers' median is flagged slow.
 SLOW_FACTOR = 2.0
@@ -63,6 +67,7 @@ class GridView:
     groups: list[GroupRow]
     problems: list[Problem]
     nodes: list[NodeUse]
+    standings: Standings | None = None
 
 
 def _mean_round_seconds(cells: list[CellProgress]) -> dict[int, float]:
@@ -87,8 +92,8 @@ def estimate_eta(snap: Snapshot) -> float | None:
 
 
 def rounds_per_hour(snap: Snapshot) -> float | None:
-    elapsed = snap.elapsed()
-    return 3600.0 * snap.done / elapsed if elapsed and snap.done else None
+    elapsed, done = snap.elapsed(), snap.done_since_start()
+    return 3600.0 * done / elapsed if elapsed and done else None
 
 
 def _groups(cells: list[CellProgress]) -> list[GroupRow]:
@@ -145,6 +150,17 @@ def _nodes(cells: list[CellProgress]) -> list[NodeUse]:
             for h in sorted(running)]
 
 
+def _standings(snap: Snapshot) -> Standings | None:
+    """The standings, once some configuration (architecture, acquisition, budget) has
+    MIN_SEEDS finished seeds: before that nothing is read or tested."""
+    done = [c for c in snap.cells if c.state == "DONE"]
+    per = Counter((c.arch, c.acquisition, c.budget) for c in done)
+    if not per or max(per.values()) < MIN_SEEDS:
+        return None
+    return standings(snap.rounds, [c.cell_id for c in done], snap.nme_split,
+                     key=(snap.folder, snap.name))
+
+
 def grid_view(snap: Snapshot) -> GridView:
     """Aggregate a snapshot by the grid's axes."""
     return GridView(
@@ -155,4 +171,5 @@ def grid_view(snap: Snapshot) -> GridView:
         groups=_groups(snap.cells),
         problems=_problems(snap.cells),
         nodes=_nodes(snap.cells),
+        standings=_standings(snap),
     )

@@ -153,6 +153,18 @@ def _group_lines(view: GridView) -> tuple[str, list[str]]:
     return head, rows
 
 
+def _standing_lines(view: GridView) -> tuple[str, list[str]]:
+    """Each method's AUBC over its finished seeds and its verdicts against random."""
+    st = view.standings
+    if st is None:
+        return "", []
+    head = (f"{'AUBC so far, vs random (' + st.split + ')':<{LABEL_WIDTH}}{'AUBC':>8}"
+            f"{'seeds':>6}  sizes by verdict, Holm over {st.family}")
+    rows = [f"{_clip(r.method, LABEL_WIDTH - 1):<{LABEL_WIDTH}}{r.aubc:>7.2f}%{r.seeds:>6}  "
+            f"{r.text()}" for r in st.rows]
+    return head, rows
+
+
 def _node_line(n: NodeUse) -> str:
     u = n.usage
 
@@ -196,11 +208,13 @@ def grid_lines(snap: Snapshot, max_lines: int = 24) -> list[tuple[str, str]]:
     lines = [(_clip(_grid_headline(snap, view)), "bold"), (_clip(_state_counts(view, snap)), ""),
              (f"{snap.done}/{snap.total}, elapsed {duration(snap.elapsed())}", "bar")]
     group_head, groups = _group_lines(view)
+    standing_head, standings = _standing_lines(view)
     problems = [_clip(f"{p.kind:<8}{p.label[:38]:<39}{p.detail}") for p in view.problems]
     nodes = [_clip(_node_line(n)) for n in view.nodes]
     footer = _footer(snap)
     room = min(max_lines, 40) - len(lines) - len(footer)
     for head, rows in _fit([(_clip(group_head), groups),
+                            (_clip(standing_head), [_clip(r) for r in standings]),
                             (f"problems ({len(problems)})", problems),
                             (f"nodes ({len(nodes)})", nodes)], room):
         lines.append((head, "underline"))

@@ -1,8 +1,9 @@
 """One model of an experiment's progress, read from its folder (and Tune's live state).
 
 A :class:`Snapshot` joins three sources: the cells and their round counts
-(`experiment.json`), the rounds finished (the result store), and Tune's view of each trial
-(state, failures, error line, node). The run's dashboard, `scaf-al watch` and
+(`experiment.json`: the grid and every extension), the rounds finished (the result store),
+and Tune's view of each trial (state, failures, error line, node; from every Tune run of
+the folder). The run's dashboard, `scaf-al watch` and
 `scaf-al status` all take this snapshot and differ only in how they render it
 (:mod:`orchestrator.progress.render`).
 """
@@ -15,8 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from orchestrator.progress.tune_state import TrialStatus, read_tune_state
-from orchestrator.results.experiment_folder import CellEntry, ExperimentFolder
+from orchestrator.report.tables import REPORT_COLUMNS
+from orchestrator.results.experiment_folder import CellEntry, ExperimentFolder, ExperimentInfo
 from orchestrator.results.node_usage import NODE_USAGE_FIELDS
 from orchestrator.results.readers import read_table
 from orchestrator.results.schema import metric_splits
@@ -24,8 +28,10 @@ from trainers.config.cell import CellConfig
 
 #: States a cell can be in, as every view names them.
 CELL_STATES = ("PENDING", "RUNNING", "RETRY", "DONE", "ERROR", "STOPPED")
-#: The `rounds` columns a snapshot reads (plus the metric columns): never the index lists.
-SNAPSHOT_COLUMNS = ("cell_id", "round", "n_labeled", "host", "written_at", *NODE_USAGE_FIELDS)
+#: The `rounds` columns a snapshot reads (plus the metric columns): never the index lists;
+#: the report's, for the standings of the finished cells (`progress.standing`).
+SNAPSHOT_COLUMNS = tuple(dict.fromkeys(("cell_id", "round", "n_labeled", "host", "written_at",
+                                        *NODE_USAGE_FIELDS, *REPORT_COLUMNS)))
 #: States after which nothing more will come for a cell.
 FINAL_STATES = ("DONE", "ERROR", "STOPPED")
 
@@ -109,11 +115,13 @@ class Snapshot:
     """The whole experiment at one moment."""
 
     name: str
-    created: datetime | None
+    created: datetime | None  # the grid's start, or its latest extension's
     cells: list[CellProgress]
     taken: float = field(default_factory=time.time)
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
     tune_state_file: str = ""
+    rounds: pa.Table | None = field(default=None, repr=False)  # the rows read
+    folder: str = ""  # the experiment folder
 
     @property
     def total(self) -> int:
@@ -151,12 +159,19 @@ class Snapshot:
             end = max(ends, default=end)
         return max(0.0, end - self.created.timestamp())
 
+    def done_since_start(self) -> int:
+        """Trial-rounds written since `created`: the start of the grid or, in an extended
+        experiment, of the latest extension (the pace of the run going on now)."""
+        if self.created is None:
+            return self.done
+        return sum(w >= self.created for c in self.cells for w in c.writes.values())
+
     def eta(self) -> float | None:
         """Remaining seconds at the average pace so far (None before the first round)."""
-        el = self.elapsed()
-        if el is None or self.done == 0 or self.complete:
+        el, done = self.elapsed(), self.done_since_start()
+        if el is None or done == 0 or self.complete:
             return None
-        return el * (self.total - self.done) / self.done
+        return el * (self.total - self.done) / done
 
 
 def cell_label(c: CellConfig, acquisition: str | None = None) -> str:
@@ -219,6 +234,16 @@ def _add_rounds(cells: dict[str, CellProgress], table: Any) -> None:
             row.nme_split = split or ""
 
 
+def _run_start(info: ExperimentInfo) -> datetime | None:
+    """When the run going on started: the grid's creation, or its latest extension's."""
+    if info.extensions:
+        try:
+            return _as_utc(datetime.fromisoformat(info.extensions[-1].created))
+        except ValueError:
+            pass
+    return info.created
+
+
 def take_snapshot(
     experiment: ExperimentFolder | str | Path,
     trials: dict[str, TrialStatus] | None = None,
@@ -241,9 +266,15 @@ def take_snapshot(
     _add_rounds(cells, read.table)
     state_file = ""
     if trials is None:
-        trials, state_file = read_tune_state(folder.tune_dir)
+        # Each Tune run of the folder (the grid's, then each extension's) knows its cells.
+        trials = {}
+        for tune_dir in folder.tune_dirs():
+            found, name = read_tune_state(tune_dir)
+            trials.update(found)
+            state_file = name or state_file
     for cid, t in trials.items():
         if cid in cells:
             cells[cid].trial = t
-    return Snapshot(info.name, info.created, list(cells.values()),
-                    skipped_files=read.skipped, tune_state_file=state_file)
+    return Snapshot(info.name, _run_start(info), list(cells.values()),
+                    skipped_files=read.skipped, tune_state_file=state_file,
+                    rounds=read.table, folder=str(folder.path))

@@ -3,7 +3,8 @@
 Out (`round-NNN/label_studio.json` and `label_studio_config.xml`): a JSON list of tasks,
 one per proposed image, each
 
-    {"data": {"image": "/data/local-files/?d=<path relative to the image folder>",
+    {"data": {"image": "/data/local-files/?d=<path relative to the image folder,
+                         percent-encoded>",
               "scaf_image": "<the same relative path>"},
      "predictions": [{"model_version": "...", "score": <acquisition score>,
                       "result": [<one keypointlabels entry per landmark>]}]}
@@ -26,6 +27,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
@@ -63,7 +65,9 @@ def label_studio_tasks(images: Sequence[str], landmarks: Sequence[np.ndarray | N
     """Tasks for `images` (relative paths), with predictions where landmarks are known."""
     tasks = []
     for rel, lms, (w, h), score in zip(images, landmarks, sizes, scores, strict=True):
-        task: dict[str, Any] = {"data": {"image": LOCAL_FILES_URL + rel, "scaf_image": rel}}
+        # The path is a URL query value: percent-encoded (spaces, '#', '&', '?', non-ASCII).
+        task: dict[str, Any] = {"data": {"image": LOCAL_FILES_URL + quote(rel, safe="/"),
+                                         "scaf_image": rel}}
         if lms is not None:
             task["predictions"] = [{"model_version": model_version,
                                     "score": None if not np.isfinite(score) else float(score),
@@ -120,7 +124,7 @@ def match_image(key: str, images: Sequence[str]) -> str | None:
     that file name (Label Studio's upload prefix stripped)."""
     if key in images:
         return key
-    name = Path(key.split("?d=")[-1]).name
+    name = Path(unquote(key.split("?d=")[-1])).name
     candidates = {name, _UPLOAD_PREFIX.sub("", name)}
     hits = [rel for rel in images if Path(rel).name in candidates]
     return hits[0] if len(hits) == 1 else None

@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw
 from orchestrator.projects.label_studio import label_studio_tasks, write_label_studio
 from trainers.datasets.base import decode_rgb
 from trainers.datasets.pts import write_pts
+from trainers.inference.safe_files import spreadsheet_cell, unspreadsheet_cell
 
 TILE = 200
 CAPTION = 30
@@ -94,12 +95,14 @@ class RoundRecord:
 
 
 def write_to_annotate(path: Path, proposal: Proposal) -> None:
-    """`rank,image,score`, rank 1 first; an empty score where the acquisition has none."""
+    """`rank,image,score`, rank 1 first; an empty score where the acquisition has none; an
+    image name a spreadsheet would run as a formula starts with an apostrophe."""
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["rank", "image", "score"])
         for rank, (rel, score) in enumerate(zip(proposal.images, proposal.scores, strict=True)):
-            w.writerow([rank + 1, rel, "" if not math.isfinite(score) else repr(float(score))])
+            w.writerow([rank + 1, spreadsheet_cell(rel),
+                        "" if not math.isfinite(score) else repr(float(score))])
 
 
 def write_preannotations(folder: Path, proposal: Proposal) -> list[Path]:
@@ -168,8 +171,8 @@ def read_to_annotate(path: Path) -> list[tuple[int, str, float]]:
     """(rank, image, score) rows of a `to_annotate.csv` (score NaN when empty)."""
     with path.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    return [(int(r["rank"]), r["image"], float(r["score"]) if r["score"] else math.nan)
-            for r in rows]
+    return [(int(r["rank"]), unspreadsheet_cell(r["image"]),
+             float(r["score"]) if r["score"] else math.nan) for r in rows]
 
 
 def proposal_order(records: Sequence[RoundRecord]) -> list[str]:

@@ -33,10 +33,12 @@ from orchestrator.projects.outputs import (
 )
 from orchestrator.projects.settings import ProposeSettings, read_propose_spec
 from orchestrator.results.experiment_folder import ExperimentFolder
+from orchestrator.results.folder_lock import driver_lock
 from orchestrator.results.writer import ResultWriter
 from orchestrator.spec.experiment import SpecError
 from trainers.caches.location import cache_root
 from trainers.datasets.builtin.folder import find_images
+from trainers.inference.safe_files import refuse_output_over_inputs
 from trainers.models import save_landmark_model
 from trainers.projects.pool import ProjectPool, open_project_pool
 from trainers.projects.round import ProjectStep, RoundInputs, cold_start_step, trained_step
@@ -83,7 +85,19 @@ def propose(project: Path, images: Path, k: int, *, spec: Path | None = None,
     images = Path(images).resolve()
     folder = ExperimentFolder(Path(project).resolve())
     _check_call(folder, images, k, cold_start)
+    refuse_output_over_inputs(folder.path, "PROJECT", {"--boxes": boxes, "--spec": spec})
+    # One driver per project: a second propose (or resume) is refused before any work.
+    with driver_lock(folder.path, "propose", log=say):
+        return _propose_locked(folder, images, k, spec, boxes, cold_start, skip_bad, device,
+                               say)
+
+
+def _propose_locked(folder: ExperimentFolder, images: Path, k: int, spec: Path | None,
+                    boxes: Path | None, cold_start: str, skip_bad: bool, device: str | None,
+                    say: Callable[[str], None]) -> ProposeOutcome:
+    """`propose` once the project's driver lock is held."""
     settings = _settings(folder, images, spec, device)
+    _refuse_cache_in_images(settings, images)
     records = [RoundRecord.read(d / "round.json") for d in folder.round_dirs()]
     rel_images = [p.relative_to(images).as_posix() for p in find_images(images)]
     imported, problems = read_label_studio_exports(folder.annotations_dir, rel_images)
@@ -160,6 +174,14 @@ def _check_call(folder: ExperimentFolder, images: Path, k: int, cold_start: str)
         if stored != images:
             raise ProposeError(f"{folder.path} is the project of --images {stored}, not "
                                f"{images}")
+
+
+def _refuse_cache_in_images(settings: ProposeSettings, images: Path) -> None:
+    """The image folder is only read: a cache folder inside it is refused."""
+    cache = cache_root(settings.cache_dir).resolve()
+    if cache == images or images in cache.parents:
+        raise ProposeError(f"cache_dir {cache} lies inside --images {images}; choose a cache "
+                           "folder outside the image folder (nothing is written there)")
 
 
 def _settings(folder: ExperimentFolder, images: Path, spec: Path | None,

@@ -1,6 +1,7 @@
 """One self-contained HTML page of an experiment: the progress headline and grid, the
-paper-style tables, the tests against random, the learning curves and the first picks of each
-acquisition. No network: styles inline, plots as inline SVG, gallery images as data URIs.
+paper-style tables, the conclusions (AUBC, labels saved, penalty matrices), the corrected
+tests against random, the learning curves and the first picks of each acquisition. No
+network: styles inline, plots as inline SVG, gallery images as data URIs.
 
 `scaf-al report DIR --format html --out FILE` writes it once; `scaf-al watch DIR --html FILE`
 rewrites it atomically every interval, and the page reloads itself.
@@ -19,6 +20,7 @@ from pathlib import Path
 from orchestrator.progress.grid import grid_view
 from orchestrator.progress.render import duration
 from orchestrator.progress.snapshot import Snapshot, take_snapshot
+from orchestrator.report.conclusions import penalties
 from orchestrator.report.render import (
     COMPARISON_HEADER,
     COMPARISON_NOTE,
@@ -26,6 +28,15 @@ from orchestrator.report.render import (
     comparison_rows,
     table_rows,
     title,
+)
+from orchestrator.report.summary import (
+    SUMMARY_HEADER,
+    SUMMARY_NOTE,
+    family_note,
+    penalty_rows,
+    penalty_title,
+    seeds_note,
+    summary_rows,
 )
 from orchestrator.report.tables import Report, build_report
 from orchestrator.results.experiment_folder import ExperimentFolder
@@ -79,6 +90,13 @@ def progress_section(snap: Snapshot) -> str:
             for g in view.groups]
     out.append(_table(["architecture / acquisition", *(f"cells done, budget {b}"
                                                         for b in budgets), "mean NME"], rows))
+    st = view.standings
+    if st is not None:
+        out.append(f"<h3>AUBC so far and standing against random ({_esc(st.split)}; cells "
+                   f"finished, at least 3 seeds; Holm–Bonferroni over {st.family})</h3>")
+        out.append(_table(["method", "AUBC (NME %)", "seeds", "sizes by verdict"],
+                          [[(r.method, False), (f"{r.aubc:.2f} ± {r.std:.2f}", False),
+                            (str(r.seeds), False), (r.text(), False)] for r in st.rows]))
     if view.problems:
         items = "".join(f"<li class='{'bad' if p.kind == 'ERROR' else 'warn'}'>{_esc(p.kind)} "
                         f"{_esc(p.label)}: {_esc(p.detail)}</li>" for p in view.problems[:50])
@@ -96,10 +114,20 @@ def results_section(report: Report) -> str:
         out += [f"<h2>{_esc(title(rep))}</h2>", _table(header, rows),
                 f"<p class='note'>{_esc(caption(rep, 'bold: best (lowest mean) per column'))}"
                 "</p>"]
+        out += ["<h3>Over the whole budget</h3>", _table(SUMMARY_HEADER, summary_rows(rep)),
+                f"<p class='note'>{_esc(SUMMARY_NOTE)} Bold: lowest AUBC.</p>"]
+        for p in penalties(rep):
+            if len(p.methods) > 1:
+                p_header, p_rows = penalty_rows(p)
+                out += [f"<h3>{_esc(penalty_title(rep, p))}</h3>",
+                        _table(p_header, _plain_rows(p_rows))]
         if rep.comparisons:
+            note = seeds_note(rep, report.experiment_dir)
             out += ["<h3>Against random at the same size (paired by seed)</h3>",
                     f"<p class='note'>{_esc(COMPARISON_NOTE)}</p>",
-                    _table(COMPARISON_HEADER, _plain_rows(comparison_rows(rep)))]
+                    _table(COMPARISON_HEADER, _plain_rows(comparison_rows(rep))),
+                    f"<p class='note'>{_esc(family_note(rep))}</p>"]
+            out += [f"<p class='warn'>{_esc(note)}</p>"] if note else []
     return "\n".join(out)
 
 
@@ -145,6 +173,7 @@ def render_html(folder: ExperimentFolder, *, refresh: float | None = None,
     snap = take_snapshot(folder)
     read = read_table(folder.store, "rounds")
     report = build_report(read.table, experiment=snap.name)
+    report.experiment_dir = str(folder.path)
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     meta = f"<meta http-equiv='refresh' content='{refresh:g}'>" if refresh else ""
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>{meta}"

@@ -1,5 +1,7 @@
 """Renderers of a :class:`~orchestrator.report.tables.Report`: the terminal (rich), Markdown, CSV
-and LaTeX versions of the paper-style tables and of the comparisons against random."""
+and LaTeX versions of the paper-style tables, the conclusions (AUBC, labels saved, the
+penalty matrix: :mod:`orchestrator.report.summary`) and the corrected comparisons against
+random."""
 
 from __future__ import annotations
 
@@ -10,7 +12,23 @@ from typing import Any
 from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from orchestrator.report.conclusions import aubc_rows, penalties, savings
+from orchestrator.report.summary import (
+    SUMMARY_HEADER,
+    SUMMARY_NOTE,
+    family_note,
+    fmt_diff,
+    fmt_p,
+    latex_conclusions,
+    penalty_rows,
+    penalty_title,
+    seeds_note,
+    seeds_text,
+    summary_rows,
+    tex,
+)
 from orchestrator.report.tables import (
     CellStats,
     Comparison,
@@ -20,28 +38,6 @@ from orchestrator.report.tables import (
     dataset_title,
     split_title,
 )
-
-
-def _fmt_p(p: float | None) -> str:
-    if p is None:
-        return "n/a"
-    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
-
-
-def _fmt_diff(c: Comparison) -> str:
-    if c.mean_diff is None:
-        return "n/a"
-    sd = f" ± {c.std_diff:.2f}" if c.std_diff is not None else ""
-    return f"{c.mean_diff:+.2f}{sd}"
-
-
-def _verdict(c: Comparison, alpha: float = 0.05) -> str:
-    """A short reading of the paired t-test: better / worse than random, or no evidence."""
-    if c.p_ttest is None or c.mean_diff is None:
-        return "n/a"
-    if c.p_ttest < alpha:
-        return "better" if c.mean_diff < 0 else "worse"
-    return "n.s."
 
 
 def _cell_text(rep: DatasetReport, st: CellStats | None, std_sep: str = " ± ") -> str:
@@ -88,13 +84,40 @@ def results_table(rep: DatasetReport) -> Table:
 
 
 def render_terminal(report: Report, comparisons: bool = True) -> Group:
-    """Rich tables (one per data set, each followed by its comparisons with random)."""
+    """Rich tables (one per data set, each followed by its conclusions and comparisons with
+    random unless `comparisons` is False)."""
     parts: list[Any] = []
     for rep in report.datasets:
         parts.append(results_table(rep))
-        if comparisons and rep.comparisons:
-            parts.append(_comparison_table(rep))
+        if comparisons:
+            parts += _conclusion_tables(rep, report.experiment_dir)
     return Group(*parts)
+
+
+def _conclusion_tables(rep: DatasetReport, experiment_dir: str) -> list[Any]:
+    t = Table(title="Over the whole budget", caption=escape(SUMMARY_NOTE))
+    for col in SUMMARY_HEADER:
+        t.add_column(col, justify="left" if col in SUMMARY_HEADER[:2] else "right")
+    for row in summary_rows(rep):
+        t.add_row(*(f"[bold green]{escape(x)} *[/]" if best else escape(x) for x, best in row))
+    parts: list[Any] = [t]
+    for p in penalties(rep):
+        if len(p.methods) < 2:
+            continue
+        header, rows = penalty_rows(p)
+        pt = Table(title=escape(penalty_title(rep, p)))
+        for i, col in enumerate(header):
+            pt.add_column(escape(col), justify="left" if i == 0 else "right")
+        for r in rows:
+            pt.add_row(*(escape(x) for x in r))
+        parts.append(pt)
+    if rep.comparisons:
+        parts.append(_comparison_table(rep))
+        parts.append(Text(family_note(rep)))
+        note = seeds_note(rep, experiment_dir)
+        if note:
+            parts.append(Text(note, style="yellow"))
+    return parts
 
 
 def caption(rep: DatasetReport, best_note: str) -> str:
@@ -112,16 +135,15 @@ def caption(rep: DatasetReport, best_note: str) -> str:
 def _comparison_table(rep: DatasetReport) -> Table:
     t = Table(title="Against random at the same size: NME difference (pp, negative = better), "
                     "paired by seed")
-    for col in ("acquisition", "labeled", "split", "Δ mean ± sd", "pairs", "t-test p",
-                "Wilcoxon p", "verdict (t, 5%)"):
+    for col in COMPARISON_HEADER:
         t.add_column(col, justify="left" if col in ("acquisition", "split") else "right",
                      no_wrap=col in ("acquisition", "Δ mean ± sd"))
-    for c in rep.comparisons:
-        v = _verdict(c)
-        style = {"better": "green", "worse": "red"}.get(v)
-        t.add_row(escape(c.method.name()), str(c.n_labeled), split_title(rep.dataset, c.split),
-                  _fmt_diff(c), str(c.n_pairs), _fmt_p(c.p_ttest), _fmt_p(c.p_wilcoxon),
-                  f"[{style}]{v}[/]" if style else v)
+    for c, row in zip(rep.comparisons, comparison_rows(rep), strict=True):
+        style = {"better": "green", "worse": "red"}.get(c.verdict)
+        cells = [escape(x) for x in row]
+        if style:
+            cells[VERDICT_COLUMN] = f"[{style}]{cells[VERDICT_COLUMN]}[/]"
+        t.add_row(*cells)
     return t
 
 
@@ -141,16 +163,19 @@ def table_rows(rep: DatasetReport) -> tuple[list[str], list[list[tuple[str, bool
 
 
 COMPARISON_NOTE = ("Δ = acquisition − random in NME percentage points (negative = better); "
-                   "p-values of the paired t-test and the Wilcoxon signed-rank test.")
+                   "p-values of the paired t-test (and adjusted by Holm–Bonferroni) and of the "
+                   "Wilcoxon signed-rank test; seeds needed: for 80 % power to detect the "
+                   "difference seen, where there is no verdict.")
 COMPARISON_HEADER = ["acquisition", "labeled", "split", "Δ mean ± sd", "pairs", "t-test p",
-                     "Wilcoxon p", "verdict (t, 5%)"]
+                     "Holm p", "Wilcoxon p", "verdict (Holm, 5%)", "seeds needed"]
+VERDICT_COLUMN = COMPARISON_HEADER.index("verdict (Holm, 5%)")
 
 
 def comparison_rows(rep: DatasetReport) -> list[list[str]]:
     """The comparisons against random, one row per acquisition x size x split."""
     return [[c.method.name(), str(c.n_labeled), split_title(rep.dataset, c.split),
-             _fmt_diff(c), str(c.n_pairs), _fmt_p(c.p_ttest), _fmt_p(c.p_wilcoxon),
-             _verdict(c)] for c in rep.comparisons]
+             fmt_diff(c), str(c.n_pairs), fmt_p(c.p_ttest), fmt_p(c.p_holm),
+             fmt_p(c.p_wilcoxon), c.verdict, seeds_text(c)] for c in rep.comparisons]
 
 
 def render_markdown(report: Report) -> str:
@@ -165,56 +190,98 @@ def render_markdown(report: Report) -> str:
             out.append("| " + " | ".join(f"**{t}**" if best else t for t, best in row) + " |")
         out.append("")
         out.append(caption(rep, "**bold**: best (lowest mean) per column") + ".\n")
-        if rep.comparisons:
-            out.append("### Against random at the same size (paired by seed)\n")
-            out.append(COMPARISON_NOTE + "\n")
-            out.append("| " + " | ".join(COMPARISON_HEADER) + " |")
-            out.append("|---|---:|---|---:|---:|---:|---:|---|")
-            out += ["| " + " | ".join(r) + " |" for r in comparison_rows(rep)]
-            out.append("")
+        out += _markdown_conclusions(rep, report.experiment_dir)
     return "\n".join(out)
+
+
+def _md_table(header: list[str], rows: list[list[tuple[str, bool]]], left: int = 1) -> list[str]:
+    out = ["| " + " | ".join(header) + " |",
+           "|" + "---|" * left + "---:|" * (len(header) - left)]
+    out += ["| " + " | ".join(f"**{t}**" if best else t for t, best in row) + " |"
+            for row in rows]
+    return [*out, ""]
+
+
+def _markdown_conclusions(rep: DatasetReport, experiment_dir: str) -> list[str]:
+    out = ["### Over the whole budget\n", *_md_table(SUMMARY_HEADER, summary_rows(rep), 2),
+           SUMMARY_NOTE + " **Bold**: lowest AUBC.\n"]
+    for p in penalties(rep):
+        if len(p.methods) > 1:
+            header, rows = penalty_rows(p)
+            out += [f"#### {penalty_title(rep, p)}\n",
+                    *_md_table(header, [[(x, False) for x in r] for r in rows])]
+    if rep.comparisons:
+        out.append("### Against random at the same size (paired by seed)\n")
+        out.append(COMPARISON_NOTE + "\n")
+        out.append("| " + " | ".join(COMPARISON_HEADER) + " |")
+        out.append("|---|---:|---|---:|---:|---:|---:|---:|---|---:|")
+        out += ["| " + " | ".join(r) + " |" for r in comparison_rows(rep)]
+        out += ["", family_note(rep) + "\n"]
+        note = seeds_note(rep, experiment_dir)
+        if note:
+            out.append(note.replace("scaf-al extend", "`scaf-al extend") + "`\n"
+                       if "scaf-al extend" in note else note + "\n")
+    return out
 
 
 CSV_FIELDS = ["dataset", "arch", "acquisition", "variant", "n_labeled", "split",
               "nme_mean_pct", "nme_std_pct", "n_seeds", "best", "ref_acquisition",
-              "diff_vs_random_pp", "n_pairs", "p_ttest", "p_wilcoxon"]
+              "diff_vs_random_pp", "n_pairs", "p_ttest", "p_wilcoxon",
+              "p_holm", "holm_family", "verdict", "seeds_needed",
+              "aubc_mean_pct", "aubc_std_pct", "aubc_seeds", "aubc_best",
+              "labels_to_reach_random", "saved_fraction", "beaten"]
+
+
+def _num(x: float | None, fmt: str = ".4f") -> str:
+    return "" if x is None else format(x, fmt)
+
+
+def _method_split_columns(rep: DatasetReport) -> dict[tuple[Method, str], list[str]]:
+    """The conclusions about a method on a split, as the CSV's last columns (repeated on
+    each of its sizes)."""
+    out: dict[tuple[Method, str], list[str]] = {}
+    for a in aubc_rows(rep):
+        out[(a.method, a.split)] = [f"{a.mean:.4f}", f"{a.std:.4f}", str(a.seeds),
+                                    "*" if a.best else "", "", "", ""]
+    for sv in savings(rep):
+        row = out.setdefault((sv.method, sv.split), [""] * 7)
+        row[4], row[5] = _num(sv.labels), _num(sv.saved_fraction)
+    for p in penalties(rep):
+        for m, col in zip(p.methods, p.column_mean, strict=True):
+            out.setdefault((m, p.split), [""] * 7)[6] = f"{col:.4f}"
+    return out
+
+
+def _comparison_columns(c: Comparison | None, family: int) -> list[Any]:
+    if c is None:
+        return [""] * 9
+    return [c.reference.acq_label, _num(c.mean_diff), c.n_pairs, _num(c.p_ttest, ".6g"),
+            _num(c.p_wilcoxon, ".6g"), _num(c.p_holm, ".6g"), family, c.verdict,
+            c.seeds_needed if c.seeds_needed is not None else ""]
 
 
 def render_csv(report: Report) -> str:
-    """Long format: one line per method x size x split; `best` is `*` on the column's best."""
-    comp = {(c.method, c.n_labeled, c.split): c for rep in report.datasets
-            for c in rep.comparisons}
+    """Long format: one line per method x size x split; `best` is `*` on the column's best;
+    the comparison with random (Holm-adjusted p over `holm_family` comparisons, verdict,
+    seeds needed) on the acquisitions' lines; the method's AUBC, labels to reach random,
+    the share saved and how often it is beaten (penalty column mean) on each of its lines."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_FIELDS)
     for rep in report.datasets:
+        comp = {(c.method, c.n_labeled, c.split): c for c in rep.comparisons}
+        per_method = _method_split_columns(rep)
         for m in rep.methods:
             for n, s in _columns(rep):
                 st = rep.stats(m, n, s)
                 if st is None:
                     continue
-                c = comp.get((m, n, s))
-
-                def num(x: float | None, fmt: str = ".4f") -> str:
-                    return "" if x is None else format(x, fmt)
-
                 w.writerow([rep.dataset, m.arch, m.acq_label, m.variant, n, s,
                             f"{st.mean:.4f}", f"{st.std:.4f}", st.n,
                             "*" if m in rep.best.get((n, s), set()) else "",
-                            c.reference.acq_label if c else "",
-                            num(c.mean_diff) if c else "", c.n_pairs if c else "",
-                            num(c.p_ttest, ".6g") if c else "",
-                            num(c.p_wilcoxon, ".6g") if c else ""])
+                            *_comparison_columns(comp.get((m, n, s)), rep.family),
+                            *per_method.get((m, s), [""] * 7)])
     return buf.getvalue()
-
-
-_TEX_ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#",
-                "$": r"\$", "{": r"\{", "}": r"\}"}
-
-
-def _tex(s: str) -> str:
-    """Escape LaTeX specials (one pass, so an inserted backslash is not escaped again)."""
-    return "".join(_TEX_ESCAPES.get(ch, ch) for ch in s)
 
 
 def render_latex(report: Report) -> str:
@@ -225,7 +292,7 @@ def render_latex(report: Report) -> str:
         k = len(rep.splits)
         out.append(r"\begin{table}[t]")
         out.append(r"\centering")
-        name = _tex(title(rep)).replace("±", r"$\pm$")
+        name = tex(title(rep)).replace("±", r"$\pm$")
         out.append(r"\caption{" + name + r". Best per column in bold.}")
         out.append(r"\begin{tabular}{l" + "c" * len(cols) + "}")
         out.append(r"\toprule")
@@ -235,11 +302,11 @@ def render_latex(report: Report) -> str:
             rules = "".join(rf"\cmidrule(lr){{{2 + i * k}-{1 + (i + 1) * k}}}"
                             for i in range(len(rep.sizes)))
             out.append(rules)
-            out.append(" & ".join([""] + [_tex(split_title(rep.dataset, s)) for _, s in cols])
+            out.append(" & ".join([""] + [tex(split_title(rep.dataset, s)) for _, s in cols])
                        + r" \\")
         out.append(r"\midrule")
         for m in rep.methods:
-            cells = [_tex(m.name())]
+            cells = [tex(m.name())]
             for n, s in cols:
                 st = rep.stats(m, n, s)
                 if st is None:
@@ -256,23 +323,6 @@ def render_latex(report: Report) -> str:
         out.append(r"\bottomrule")
         out.append(r"\end{tabular}")
         out.append(r"\end{table}")
-        if rep.comparisons:
-            out.append("")
-            out.append(r"\begin{table}[t]")
-            out.append(r"\centering")
-            out.append(r"\caption{Against random at the same size: NME difference in "
-                       r"percentage points (negative = better), paired by seed.}")
-            out.append(r"\begin{tabular}{llrrrr}")
-            out.append(r"\toprule")
-            out.append(r"Method & Split & Labeled & $\Delta$ & Pairs & $p_t$ / $p_W$ \\")
-            out.append(r"\midrule")
-            for c in rep.comparisons:
-                out.append(" & ".join([
-                    _tex(c.method.name()), _tex(split_title(rep.dataset, c.split)),
-                    str(c.n_labeled), _tex(_fmt_diff(c)).replace("±", r"$\pm$"),
-                    str(c.n_pairs), f"{_fmt_p(c.p_ttest)} / {_fmt_p(c.p_wilcoxon)}"]) + r" \\")
-            out.append(r"\bottomrule")
-            out.append(r"\end{tabular}")
-            out.append(r"\end{table}")
+        out += latex_conclusions(rep, report.experiment_dir)
         out.append("")
     return "\n".join(out)

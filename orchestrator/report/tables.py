@@ -9,9 +9,13 @@ per column is the best (bold in Markdown / LaTeX, `*` in the terminal and CSV).
 
 "Better than random" is measured, not eyeballed: for every acquisition, size and split the
 NME difference to random sampling at the same architecture and size is paired by seed
-(the same seed shares L0 and the round-0 model), then tested with a paired t-test
-(`scipy.stats.ttest_rel`) and a Wilcoxon signed-rank test. With fewer than two paired
-seeds there is nothing to test and the report says "n/a".
+(the same seed shares L0 and the round-0 model), then tested with a paired t-test and a
+Wilcoxon signed-rank test. The verdicts correct for the number of comparisons: the t-test
+p-values of every comparison of a data set's table (acquisition x size x split, each
+against random) form one Holm-Bonferroni family, and a comparison is "better" or "worse"
+only where its adjusted p is at most 5 %. With fewer than three paired seeds there is no
+verdict ("too few seeds"), whatever the p-value; a comparison without a verdict says how
+many seeds would give 80 % power to detect the difference seen (`stats.seeds_needed`).
 """
 
 from __future__ import annotations
@@ -26,17 +30,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from scipy import stats
 
+from orchestrator.report.stats import ALPHA, MIN_SEEDS, holm, paired_t, seeds_needed
 from orchestrator.results.experiment_folder import ExperimentFolder
 from orchestrator.results.readers import read_table
 from orchestrator.results.schema import metric_splits
 from trainers.datasets.registry import find_dataset
 
 RANDOM = "random"
-#: The `rounds` columns a report reads (plus the metric columns): never the index lists.
-REPORT_COLUMNS = ("dataset", "arch", "acq_label", "acquisition", "n_labeled", "seed",
-                  "input_size", "width", "budget_sizes_json")
 
 
 def split_title(dataset: str, split: str) -> str:
@@ -64,6 +65,11 @@ class Method:
 
     def name(self) -> str:
         base = f"{self.arch} / {self.acq_label}"
+        return f"{base} [{self.variant}]" if self.variant else base
+
+    def key(self) -> str:
+        """`arch/acquisition label` (and `[variant]`): the method as scripts read it."""
+        base = f"{self.arch}/{self.acq_label}"
         return f"{base} [{self.variant}]" if self.variant else base
 
 
@@ -101,6 +107,13 @@ class Comparison:
     std_diff: float | None
     p_ttest: float | None
     p_wilcoxon: float | None
+    p_holm: float | None = None  # adjusted over the table's family (see `judge`)
+    verdict: str = ""  # better | worse | n.s. | too few seeds
+    seeds_needed: int | None = None  # for 80 % power, where there is no verdict
+
+    @property
+    def settled(self) -> bool:
+        return self.verdict in ("better", "worse")
 
 
 @dataclass
@@ -115,6 +128,8 @@ class DatasetReport:
     best: dict[tuple[int, str], set[Method]]
     comparisons: list[Comparison]
     baseline: dict[str, float] = field(default_factory=dict)  # mean-shape NME %, per split
+    family: int = 0  # comparisons in the Holm-Bonferroni family (those with a t-test p)
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def stats(self, method: Method, n: int, split: str) -> CellStats | None:
         return self.cells.get((method, n, split))
@@ -129,6 +144,7 @@ class Report:
     experiment: str
     datasets: list[DatasetReport]
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    experiment_dir: str = "DIR"  # the folder, for the commands a report suggests
 
 
 # -- building --------------------------------------------------------------------------
@@ -144,6 +160,9 @@ def _ordered_splits(datasets: list[str], splits: list[str]) -> list[str]:
 # they existed, which ran the defaults).
 PROTOCOL_COLUMNS = ("trainer_init", "warm_steps", "l0", "budget_remainder")
 PROTOCOL_DEFAULTS = {"trainer_init": "scratch", "l0": "random", "budget_remainder": "round"}
+#: The `rounds` columns a report reads (plus the metric columns): never the index lists.
+REPORT_COLUMNS = ("dataset", "arch", "acq_label", "acquisition", "n_labeled", "seed",
+                  "input_size", "width", "budget_sizes_json", *PROTOCOL_COLUMNS)
 
 
 def _setting(row: dict[str, Any], col: str) -> Any:
@@ -190,12 +209,13 @@ def _p(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def paired_test(a: dict[int, float], b: dict[int, float]) -> tuple[
+def paired_test(a: dict[int, float], b: dict[int, float], wilcoxon: bool = True) -> tuple[
         int, float | None, float | None, float | None, float | None]:
     """Pair two {seed: value} maps by seed: (n, mean a-b, std a-b, t-test p, Wilcoxon p).
 
     The p-values are None when they cannot be computed: fewer than two pairs, or (Wilcoxon)
-    every difference zero, or (t-test) differences without variance.
+    every difference zero, or (t-test) differences without variance; the Wilcoxon p also
+    when not asked for (`wilcoxon=False`: the live view, which shows only the t-test's).
     """
     seeds = sorted(set(a) & set(b))
     n = len(seeds)
@@ -208,21 +228,25 @@ def paired_test(a: dict[int, float], b: dict[int, float]) -> tuple[
     std_d = float(d.std(ddof=1)) if n > 1 else None
     if n < 2:
         return n, mean_d, std_d, None, None
+    # Differences equal up to float noise (NME stored as fractions, shown in percent) have
+    # no variance: a t-test p there would be an artefact of rounding (paired_t says None).
+    p_t = paired_t(x, y)
+    tol = 1e-9 * max(1.0, float(np.abs(d).max()))
+    if not wilcoxon or not np.any(np.abs(d) > tol):
+        return n, mean_d, std_d, p_t, None
+    from scipy import stats  # here: `scaf-al status` imports this module and should be fast
+
     with warnings.catch_warnings():
-        # scipy warns on degenerate inputs (zero variance); we report those as n/a instead.
-        warnings.simplefilter("ignore")
-        # Differences equal up to float noise (NME stored as fractions, shown in percent)
-        # have no variance: a t-test p there would be an artefact of rounding.
-        tol = 1e-9 * max(1.0, float(np.abs(d).max()))
-        p_t = _p(stats.ttest_rel(x, y).pvalue) if np.ptp(d) > tol else None
+        warnings.simplefilter("ignore")  # scipy warns on degenerate inputs: n/a instead
         try:
-            p_w = _p(stats.wilcoxon(d).pvalue) if np.any(np.abs(d) > tol) else None
+            p_w = _p(stats.wilcoxon(d).pvalue)
         except ValueError:
             p_w = None
     return n, mean_d, std_d, p_t, p_w
 
 
-def _dataset_report(dataset: str, rows: list[dict[str, Any]], splits: list[str]) -> DatasetReport:
+def _dataset_report(dataset: str, rows: list[dict[str, Any]], splits: list[str],
+                    wilcoxon: bool = True, plan: bool = True) -> DatasetReport:
     vcols = _variant_fields(rows)
     cells: dict[tuple[Method, int, str], dict[int, float]] = defaultdict(dict)
     base: dict[str, list[float]] = defaultdict(list)
@@ -257,7 +281,7 @@ def _dataset_report(dataset: str, rows: list[dict[str, Any]], splits: list[str])
     for m in methods:
         if m.acquisition == RANDOM:
             continue
-        ref = _reference(m, methods)
+        ref = reference_of(m, methods)
         if ref is None:
             continue
         for n in sizes:
@@ -265,12 +289,43 @@ def _dataset_report(dataset: str, rows: list[dict[str, Any]], splits: list[str])
                 a, b = stats_.get((m, n, s)), stats_.get((ref, n, s))
                 if a is None or b is None:
                     continue
-                comparisons.append(Comparison(m, ref, n, s, *paired_test(a.by_seed, b.by_seed)))
+                comparisons.append(Comparison(m, ref, n, s, *paired_test(a.by_seed, b.by_seed,
+                                                                         wilcoxon)))
     return DatasetReport(dataset, used_splits, sizes, methods, stats_, best, comparisons,
-                         {s: float(np.mean(v)) for s, v in base.items()})
+                         {s: float(np.mean(v)) for s, v in base.items()},
+                         judge(comparisons, plan))
 
 
-def _reference(m: Method, methods: list[Method]) -> Method | None:
+def _verdict(c: Comparison) -> str:
+    if c.n_pairs < MIN_SEEDS:
+        return "too few seeds"
+    if c.p_holm is not None and c.mean_diff is not None and c.p_holm <= ALPHA:
+        return "better" if c.mean_diff < 0 else "worse"
+    return "n.s."
+
+
+def judge(comparisons: list[Comparison], plan: bool = True) -> int:
+    """Fill in each comparison's Holm-adjusted p, verdict and seeds needed; return the size
+    of the family (the comparisons with a t-test p-value).
+
+    Seeds needed, where there is no verdict: the pairs that give 80 % power to detect the
+    observed mean difference (d = |mean| / sd of the differences), at least three; None
+    where the differences have no spread (no t-test p: nothing to plan from).
+    """
+    tested = [c for c in comparisons if c.p_ttest is not None]
+    for c, p in zip(tested, holm([c.p_ttest for c in tested if c.p_ttest is not None]),
+                    strict=True):
+        c.p_holm = p
+    for c in comparisons:
+        c.verdict = _verdict(c)
+        c.seeds_needed = None
+        if (plan and not c.settled and c.p_ttest is not None and c.mean_diff is not None
+                and c.std_diff):
+            c.seeds_needed = seeds_needed(abs(c.mean_diff) / c.std_diff)
+    return len(tested)
+
+
+def reference_of(m: Method, methods: list[Method]) -> Method | None:
     """Random sampling with the same architecture (and the same variant when there is one)."""
     same = [r for r in methods if r.acquisition == RANDOM and r.arch == m.arch]
     exact = [r for r in same if r.variant == m.variant]
@@ -278,13 +333,16 @@ def _reference(m: Method, methods: list[Method]) -> Method | None:
     return candidates[0] if candidates else None
 
 
-def build_report(rounds: pa.Table, split: str | None = None, experiment: str = "") -> Report:
+def build_report(rounds: pa.Table, split: str | None = None, experiment: str = "",
+                 wilcoxon: bool = True, plan: bool = True) -> Report:
     """Aggregate a `rounds` table into per-data-set tables and comparisons with random.
 
     Args:
         rounds: the `rounds` table (`orchestrator.results.read_rounds`).
         split: show only this test split (default: every split in the store).
         experiment: a name for titles.
+        wilcoxon: also the Wilcoxon signed-rank test's p (False: None, and faster).
+        plan: work out the seeds needed where there is no verdict (False: None).
 
     Raises:
         ValueError: `split` is not a split of the store.
@@ -302,7 +360,7 @@ def build_report(rounds: pa.Table, split: str | None = None, experiment: str = "
         by_ds[r["dataset"]].append(r)
     datasets = []
     for ds in sorted(by_ds):
-        rep = _dataset_report(ds, by_ds[ds], splits)
+        rep = _dataset_report(ds, by_ds[ds], splits, wilcoxon, plan)
         if rep.cells:
             datasets.append(rep)
     return Report(experiment, datasets)
@@ -324,4 +382,5 @@ def load_report(experiment_dir: str | Path, split: str | None = None) -> Report:
     name = folder.name if folder.exists() else exp.name
     rep = build_report(read.table, split, name)
     rep.skipped_files = read.skipped
+    rep.experiment_dir = str(exp)
     return rep

@@ -3,8 +3,11 @@
     DIR/
       spec.toml          the spec as run (`scaf-al resume` reads it back)
       experiment.json    name, creation time, the cells (id + config) and their round counts
+                         (the union of the grid and its extensions), and the extensions
       results/           the Parquet result store (`rounds`, `selections`)
       tune/              Ray Tune's own state (trial checkpoints, experiment state)
+      extend-NNN.toml    the spec an extension (`scaf-al extend`) ran its new cells with
+      tune-extend-NNN/   Tune's state of that extension (Tune cannot add trials to tune/)
       resources.json     what `gpus_per_trial = "auto"` chose, and the probe it chose from
       tensorboard/       the TensorBoard runs, with `[tracking] tensorboard = true`
 
@@ -48,6 +51,7 @@ TENSORBOARD_DIR = "tensorboard"
 PROJECT_FILE = "project.json"
 ANNOTATIONS_DIR = "annotations"
 ROUND_PREFIX = "round-"
+EXTEND_PREFIX = "extend-"
 
 
 class NotAnExperimentError(ValueError):
@@ -56,6 +60,10 @@ class NotAnExperimentError(ValueError):
 
 class ExperimentExistsError(RuntimeError):
     """The output folder already holds an experiment."""
+
+
+class ProjectNotAGridError(ValueError):
+    """A grid command (`resume`, `run --resume`) given an annotation project."""
 
 
 @dataclass(frozen=True)
@@ -74,12 +82,32 @@ class CellEntry:
 
 
 @dataclass(frozen=True)
+class Extension:
+    """One `scaf-al extend` of the experiment: the cells it added, run by their own Tune
+    experiment (`tune_dir`) with the resources of `spec_file`."""
+
+    number: int
+    created: str
+    source: str  # what was asked: the spec file, `--seeds N`, or both
+    cells: tuple[str, ...]
+
+    @property
+    def tune_name(self) -> str:
+        return f"tune-{EXTEND_PREFIX}{self.number:03d}"
+
+    @property
+    def spec_name(self) -> str:
+        return f"{EXTEND_PREFIX}{self.number:03d}.toml"
+
+
+@dataclass(frozen=True)
 class ExperimentInfo:
     """The contents of `experiment.json`."""
 
     name: str
     created: datetime | None
     cells: tuple[CellEntry, ...]
+    extensions: tuple[Extension, ...] = ()
 
     @property
     def total_rounds(self) -> int:
@@ -110,7 +138,20 @@ def _parse_info(doc: dict[str, Any], source: Path) -> ExperimentInfo:
             created = datetime.fromisoformat(doc["created"])
         except ValueError:
             created = None
-    return ExperimentInfo(name, created, cells)
+    try:
+        extensions = tuple(Extension(int(e["number"]), str(e.get("created", "")),
+                                     str(e.get("source", "")), tuple(e["cells"]))
+                           for e in doc.get("extensions", []))
+    except (KeyError, TypeError, ValueError) as e:
+        raise NotAnExperimentError(f"{source}: bad field extensions ({e})") from None
+    return ExperimentInfo(name, created, cells, extensions)
+
+
+def cell_records(cells: Sequence[CellConfig]) -> list[dict[str, Any]]:
+    # The acquisition's label is kept so that progress views never need the acquisition
+    # registry (and torch) to name a cell.
+    return [{"cell_id": c.cell_id(), "config": c.to_dict(),
+             "acquisition_label": c.acquisition.label()} for c in cells]
 
 
 class ExperimentFolder:
@@ -215,6 +256,14 @@ class ExperimentFolder:
         """The project's own round-0 cache (`RoundZeroCache(this)` keeps models in round0/)."""
         return self.path / ".cache"
 
+    def last_round_k(self) -> int | None:
+        """K of the project's last finished round (from its round.json), or None."""
+        rounds = self.round_dirs()
+        try:
+            return int(json.loads((rounds[-1] / "round.json").read_text(encoding="utf-8"))["k"])
+        except (IndexError, OSError, ValueError, KeyError, TypeError):
+            return None
+
     def round_dirs(self) -> list[Path]:
         """The finished rounds' folders, in round order (work folders start with '.')."""
         found = [p for p in self.path.glob(f"{ROUND_PREFIX}[0-9][0-9][0-9]*") if p.is_dir()
@@ -247,23 +296,31 @@ class ExperimentFolder:
         info = {
             "name": name,
             "created": datetime.now(UTC).isoformat(),
-            # The acquisition's label is kept so that progress views never need the
-            # acquisition registry (and torch) to name a cell.
-            "cells": [{"cell_id": c.cell_id(), "config": c.to_dict(),
-                       "acquisition_label": c.acquisition.label()} for c in cells],
+            "cells": cell_records(cells),
             "rounds_per_cell": {c.cell_id(): len(c.budget.sizes) for c in cells},
         }
-        tmp = folder.path / f".{INFO_FILE}.tmp"
-        tmp.write_text(json.dumps(info, indent=1))
-        os.replace(tmp, folder.info_file)
+        folder.write_info(info)
         return folder
+
+    def write_info(self, info: dict[str, Any]) -> None:
+        """Replace experiment.json with `info` in one rename (readers see old or new)."""
+        tmp = self.path / f".{INFO_FILE}.tmp"
+        tmp.write_text(json.dumps(info, indent=1))
+        os.replace(tmp, self.info_file)
+        self.__dict__.pop("info", None)  # the cached read is stale now
+
+    def tune_dirs(self) -> list[Path]:
+        """Tune's folders in the order they were made: tune/, then each extension's."""
+        names = [TUNE_DIR, *(e.tune_name for e in self.info.extensions)]
+        return [self.path / n for n in names]
 
     def refuse_existing(self) -> None:
         """Raise if the folder already holds an experiment (checked before any work)."""
         if self.exists():
             raise ExperimentExistsError(
                 f"{self.path} already holds an experiment; continue it with "
-                f"`scaf-al resume {self.path}` or choose another --out"
+                f"`scaf-al resume {self.path}`, grow it with `scaf-al extend {self.path} "
+                "SPEC`, or choose another --out"
             )
 
     # -- reading ------------------------------------------------------------------------
@@ -299,17 +356,39 @@ class ExperimentFolder:
     def name(self) -> str:
         return self.info.name
 
-    def spec(self) -> ExperimentSpec:
-        """The spec the experiment was started with.
+    def spec(self, extension: Extension | None = None) -> ExperimentSpec:
+        """The spec the experiment was started with (or that `extension` ran with).
 
         Raises:
-            SpecError: no spec.toml, or it no longer validates (names the file and field).
+            SpecError: no such file, or it no longer validates (names the file and field).
         """
-        if not self.spec_file.is_file():
+        file = self.spec_file if extension is None else self.path / extension.spec_name
+        if not file.is_file():
             raise SpecError("experiment",
-                            f"{self.path} is not an experiment folder (no {SPEC_FILE})")
-        return parse_spec(tomllib.loads(self.spec_file.read_text()), str(self.spec_file))
+                            f"{self.path} is not an experiment folder (no {file.name})")
+        return parse_spec(tomllib.loads(file.read_text()), str(file))
+
+    def latest_spec(self) -> ExperimentSpec:
+        """The spec of the latest extension, else the one the experiment started with."""
+        exts = self.info.extensions
+        return self.spec(exts[-1] if exts else None)
 
     def cache_dir(self) -> Path:
         """Where the run keeps its data, auto-encoder and round-0 caches."""
         return default_cache_dir(self.spec())
+
+
+def project_continuation(folder: ExperimentFolder) -> str:
+    """One line on how an annotation project continues (it is not a grid to resume)."""
+    rounds = folder.round_dirs()
+    k = folder.last_round_k()
+    try:
+        images = str(folder.project_images())
+    except NotAnExperimentError:
+        images = "IMAGES"
+    then = (f"annotate the images in {rounds[-1] / 'to_annotate.csv'} (a .pts beside each "
+            f"image, or a Label Studio export in {folder.annotations_dir}), then run"
+            if rounds else "run")
+    return (f"{folder.path} is an annotation project, not a grid experiment (nothing was "
+            f"started): {then} `scaf-al propose {folder.path} --images {images} "
+            f"--k {k or 'K'}` for its next round")

@@ -7,10 +7,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.results.experiment_folder import TUNE_DIR, ExperimentFolder, default_cache_dir
+from orchestrator.results.experiment_folder import (
+    TUNE_DIR,
+    ExperimentFolder,
+    ProjectNotAGridError,
+    default_cache_dir,
+    project_continuation,
+)
+from orchestrator.results.extension import ExtensionPlan, record_extension
+from orchestrator.results.folder_lock import driver_lock
 from orchestrator.spec.experiment import ExperimentSpec
 from orchestrator.tracking.sync import check_clients
 from orchestrator.tune.preflight import preflight
+from trainers.config.cell import CellConfig
 
 
 @dataclass
@@ -93,15 +102,47 @@ def check_devices(spec: ExperimentSpec, address: str | None,
         check_gpus_available(r, "this machine", cuda=cuda, ray_gpus=ray_gpus)
 
 
-def _param_space(spec: ExperimentSpec, exp_dir: Path, cache: Path, faults: dict | None,
-                 gpus: float | None = None) -> dict:
+@dataclass(frozen=True)
+class TuneRun:
+    """One Tune experiment in the folder: the grid's (tune/) or an extension's, which
+    runs only the cells it added (Tune cannot add trials to a finished experiment)."""
+
+    cells: list[CellConfig]
+    name: str = TUNE_DIR
+
+
+def latest_run(folder: ExperimentFolder, spec: ExperimentSpec) -> TuneRun:
+    """What `resume` continues: the latest extension's cells and Tune folder, else the
+    grid of `spec` in tune/ (an extension starts only when every earlier cell is done)."""
+    exts = folder.info.extensions
+    if not exts:
+        return TuneRun(spec.cells())
+    entries = {c.cell_id: c for c in folder.info.cells}
+    return TuneRun([entries[cid].cell for cid in exts[-1].cells], exts[-1].tune_name)
+
+
+def _start_run(folder: ExperimentFolder, spec: ExperimentSpec, resume: bool,
+               extend: ExtensionPlan | None) -> TuneRun:
+    """The Tune run to start, once every check has passed: the folder is created (a new
+    grid) or the extension recorded in it only now."""
+    if extend is not None:
+        ext = record_extension(folder, extend.cells, spec.raw, extend.source)
+        return TuneRun(extend.cells, ext.tune_name)
+    if resume:
+        return latest_run(folder, spec)
+    ExperimentFolder.create(folder.path, spec)
+    return TuneRun(spec.cells())
+
+
+def _param_space(spec: ExperimentSpec, cells: list[CellConfig], exp_dir: Path, cache: Path,
+                 faults: dict | None, gpus: float | None = None) -> dict:
     from ray import tune
 
     from orchestrator.spec.devices import trial_device
 
     device = trial_device(spec.resources, gpus)
     return {
-        "cell": tune.grid_search([c.to_dict() for c in spec.cells()]),
+        "cell": tune.grid_search([c.to_dict() for c in cells]),
         "experiment": spec.name,
         "experiment_dir": str(exp_dir),
         "cache_dir": str(cache),
@@ -125,19 +166,20 @@ def _tracking(spec: ExperimentSpec, folder: ExperimentFolder) -> Any:
 
 
 def _tuner(spec: ExperimentSpec, folder: ExperimentFolder, cache: Path, gpus: float, *,
-           resume: bool, callbacks: list, faults: dict | None) -> Any:
-    """Tune's tuner for the grid: restored from the folder when resuming (and Tune has state
+           run: TuneRun, resume: bool, callbacks: list, faults: dict | None) -> Any:
+    """Tune's tuner for `run`: restored from its folder when resuming (and Tune has state
     there), else new. Needs Ray running."""
     from ray import tune
 
     trainable = _trainable(spec, gpus)
-    if resume and tune.Tuner.can_restore(str(folder.tune_dir)):
-        return tune.Tuner.restore(str(folder.tune_dir), trainable=trainable,
+    tune_dir = folder.path / run.name
+    if resume and tune.Tuner.can_restore(str(tune_dir)):
+        return tune.Tuner.restore(str(tune_dir), trainable=trainable,
                                   resume_unfinished=True, resume_errored=True)
     r = spec.resources
     return tune.Tuner(
         trainable,
-        param_space=_param_space(spec, folder.path, cache, faults, gpus),
+        param_space=_param_space(spec, run.cells, folder.path, cache, faults, gpus),
         tune_config=tune.TuneConfig(
             max_concurrent_trials=r.max_concurrent_trials or None,
             trial_dirname_creator=_trial_dirname,
@@ -146,7 +188,7 @@ def _tuner(spec: ExperimentSpec, folder: ExperimentFolder, cache: Path, gpus: fl
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
-            name=TUNE_DIR,
+            name=run.name,
             storage_path=str(folder.path),
             verbose=0,
             callbacks=callbacks,
@@ -169,21 +211,40 @@ def run_experiment(
     faults: dict | None = None,
     expose: bool = False,
     log: Any = print,
+    extend: ExtensionPlan | None = None,
 ) -> RunOutcome:
-    """Run every cell of `spec` as a Tune trial, or resume the experiment in `exp_dir`.
+    """Run every cell of `spec` as a Tune trial, resume the experiment in `exp_dir` (its
+    latest Tune run), or with `extend` add its cells to the experiment and run only them.
 
     Everything that can be checked or computed once is, before the folder and the trials
     exist: the device against the GPUs, paths, budgets vs the pool, the auto-encoder (fits
     every architecture?), caches; on a cluster, what the driver can see, how to join it
     (its token) and its GPUs; the "auto" GPU share.
     """
+    folder = ExperimentFolder(exp_dir.resolve())
+    if folder.is_project():
+        raise ProjectNotAGridError(project_continuation(folder))
+    # One driver per folder: a second run, resume or extend is refused before any work.
+    command = "extend" if extend is not None else "resume" if resume else "run"
+    with driver_lock(folder.path, command, log=log):
+        return _run_locked(spec, folder, address=address, resume=resume, dashboard=dashboard,
+                           plain=plain, interval=interval, faults=faults, expose=expose,
+                           log=log, extend=extend)
+
+
+def _run_locked(spec: ExperimentSpec, folder: ExperimentFolder, *, address: str | None,
+                resume: bool, dashboard: bool, plain: bool, interval: float,
+                faults: dict | None, expose: bool, log: Any,
+                extend: ExtensionPlan | None = None) -> RunOutcome:
+    """`run_experiment` once the folder's driver lock is held."""
     from orchestrator.tune.cluster_access import cluster_access
     from orchestrator.tune.dashboard import Dashboard
     from orchestrator.tune.ray_runtime import ray_session
 
-    folder = ExperimentFolder(exp_dir.resolve())
-    cache = default_cache_dir(spec)
-    if not resume:
+    # An extension and a resume use the folder's cache: its auto-encoders and round-0
+    # models are reused.
+    cache = folder.cache_dir() if resume or extend else default_cache_dir(spec)
+    if not resume and extend is None:
         folder.refuse_existing()  # before any work
     check_clients(spec.tracking)
     check_devices(spec, address)
@@ -196,8 +257,7 @@ def run_experiment(
         if address is not None:
             check_devices(spec, address, resources)
         gpus, probed = gpus_per_trial(spec, folder if resume else None)
-        if not resume:
-            ExperimentFolder.create(folder.path, spec)
+        run = _start_run(folder, spec, resume, extend)
         if probed is not None:
             folder.record_resources(probed)
         callbacks: list = ([Dashboard(str(folder.path), force_plain=plain, interval=interval)]
@@ -205,8 +265,8 @@ def run_experiment(
         tracking = _tracking(spec, folder)
         callbacks += [tracking] if tracking is not None else []
         try:
-            grid = _tuner(spec, folder, cache, gpus, resume=resume, callbacks=callbacks,
-                          faults=faults).fit()
+            grid = _tuner(spec, folder, cache, gpus, run=run, resume=resume,
+                          callbacks=callbacks, faults=faults).fit()
         finally:
             if tracking is not None:
                 tracking.finish()

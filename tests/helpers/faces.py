@@ -74,3 +74,18 @@ def blocky_crops(n: int = 6, seed: int = 0, size: int = 64) -> Any:
                    flip_perm=np.array([1, 0]), eye_idx=(0, 1),
                    to_original=np.tile(np.eye(2, 3), (n, 1, 1)),
                    names=[f"img{i}" for i in range(n)])
+
+
+def bomb_png(path: Path, side: int = 30_000) -> Path:
+    """A valid 1 x 1 PNG whose header claims side x side pixels (a few dozen bytes), over
+    Pillow's decompression-bomb limit for the default side."""
+    import struct
+    import zlib
+
+    Image.new("RGB", (1, 1)).save(path)
+    data = bytearray(path.read_bytes())
+    ihdr = 8 + 8  # the signature, then the IHDR chunk's length and type
+    data[ihdr:ihdr + 8] = struct.pack(">II", side, side)
+    data[ihdr + 13:ihdr + 17] = struct.pack(">I", zlib.crc32(bytes(data[12:ihdr + 13])))
+    path.write_bytes(bytes(data))
+    return path

@@ -55,3 +55,21 @@ def collect(cell: CellConfig, cache: Path, state: LoopState | None = None,
     with contextlib.suppress(Stop):
         run_cell(cell, cache_dir=cache, report=report, state=state, device="cpu")
     return results, states
+
+
+def finished_experiment(exp: Path, spec: Any, cache_dir: Path) -> None:
+    """`exp` as `scaf-al run` leaves a finished grid, without Ray: the folder, every cell
+    run by the plain loop (as a trial runs it, on the CPU) and written through the result
+    writer, then compacted as a finished trial compacts its cell."""
+    from orchestrator.results.compaction import compact_cell
+    from orchestrator.results.experiment_folder import ExperimentFolder
+    from orchestrator.results.writer import ResultWriter
+    from trainers.loop.cell_loop import run_cell
+
+    ExperimentFolder.create(exp, spec)
+    writer = ResultWriter(str(exp), spec.name)
+    for cell in spec.cells():
+        splits = list(cell.data.test_splits or ())
+        run_cell(cell, cache_dir=cache_dir, device="cpu",
+                 report=lambda r, _s, c=cell, sp=splits: writer.write_round(c, r, splits=sp))
+        compact_cell(str(exp), cell.cell_id())

@@ -9,6 +9,7 @@ pixel coordinates (0-based pixel centres, (x, y)) and one or more face boxes. Lo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,9 +55,19 @@ def decode_rgb(path: Path) -> np.ndarray:
             arr = np.asarray(im, dtype=np.uint8)
     except FileNotFoundError as e:
         raise DatasetError(f"{path}: image file not found") from e
+    except Image.DecompressionBombError as e:
+        raise DatasetError(f"{path}: {too_many_pixels(e)}") from e
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DatasetError(f"{path}: unreadable image ({e})") from e
     return arr
+
+
+def too_many_pixels(error: Image.DecompressionBombError) -> str:
+    """The reason for an image over Pillow's decompression-bomb limit, in one phrase."""
+    numbers = [f"{int(n):,}" for n in re.findall(r"(\d+) pixels", str(error))]
+    size, limit = (numbers + ["?", "?"])[:2]
+    return (f"image too large ({size} pixels, over Pillow's decompression-bomb limit of "
+            f"{limit}); not read")
 
 
 def landmark_boxes(landmarks: np.ndarray) -> np.ndarray:

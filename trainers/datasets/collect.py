@@ -26,6 +26,7 @@ from trainers.datasets.base import (
     SkippedFilesWarning,
     check_on_bad_file,
     landmark_boxes,
+    too_many_pixels,
 )
 from trainers.datasets.layouts import Layout
 
@@ -91,6 +92,8 @@ def probe_image(path: Path) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             return int(im.size[0]), int(im.size[1])
+    except Image.DecompressionBombError as e:
+        raise DatasetError(too_many_pixels(e)) from e
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DatasetError(f"unreadable image ({e})") from e
 

@@ -34,6 +34,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from trainers.inference.safe_files import refuse_output_over_inputs
 from trainers.models.config import IMAGE_MEAN
 from trainers.models.fabrec import FabRec
 from trainers.models.landmark_model import LandmarkModelInfo, load_landmark_model
@@ -125,11 +126,13 @@ def export_model(model_path: Path, fmt: Literal["onnx", "torchscript"], out: Pat
 
     Raises:
         ValueError: an unknown format.
+        OutputPathError: `out` is the model file itself (nothing is written).
         RuntimeError: ONNX asked for without the `export` extra installed.
         CheckpointError: a model file that is unreadable or not a landmark model.
     """
     if fmt not in FORMATS:
         raise ValueError(f"export format must be one of {FORMATS}, got {fmt!r}")
+    refuse_output_over_inputs(out, "--out", {"MODEL": model_path})
     model, info = load_landmark_model(model_path, "cpu")
     net = LandmarkNet(model.float()).eval()
     out = Path(out)

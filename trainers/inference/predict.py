@@ -35,6 +35,12 @@ from trainers.datasets.collect import probe_image
 from trainers.datasets.crops import crop_image, face_roi, roi_to_original, square_roi
 from trainers.datasets.cropset import CropSet, margin_size
 from trainers.inference.inputs import PredictError, find_images, match_boxes, read_boxes
+from trainers.inference.safe_files import (
+    OverlayFolder,
+    overlay_names,
+    refuse_output_over_inputs,
+    spreadsheet_cell,
+)
 from trainers.models.fabrec import FabRec
 from trainers.models.landmark_model import LandmarkModelInfo, load_landmark_model
 from trainers.training.device import resolve_device
@@ -144,14 +150,17 @@ def draw_overlay(image: np.ndarray, landmarks: np.ndarray, box: np.ndarray | Non
     return out
 
 
-def _overlay_names(paths: Sequence[Path]) -> list[str]:
-    """`<stem>.png` per image; a repeated stem gets `-2`, `-3`, ... in input order."""
-    seen: dict[str, int] = {}
-    names = []
-    for p in paths:
-        seen[p.stem] = seen.get(p.stem, 0) + 1
-        names.append(f"{p.stem}.png" if seen[p.stem] == 1 else f"{p.stem}-{seen[p.stem]}.png")
-    return names
+def _check_outputs(out_csv: Path, inputs: list[Path], paths: list[Path], boxes: Path | None,
+                   model_path: Path, overlay_dir: Path | None) -> OverlayFolder | None:
+    """Refuse, before any work, an output that is an input or would replace a user's file;
+    the overlay folder to write (None without one)."""
+    refuse_output_over_inputs(out_csv, "--out", {"image": paths, "IMAGE_OR_DIR": inputs,
+                                                 "--boxes": boxes, "--model": model_path})
+    if overlay_dir is None:
+        return None
+    overlay = OverlayFolder(Path(overlay_dir), overlay_names(inputs, paths))
+    overlay.check(paths)
+    return overlay
 
 
 def _csv_header(num_landmarks: int) -> list[str]:
@@ -178,7 +187,7 @@ def predict_images(
         out_csv: the CSV to write (replaced atomically once every image is done).
         boxes: a face-box CSV (format and matching rules in `trainers.inference.inputs`);
             None takes each image as a face crop already.
-        overlay_dir: where to write `<stem>.png`, each image with its landmarks drawn.
+        overlay_dir: where to write each image with its landmarks drawn (`OverlayFolder`).
         device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
         batch_size: images decoded, cropped and run together.
         amp: bf16 autocast on CUDA (faster; off by default so GPU and CPU agree).
@@ -187,22 +196,21 @@ def predict_images(
         The Predictions written.
 
     Raises:
-        PredictError: a missing or unreadable image, or a bad box file (one line naming
-            the file, and the row for box files).
+        PredictError: a missing or unreadable image, or a bad box file (names file and row).
+        OutputPathError: `out_csv` is an input, or an overlay would replace a user's file.
         CheckpointError: a model file that is unreadable or not a landmark model.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     paths = find_images(inputs)
+    overlay = _check_outputs(Path(out_csv), inputs, paths, boxes, Path(model_path), overlay_dir)
     face_boxes: list[np.ndarray | None] = (
         list(match_boxes(read_boxes(boxes), paths, boxes)) if boxes is not None
         else [None] * len(paths))
     _check_readable(paths)
     dev = resolve_device(device)
     model, info = load_landmark_model(model_path, dev)
-    names = [str(p) for p in paths]
-    overlay_paths = ([] if overlay_dir is None
-                     else [Path(overlay_dir) / n for n in _overlay_names(paths)])
+    overlay_paths = [] if overlay is None else overlay.begin()
     landmarks, rois, overlays = [], [], []
     for start in range(0, len(paths), batch_size):
         chunk = slice(start, start + batch_size)
@@ -211,11 +219,12 @@ def predict_images(
                                                         device=dev, amp=amp)
         landmarks.append(chunk_landmarks)
         rois.append(chunk_rois)
-        # Without overlay_dir, overlay_paths is empty and this zip yields nothing.
         overlays += [draw_overlay(*args) for args in zip(
             images, landmarks[-1], face_boxes[chunk], overlay_paths[chunk], strict=False)]
-    result = Predictions(Path(out_csv), names, np.concatenate(landmarks), np.concatenate(rois),
-                         overlays)
+    if overlay is not None:
+        overlay.finish(overlays)
+    result = Predictions(Path(out_csv), [str(p) for p in paths], np.concatenate(landmarks),
+                         np.concatenate(rois), overlays)
     _write_csv(result, info.num_landmarks)
     return result
 
@@ -256,7 +265,7 @@ def _write_csv(result: Predictions, num_landmarks: int) -> None:
             writer = csv.writer(f)
             writer.writerow(_csv_header(num_landmarks))
             for name, lms in zip(result.images, result.landmarks, strict=True):
-                writer.writerow([name, *(f"{v:.3f}" for v in lms.reshape(-1))])
+                writer.writerow([spreadsheet_cell(name), *(f"{v:.3f}" for v in lms.reshape(-1))])
         os.replace(tmp, out)
     finally:
         if tmp.exists():

@@ -250,8 +250,8 @@ def _train(ctx: _CellContext, r: int, labeled: np.ndarray) -> tuple[FabRec, dict
     reused = False
     if r == 0:
         # Round 0 depends on the seed, not the acquisition: train it once per content key.
-        key = ctx.round0.key(ctx.cell, ctx.ae_path, labeled,
-                             precision_tag(ctx.device, trainer.amp))
+        key = ctx.round0.key_for(ctx.cell, ctx.ae_path, labeled,
+                                 precision_tag(ctx.device, trainer.amp))
         stats, reused = ctx.round0.get_or_train(key, model, train)
     else:
         stats = train()

@@ -120,9 +120,9 @@ def trained_step(cell: CellConfig, pool: ProjectPool, inputs: RoundInputs, round
                  cache_dir: Path, device: str, say: Callable[[str], None]) -> ProjectStep:
     """Train on the labeled images, then let the cell's acquisition pick K (as the grid)."""
     ctx = open_context(cell, pool.crops, {}, cache_dir, device, say)
-    # Round-0 models are keyed by the labeled set, not by where its labels came from (two
-    # projects on one folder may hold different imports): keep them in the project.
-    ctx = dataclasses.replace(ctx, round0=RoundZeroCache(round0_dir))
+    # Round-0 models are keyed by the labeled faces themselves (a corrected annotation
+    # trains anew), and kept in the project.
+    ctx = dataclasses.replace(ctx, round0=RoundZeroCache(round0_dir, pool.crops))
     r = inputs.loop_round
     model, stats, reused = train_round(ctx, r, np.asarray(inputs.labeled, dtype=np.int64))
     rng = _rng(cell, inputs.rng_state)

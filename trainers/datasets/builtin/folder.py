@@ -34,6 +34,7 @@ from trainers.datasets.collect import DEFAULT_MAX_OUTSIDE, FaceCollector, FaceRe
 from trainers.datasets.layouts import IBUG_68, WFLW_98, Layout, check_flip_perm
 from trainers.datasets.pts import read_pts
 from trainers.datasets.registry import IMAGE_SUFFIXES, register_dataset
+from trainers.inference.safe_files import unspreadsheet_cell
 
 # 3FabRec's 300-W adjustment suits tight landmark boxes, the default box here.
 DEFAULT_BOX_ADJUST = (0.2, 0.12)
@@ -116,7 +117,8 @@ def _records_from_csv(path: Path) -> list[dict[str, Any]]:
             rec["_error"] = f"{len(row)} columns, the header has {len(header)}"
             records.append(rec)
             continue
-        rec["image"] = row[col["image"]].strip()
+        # `predict` writes a name a spreadsheet would run as a formula with an apostrophe.
+        rec["image"] = unspreadsheet_cell(row[col["image"]].strip())
         try:
             rec["landmarks"] = [
                 [float(row[col[f"x{k}"]]), float(row[col[f"y{k}"]])] for k in range(n_points)
