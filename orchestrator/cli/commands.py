@@ -254,33 +254,12 @@ def compact(experiment_dir: str) -> int:
 
 def track(experiment_dir: str, *, mlflow: str | None = None,
           tensorboard: str | None = None) -> int:
-    """`scaf-al track DIR`: write what the trackers lack of an experiment (the spec's
-    `[tracking]` unless `mlflow` / `tensorboard` name others); the report and plots too
-    once every cell is done. Safe to repeat: nothing is written twice."""
-    from orchestrator.results.experiment_folder import ExperimentFolder
-    from orchestrator.spec.tables import SpecError
-    from orchestrator.tracking.sync import Targets, check_clients, sync_once
+    """`scaf-al track DIR`: write what the trackers (the spec's `[tracking]`, or those
+    named) lack of an experiment; safe to repeat, nothing is written twice."""
+    from orchestrator.tracking.sync import track_folder
 
-    folder = ExperimentFolder.open(experiment_dir)
-    if mlflow is None and tensorboard is None:
-        table = folder.spec().tracking
-        if not table.enabled:
-            raise SpecError("tracking", f"{folder.spec_file} has no [tracking] table; "
-                                        "give --mlflow URI and/or --tensorboard DIR")
-        check_clients(table)
-        targets = Targets.from_table(table, folder)
-    else:
-        targets = Targets(mlflow, tensorboard)
-    sinks = targets.sinks()
-    try:
-        result = sync_once(folder, sinks)
-    finally:
-        for sink in sinks:
-            sink.close()
-    for sink in sinks:
-        console.print(f"{sink.name} {sink.target}: {result.written[sink.name]} rounds written"
-                      + ("; report and learning curves as artefacts" if result.artefacts
-                         else ""), highlight=False, soft_wrap=True)
+    for line in track_folder(experiment_dir, mlflow, tensorboard):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     return 0
 
 

@@ -123,3 +123,34 @@ def sync_once(folder: ExperimentFolder, sinks: list[Sink], *, artefacts: bool | 
                 sink.log_artefacts(rec, files)
         result.artefacts = True
     return result
+
+
+def track_folder(experiment_dir: str | Path, mlflow: str | None = None,
+                 tensorboard: str | None = None) -> list[str]:
+    """`scaf-al track DIR`: one pass into the trackers named, or (none named) those of the
+    folder's spec; the report and plots too once every cell is done. Returns one line per
+    tracker saying what was written.
+
+    Raises:
+        SpecError: nothing named and the spec has no `[tracking]`, or a client is missing.
+        NotAnExperimentError: the folder holds no experiment.
+    """
+    folder = ExperimentFolder.open(experiment_dir)
+    if mlflow is None and tensorboard is None:
+        table = folder.spec().tracking
+        if not table.enabled:
+            raise SpecError("tracking", f"{folder.spec_file} has no [tracking] table; "
+                                        "give --mlflow URI and/or --tensorboard DIR")
+        check_clients(table)
+        targets = Targets.from_table(table, folder)
+    else:
+        targets = Targets(mlflow, tensorboard)
+    sinks = targets.sinks()
+    try:
+        result = sync_once(folder, sinks)
+    finally:
+        for sink in sinks:
+            sink.close()
+    extra = "; report and learning curves as artefacts" if result.artefacts else ""
+    return [f"{s.name} {s.target}: {result.written[s.name]} rounds written{extra}"
+            for s in sinks]
