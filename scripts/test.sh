@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/setup-browser.sh
+bash scripts/setup-mlflow-server.sh
 bash scripts/setup-labelstudio.sh
 . .venv/bin/activate
 ruff check .

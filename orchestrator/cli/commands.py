@@ -14,6 +14,7 @@
     scaf-al pretrain --out FILE [--data NAME]           the unsupervised auto-encoder stage
     scaf-al plan SPEC [--probe] [--json] [--against DIR] what a grid costs (or what DIR lacks)
     scaf-al compact DIR                                 one result file per finished cell
+    scaf-al track DIR --mlflow URI | --tensorboard DIR  mirror an experiment into trackers
     scaf-al predict IMAGES --model M --out CSV          landmarks of new images
     scaf-al export MODEL --format onnx --out FILE       the network as ONNX or TorchScript
     scaf-al propose PROJECT --images DIR --k K          which of your own faces to annotate next
@@ -248,6 +249,17 @@ def compact(experiment_dir: str) -> int:
 
     stats = compact_store(ExperimentFolder.open(experiment_dir).store)
     console.print(", ".join(f"{k} {v}" for k, v in stats.to_dict().items()), highlight=False)
+    return 0
+
+
+def track(experiment_dir: str, *, mlflow: str | None = None,
+          tensorboard: str | None = None) -> int:
+    """`scaf-al track DIR`: write what the trackers (the spec's `[tracking]`, or those
+    named) lack of an experiment; safe to repeat, nothing is written twice."""
+    from orchestrator.tracking.sync import track_folder
+
+    for line in track_folder(experiment_dir, mlflow, tensorboard):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     return 0
 
 

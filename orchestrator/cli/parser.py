@@ -242,6 +242,15 @@ def _project_commands(add: AddCommand, c: ModuleType) -> None:
     _bind(sv, c.serve)
 
 
+def _tracking_commands(add: AddCommand, c: ModuleType) -> None:
+    tr = add("track", help="write an experiment into MLflow / TensorBoard (what they lack)")
+    tr.add_argument("dir", help="experiment folder")
+    tr.add_argument("--mlflow", metavar="URI",
+                    help="an MLflow tracking server (http://host:5000) or a local folder")
+    tr.add_argument("--tensorboard", metavar="DIR", help="a TensorBoard log folder")
+    _bind(tr, c.track, experiment_dir="dir")
+
+
 def _plugin_commands(add: AddCommand, taken: set[str]) -> None:
     """Sub-commands that other packages add (entry-point group ``scaf_al.commands``: each
     names a function `register(add)` that adds its commands and binds their handlers)."""
@@ -267,5 +276,6 @@ def build_parser(commands: ModuleType) -> argparse.ArgumentParser:
     _tool_commands(add, commands, flags)
     _model_commands(add, commands)
     _project_commands(add, commands)
+    _tracking_commands(add, commands)
     _plugin_commands(add, set(sub.choices))
     return p

@@ -9,6 +9,7 @@
       extend-NNN.toml    the spec an extension (`scaf-al extend`) ran its new cells with
       tune-extend-NNN/   Tune's state of that extension (Tune cannot add trials to tune/)
       resources.json     what `gpus_per_trial = "auto"` chose, and the probe it chose from
+      tensorboard/       the TensorBoard runs, with `[tracking] tensorboard = true`
 
 An annotation project (`scaf-al propose`) is such a folder with one live cell, plus:
 
@@ -46,6 +47,7 @@ INFO_FILE = "experiment.json"
 RESULTS_DIR = "results"
 TUNE_DIR = "tune"
 RESOURCES_FILE = "resources.json"
+TENSORBOARD_DIR = "tensorboard"
 PROJECT_FILE = "project.json"
 ANNOTATIONS_DIR = "annotations"
 ROUND_PREFIX = "round-"
@@ -177,6 +179,11 @@ class ExperimentFolder:
     @property
     def tune_dir(self) -> Path:
         return self.path / TUNE_DIR
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        """Where `[tracking] tensorboard = true` writes the TensorBoard runs."""
+        return self.path / TENSORBOARD_DIR
 
     @property
     def resources_file(self) -> Path:

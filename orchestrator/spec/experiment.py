@@ -20,7 +20,13 @@ from orchestrator.spec.checks import (
     check_data_options,
     known_pool_size,
 )
-from orchestrator.spec.tables import BudgetTable, ExperimentTable, Resources, SpecError
+from orchestrator.spec.tables import (
+    BudgetTable,
+    ExperimentTable,
+    Resources,
+    SpecError,
+    TrackingTable,
+)
 from trainers.config.cell import (
     AcquisitionConfig,
     BudgetSchedule,
@@ -53,6 +59,7 @@ class ExperimentSpec:
     resources: Resources = field(default_factory=Resources)
     cache_dir: str | None = None
     l0: str = "random"
+    tracking: TrackingTable = field(default_factory=TrackingTable)
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def cells(self) -> list[CellConfig]:
@@ -106,7 +113,8 @@ def parse_acquisition(entry: Any, path: str) -> AcquisitionConfig:
     return AcquisitionConfig(name=entry["name"], params=params)
 
 
-TOP_LEVEL = ("experiment", "data", "model", "trainer", "budgets", "acquisitions", "resources")
+TOP_LEVEL = ("experiment", "data", "model", "trainer", "budgets", "acquisitions", "resources",
+             "tracking")
 
 
 def parse_spec(doc: dict[str, Any], source: str | None = None) -> ExperimentSpec:
@@ -144,6 +152,7 @@ def _parse(doc: dict[str, Any]) -> ExperimentSpec:
         resources=from_table(Resources, doc.get("resources", {}), "resources"),
         cache_dir=exp.cache_dir,
         l0=exp.l0,
+        tracking=from_table(TrackingTable, doc.get("tracking", {}), "tracking"),
         raw=doc,
     )
 

@@ -1,5 +1,5 @@
-"""The typed tables of a spec that are not part of a cell: `[experiment]`, `[[budgets]]`
-and `[resources]`. Each checks its own values and raises ConfigError naming the field;
+"""The typed tables of a spec that are not part of a cell: `[experiment]`, `[[budgets]]`,
+`[resources]` and `[tracking]`. Each checks its own values and raises ConfigError naming the field;
 the generic parser (`trainers.config.typed.from_table`) adds the table's path."""
 
 from __future__ import annotations
@@ -145,3 +145,24 @@ class Resources:
                 raise ConfigError("gpus_per_trial",
                                   f"{gpus} is below Ray's smallest share, 0.0001")
             object.__setattr__(self, "gpus_per_trial", round_down_share(gpus))
+
+
+@dataclass(frozen=True)
+class TrackingTable:
+    """`[tracking]`: where the driver mirrors the store as it fills. `mlflow`: a tracking
+    server URI (http://host:5000) or a local folder; `tensorboard`: true (the experiment
+    folder's tensorboard/) or a folder. Not part of any cell: adding it changes no cell id."""
+
+    mlflow: str | None = None
+    tensorboard: bool | str = False
+
+    def __post_init__(self) -> None:
+        if self.mlflow is not None and not self.mlflow.strip():
+            raise ConfigError("mlflow", "must be a tracking URI or a folder, got an empty string")
+        if isinstance(self.tensorboard, str) and not self.tensorboard.strip():
+            raise ConfigError("tensorboard", "must be true, false or a folder, got an empty "
+                                             "string")
+
+    @property
+    def enabled(self) -> bool:
+        return self.mlflow is not None or self.tensorboard is not False

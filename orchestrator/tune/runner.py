@@ -17,6 +17,7 @@ from orchestrator.results.experiment_folder import (
 from orchestrator.results.extension import ExtensionPlan, record_extension
 from orchestrator.results.folder_lock import driver_lock
 from orchestrator.spec.experiment import ExperimentSpec
+from orchestrator.tracking.sync import check_clients
 from orchestrator.tune.preflight import preflight
 from trainers.config.cell import CellConfig
 
@@ -154,6 +155,16 @@ def _param_space(spec: ExperimentSpec, cells: list[CellConfig], exp_dir: Path, c
 
 
 
+def _tracking(spec: ExperimentSpec, folder: ExperimentFolder) -> Any:
+    """The spec's trackers as a Tune callback over a driver thread (None without
+    `[tracking]`)."""
+    if not spec.tracking.enabled:
+        return None
+    from orchestrator.tune.tracking import TrackingCallback
+
+    return TrackingCallback(str(folder.path), spec.tracking)
+
+
 def _tuner(spec: ExperimentSpec, folder: ExperimentFolder, cache: Path, gpus: float, *,
            run: TuneRun, resume: bool, callbacks: list, faults: dict | None) -> Any:
     """Tune's tuner for `run`: restored from its folder when resuming (and Tune has state
@@ -235,6 +246,7 @@ def _run_locked(spec: ExperimentSpec, folder: ExperimentFolder, *, address: str 
     cache = folder.cache_dir() if resume or extend else default_cache_dir(spec)
     if not resume and extend is None:
         folder.refuse_existing()  # before any work
+    check_clients(spec.tracking)
     check_devices(spec, address)
     preflight(spec, cache, address=address, log=log)
     access = cluster_access(address) if address is not None else None
@@ -248,9 +260,15 @@ def _run_locked(spec: ExperimentSpec, folder: ExperimentFolder, *, address: str 
         run = _start_run(folder, spec, resume, extend)
         if probed is not None:
             folder.record_resources(probed)
-        callbacks = ([Dashboard(str(folder.path), force_plain=plain, interval=interval)]
-                     if dashboard else [])
-        grid = _tuner(spec, folder, cache, gpus, run=run, resume=resume,
-                      callbacks=callbacks, faults=faults).fit()
+        callbacks: list = ([Dashboard(str(folder.path), force_plain=plain, interval=interval)]
+                           if dashboard else [])
+        tracking = _tracking(spec, folder)
+        callbacks += [tracking] if tracking is not None else []
+        try:
+            grid = _tuner(spec, folder, cache, gpus, run=run, resume=resume,
+                          callbacks=callbacks, faults=faults).fit()
+        finally:
+            if tracking is not None:
+                tracking.finish()
     errors = [f"{res.path}: {str(res.error).splitlines()[0]}" for res in grid if res.error]
     return RunOutcome(folder.path, len(grid), errors)

@@ -71,3 +71,14 @@ def propose_autoencoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.propose_faces import tiny_autoencoder
 
     return tiny_autoencoder(tmp_path_factory.mktemp("propose-ae") / "ae.pt")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real MLflow tracking server (SQLite backend) for the session's tracking tests."""
+    from tests.helpers.mlflow_server import MlflowServer
+
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
+    server.start()
+    yield server
+    server.stop()

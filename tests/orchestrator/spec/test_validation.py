@@ -36,6 +36,10 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
      "model.pretrain.steps"),
     ("bad architecture", {"experiment": {"architectures": ["resnet"]}},
      "experiment.architectures[0]"),
+    ("unknown tracker", {"tracking": {"wandb": "x"}}, "tracking.wandb"),
+    ("tensorboard neither flag nor folder", {"tracking": {"tensorboard": 3}},
+     "tracking.tensorboard"),
+    ("empty mlflow uri", {"tracking": {"mlflow": " "}}, "tracking.mlflow"),
 ]
 
 
