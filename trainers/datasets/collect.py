@@ -28,6 +28,7 @@ from trainers.datasets.base import (
     landmark_boxes,
 )
 from trainers.datasets.layouts import Layout
+from trainers.datasets.upright import upright_size
 
 # Landmarks more than this fraction of the image side outside the image are an error:
 # real annotations of cut-off faces stick out a little, never by a quarter of the image.
@@ -81,7 +82,8 @@ def check_count(what: str, found: int, expected: int, strict: bool, unit: str = 
 
 
 def probe_image(path: Path) -> tuple[int, int]:
-    """(width, height) from the image header, without decoding the pixels.
+    """(width, height) from the image header, without decoding the pixels, as shown
+    (upright: the sides swapped when the EXIF orientation turns the image a quarter).
 
     Raises:
         DatasetError: when the file is missing or not an image Pillow can read.
@@ -90,7 +92,8 @@ def probe_image(path: Path) -> tuple[int, int]:
         raise DatasetError("image file not found")
     try:
         with Image.open(path) as im:
-            return int(im.size[0]), int(im.size[1])
+            w, h = upright_size(im)
+            return int(w), int(h)
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DatasetError(f"unreadable image ({e})") from e
 
