@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from rich.console import Console
+from rich.markup import escape
 
 from orchestrator.cli.parser import build_parser
 
@@ -239,15 +240,20 @@ def compact(experiment_dir: str) -> int:
 
 
 def predict(model: str, inputs: list[str], out: str, *, boxes: str | None = None,
-            overlay: str | None = None, device: str = "auto", batch_size: int = 32) -> int:
-    """`scaf-al predict`: landmarks of new images, in original pixels, into a CSV."""
+            overlay: str | None = None, device: str = "auto", batch_size: int = 32,
+            min_face: int = 0, whole_image: bool = False) -> int:
+    """`scaf-al predict`: landmarks of every face of new images, in original pixels, into a
+    CSV."""
     from trainers.inference.predict import predict_images
 
     result = predict_images(Path(model), [Path(p) for p in inputs], Path(out),
                             boxes=Path(boxes) if boxes else None,
                             overlay_dir=Path(overlay) if overlay else None, device=device,
-                            batch_size=batch_size)
-    console.print(f"wrote {result.csv_path} ({len(result.images)} images)", highlight=False)
+                            batch_size=batch_size, min_face=min_face, whole_image=whole_image)
+    for image in result.no_face:
+        console.print(f"[yellow]no face found:[/] {escape(image)}", highlight=False)
+    console.print(f"wrote {result.csv_path} ({len(result.images)} faces in "
+                  f"{len(set(result.images))} images)", highlight=False)
     return 0
 
 
@@ -337,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        console.print(f"[red]error:[/] {msg}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
         return 2
 
 
