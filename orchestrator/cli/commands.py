@@ -267,7 +267,7 @@ def export(model: str, fmt: Literal["onnx", "torchscript"], out: str) -> int:
 
 def propose(project: str, images: str, k: int, *, spec: str | None = None,
             boxes: str | None = None, cold_start: str = "kcenter", skip_bad: bool = False,
-            device: str | None = None) -> int:
+            device: str | None = None, min_face: int = 0, whole_image: bool = False) -> int:
     """`scaf-al propose PROJECT --images DIR --k K`: one round of the annotation loop."""
     from orchestrator.projects.propose import propose as run_propose
     from trainers.projects.pool import ProjectInputError
@@ -276,7 +276,8 @@ def propose(project: str, images: str, k: int, *, spec: str | None = None,
         outcome = run_propose(Path(project), Path(images), k,
                               spec=Path(spec) if spec else None,
                               boxes=Path(boxes) if boxes else None, cold_start=cold_start,
-                              skip_bad=skip_bad, device=device, log=_say)
+                              skip_bad=skip_bad, device=device, log=_say,
+                              whole_image=whole_image, min_face=min_face)
     except ProjectInputError as e:
         # One line per bad file (main() would show only the first line).
         for path, why in e.bad:
@@ -287,7 +288,7 @@ def propose(project: str, images: str, k: int, *, spec: str | None = None,
     for path, why in outcome.pool.skipped:
         console.print(f"[yellow]left out:[/] {path}: {why}", highlight=False, soft_wrap=True)
     rec = outcome.record
-    console.print(f"{outcome.round_dir}: {len(rec.proposed)} images to annotate "
+    console.print(f"{outcome.round_dir}: {len(rec.proposed)} faces to annotate "
                   f"({rec.kind}, {len(rec.labeled)} labeled); see to_annotate.csv and "
                   "contact_sheet.png", highlight=False)
     return 0

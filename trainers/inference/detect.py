@@ -72,7 +72,7 @@ class FaceDetector:
             raise DetectorMissing(missing_message()) from None
         self._cascades = []
         for name in CASCADES:
-            path = Path(cv2.data.haarcascades) / name
+            path = Path(cv2.data.haarcascades) / name  # type: ignore[attr-defined]
             cascade = cv2.CascadeClassifier(str(path))
             if cascade.empty():
                 raise DetectorMissing(f"{path}: the OpenCV cascade file is missing (opencv 5 "

