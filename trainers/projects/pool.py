@@ -8,7 +8,8 @@ with the id `<image>#<n>` (`face_id`). A photo's faces are
   imported annotations), each cut from the tight box around its landmarks;
 - with a box CSV, its rows (several per image; face n is the file's);
 - else the face detector's (`trainers.inference.detect`, left to right), a detected face
-  being left out where face n is labeled or its box holds a labeled face's centre;
+  being left out where its box holds a labeled face's centre (and renumbered after every
+  other face where an annotation numbered differently holds its index);
 - in whole-image mode, an unlabeled image is one face, the image padded to a square.
 Images are read upright (EXIF orientation applied) one at a time: decode (reduced, to
 detect), cut the crops at full resolution, release. Only the crops stay in memory.
@@ -33,6 +34,7 @@ from trainers.datasets.cropset import CropSet, margin_size
 from trainers.datasets.registry import IMAGE_SUFFIXES
 from trainers.inference.detect import FaceDetector
 from trainers.inference.faces import (
+    PhotoFace,
     cut_crops,
     detect_faces,
     given_faces,
@@ -144,6 +146,21 @@ def _centre_in(box: np.ndarray, lms: np.ndarray) -> bool:
     return bool(box[0] <= cx <= box[2] and box[1] <= cy <= box[3])
 
 
+def _unlabeled_detections(found: list[PhotoFace], labeled: dict[int, tuple[np.ndarray, str]]
+                          ) -> list[PhotoFace]:
+    """Detections that are not a labeled face (none of whose centres they hold); one whose
+    index a labeled face has (numbered otherwise by its annotator) takes the next free
+    index after every labeled and detected one."""
+    rest = [f for f in found if not any(_centre_in(f.box, lms) for lms, _ in labeled.values())]
+    free = max([*labeled, *(f.face for f in found)], default=0) + 1
+    out = []
+    for f in rest:
+        if f.face in labeled:
+            f, free = PhotoFace(free, f.box, f.score), free + 1
+        out.append(f)
+    return out
+
+
 def _image_faces(path: Path, labeled: dict[int, tuple[np.ndarray, str]],
                  given: dict[int, np.ndarray] | None, detector: FaceDetector | None,
                  input_size: int, adjust: tuple[float, float]) -> list[_Face]:
@@ -156,8 +173,7 @@ def _image_faces(path: Path, labeled: dict[int, tuple[np.ndarray, str]],
     if given is not None:
         found = given_faces({n: b for n, b in given.items() if n not in out})
     elif detector is not None:
-        found = [f for f in detect_faces(path, detector) if f.face not in out and not any(
-            _centre_in(f.box, lms) for lms, _ in labeled.values())]
+        found = _unlabeled_detections(detect_faces(path, detector), labeled)
     elif not out:
         size = probe_image(path)
         face = whole_image_face(size)
