@@ -212,6 +212,25 @@ class _Rows:
     landmarks: list[np.ndarray] = field(default_factory=list)
     crops: list[np.ndarray] = field(default_factory=list)
 
+    def add(self, path: Path, faces: list[PhotoFace], rois: list[np.ndarray],
+            input_size: int) -> None:
+        """One photo's faces, their crops cut (the photo decoded and released)."""
+        self.names += [str(path)] * len(faces)
+        self.faces += faces
+        self.rois += rois
+        self.crops += cut_crops(path, rois, margin_size(input_size))
+
+    def predictions(self, out_csv: Path, num_landmarks: int, no_face: list[str]
+                    ) -> Predictions:
+        n = len(self.names)
+        return Predictions(
+            out_csv, self.names, np.asarray(self.landmarks).reshape(n, num_landmarks, 2),
+            np.asarray(self.rois, dtype=np.int64).reshape(n, 4),
+            faces=[f.face for f in self.faces],
+            boxes=np.asarray([f.box for f in self.faces], dtype=np.float64).reshape(n, 4),
+            scores=np.asarray([f.score for f in self.faces], dtype=np.float64),
+            no_face=no_face)
+
 
 def _flush(rows: _Rows, model: FabRec, info: LandmarkModelInfo, dev: torch.device,
            amp: bool) -> None:
@@ -245,7 +264,7 @@ def predict_images(
     min_face: int = 0,
 ) -> Predictions:
     """Predict landmarks for every face of the images and write them as CSV (format in the
-    module docstring).
+    module docstring); returns the Predictions written.
 
     Args:
         model_path: a landmark model file (`save_landmark_model`, or a 68/98-point
@@ -258,15 +277,12 @@ def predict_images(
         device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
         batch_size: face crops run through the network together.
         amp: bf16 autocast on CUDA (faster; off by default so GPU and CPU agree).
-        whole_image: without boxes, take each image as one face crop already (no detector).
+        whole_image: without boxes, take each image as one face crop already.
         min_face: leave out detected faces smaller than this many pixels.
 
-    Returns:
-        The Predictions written.
-
     Raises:
-        PredictError: a missing or unreadable image, a bad box file (one line naming the
-            file, and the row for box files), or the detector's extra not installed.
+        PredictError: a missing or unreadable image, a bad box file, or the detector's
+            extra not installed (one line naming the file, and the row for box files).
         CheckpointError: a model file that is unreadable or not a landmark model.
     """
     if batch_size < 1:
@@ -277,28 +293,18 @@ def predict_images(
     detector = None if given is not None or whole_image else FaceDetector(min_face)
     dev = resolve_device(device)
     model, info = load_landmark_model(model_path, dev)
-    m = margin_size(info.input_size)
     rows, no_face = _Rows(), []
     for i, p in enumerate(paths):
         faces = photo_faces(p, None if given is None else given[i], detector)
         if not faces:
             no_face.append(str(p))
             continue
-        rois = face_rois(faces, info.input_size, info.box_adjust, given is None and whole_image)
-        rows.names += [str(p)] * len(faces)
-        rows.faces += faces
-        rows.rois += rois
-        rows.crops += cut_crops(p, rois, m)
+        rows.add(p, faces, face_rois(faces, info.input_size, info.box_adjust,
+                                     given is None and whole_image), info.input_size)
         if len(rows.crops) >= batch_size:
             _flush(rows, model, info, dev, amp)
     _flush(rows, model, info, dev, amp)
-    n, num = len(rows.names), info.num_landmarks
-    result = Predictions(
-        Path(out_csv), rows.names, np.asarray(rows.landmarks).reshape(n, num, 2),
-        np.asarray(rows.rois, dtype=np.int64).reshape(n, 4),
-        faces=[f.face for f in rows.faces],
-        boxes=np.asarray([f.box for f in rows.faces], dtype=np.float64).reshape(n, 4),
-        scores=np.asarray([f.score for f in rows.faces], dtype=np.float64), no_face=no_face)
+    result = rows.predictions(Path(out_csv), info.num_landmarks, no_face)
     if overlay_dir is not None:
         result.overlays = _overlays(result, paths, Path(overlay_dir), whole_image and not boxes)
     _write_csv(result, info.num_landmarks)
