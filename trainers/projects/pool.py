@@ -11,8 +11,10 @@ with the id `<image>#<n>` (`face_id`). A photo's faces are
   being left out where its box holds a labeled face's centre (and renumbered after every
   other face where an annotation numbered differently holds its index);
 - in whole-image mode, an unlabeled image is one face, the image padded to a square.
-Images are read upright (EXIF orientation applied) one at a time: decode (reduced, to
-detect), cut the crops at full resolution, release. Only the crops stay in memory.
+Images are read upright (EXIF orientation applied) one at a time: a reduced decode finds
+the faces (or checks the file), then, with every face's box known, one array takes all
+crops and each photo is decoded at full resolution, cut and released in turn. Only the
+crops stay in memory, once.
 
 Nothing here writes a file: the image folder is only read.
 """
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainers.datasets.base import DatasetError, landmark_boxes
+from trainers.datasets.base import DatasetError, decode_reduced, landmark_boxes
 from trainers.datasets.builtin.folder import find_images, make_layout
 from trainers.datasets.collect import probe_image
 from trainers.datasets.crops import face_roi, points_to_crop, roi_to_original
@@ -38,7 +40,6 @@ from trainers.inference.faces import (
     cut_crops,
     detect_faces,
     given_faces,
-    stack,
     whole_image_face,
 )
 from trainers.inference.inputs import match_boxes, read_boxes
@@ -53,6 +54,9 @@ class ProjectInputError(DatasetError):
     def __init__(self, message: str, bad: Sequence[tuple[str, str]]) -> None:
         super().__init__(message)
         self.bad = list(bad)
+
+
+CHECK_SIDE = 64  # short side of the reduced decode that checks an image is readable
 
 
 def face_id(image: str, face: int) -> str:
@@ -233,6 +237,8 @@ def open_project_pool(root: Path, input_size: int, *,
     built = _Built(margin_size(input_size))
     for p in images:
         try:
+            if detector is None:  # the detector's reduced decode checks the file; else:
+                decode_reduced(p, CHECK_SIDE)  # a cheap one (the crops come at the end)
             faces = _image_faces(p, labels.get(p, {}), box_of.get(p) if boxes else None,
                                  detector, input_size, (adjust[0], adjust[1]))
             built.add(root, p, faces, count)
@@ -248,15 +254,27 @@ def open_project_pool(root: Path, input_size: int, *,
 
 @dataclass
 class _Built:
-    """The faces cut so far (crops only; the images are released)."""
+    """The faces found so far (boxes, no pixels: the crops are cut at the end)."""
 
     margin: int
     items: list[str] = field(default_factory=list)
     faces: list[_Face] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
     sizes: list[tuple[int, int]] = field(default_factory=list)
-    crops: list[np.ndarray] = field(default_factory=list)
+    photos: list[tuple[Path, int]] = field(default_factory=list)
     no_face: list[str] = field(default_factory=list)
+
+    def cut(self) -> np.ndarray:
+        """Every face's crop, into one array allocated once (its final size known): each
+        photo decoded at full resolution, cut and released in turn."""
+        out = np.zeros((len(self.faces), self.margin, self.margin, 3), dtype=np.uint8)
+        start = 0
+        for path, count in self.photos:
+            rois = [f.roi for f in self.faces[start:start + count]]
+            for k, crop in enumerate(cut_crops(path, rois, self.margin)):
+                out[start + k] = crop
+            start += count
+        return out
 
     def add(self, root: Path, path: Path, faces: list[_Face], count: int) -> None:
         rel = path.relative_to(root).as_posix()
@@ -264,8 +282,7 @@ class _Built:
             self.no_face.append(rel)
             return
         size = probe_image(path)
-        crops = cut_crops(path, [f.roi for f in faces], self.margin)
-        self.crops += crops
+        self.photos.append((path, len(faces)))
         self.faces += faces
         self.items += [face_id(rel, f.face) for f in faces]
         self.images += [rel] * len(faces)
@@ -285,7 +302,7 @@ class _Built:
             flip, eyes = layout.flip_perm, layout.eye_idx
         else:  # nothing labeled yet: no layout until the first annotations
             flip, eyes = np.zeros(0, dtype=np.int64), (0, 0)
-        cropset = CropSet(images=stack(self.crops, m), landmarks=crop_lms,
+        cropset = CropSet(images=self.cut(), landmarks=crop_lms,
                           input_size=input_size, flip_perm=flip, eye_idx=eyes,
                           to_original=np.stack([roi_to_original(f.roi, m) for f in self.faces]),
                           names=list(self.items),
