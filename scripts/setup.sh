@@ -14,4 +14,4 @@ python -m pip install -q --upgrade pip >/dev/null
 if ! python -c "import torch" >/dev/null 2>&1; then
   python -m pip install -q "torch==2.13.0"
 fi
-python -m pip install -q -e ".[dev,export,serve,tracking]"
+python -m pip install -q -e ".[dev,export,serve,tracking,detect]"

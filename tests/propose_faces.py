@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,9 @@ def write_faces(images: Path, truth: Path, n: int, *, start: int = 0, prefix: st
 
 
 def annotate(images: Path, truth: Path, names: list[str]) -> None:
-    """The simulated annotator: copy the held-back `.pts` of `names` beside the images."""
-    for name in names:
+    """The simulated annotator: copy the held-back `.pts` of `names` (images, or face ids
+    `<image>#1` of these one-face images) beside the images."""
+    for name in (re.sub(r"#1$", "", n) for n in names):
         stem = Path(name).stem
         shutil.copyfile(truth / f"{stem}.pts", images / Path(name).parent / f"{stem}.pts")
 

@@ -264,16 +264,20 @@ def track(experiment_dir: str, *, mlflow: str | None = None,
 
 
 def predict(model: str, inputs: list[str], out: str, *, boxes: str | None = None,
-            overlay: str | None = None, device: str = "auto", batch_size: int = 32) -> int:
-    """`scaf-al predict`: landmarks of new images, in original pixels, into a CSV."""
+            overlay: str | None = None, device: str = "auto", batch_size: int = 32,
+            min_face: int = 0, whole_image: bool = False) -> int:
+    """`scaf-al predict`: landmarks of every face of new images, in original pixels, into a
+    CSV."""
     from trainers.inference.predict import predict_images
 
     result = predict_images(Path(model), [Path(p) for p in inputs], Path(out),
                             boxes=Path(boxes) if boxes else None,
                             overlay_dir=Path(overlay) if overlay else None, device=device,
-                            batch_size=batch_size)
-    console.print(escape(f"wrote {result.csv_path} ({len(result.images)} images)"),
-                  highlight=False)
+                            batch_size=batch_size, min_face=min_face, whole_image=whole_image)
+    for image in result.no_face:
+        console.print(f"[yellow]no face found:[/] {escape(image)}", highlight=False)
+    console.print(escape(f"wrote {result.csv_path} ({len(result.images)} faces in "
+                         f"{len(set(result.images))} images)"), highlight=False)
     return 0
 
 
@@ -287,7 +291,7 @@ def export(model: str, fmt: Literal["onnx", "torchscript"], out: str) -> int:
 
 def propose(project: str, images: str, k: int, *, spec: str | None = None,
             boxes: str | None = None, cold_start: str = "kcenter", skip_bad: bool = False,
-            device: str | None = None) -> int:
+            device: str | None = None, min_face: int = 0, whole_image: bool = False) -> int:
     """`scaf-al propose PROJECT --images DIR --k K`: one round of the annotation loop."""
     from orchestrator.projects.propose import propose as run_propose
     from trainers.projects.pool import ProjectInputError
@@ -296,7 +300,8 @@ def propose(project: str, images: str, k: int, *, spec: str | None = None,
         outcome = run_propose(Path(project), Path(images), k,
                               spec=Path(spec) if spec else None,
                               boxes=Path(boxes) if boxes else None, cold_start=cold_start,
-                              skip_bad=skip_bad, device=device, log=_say)
+                              skip_bad=skip_bad, device=device, log=_say,
+                              whole_image=whole_image, min_face=min_face)
     except ProjectInputError as e:
         # One line per bad file (main() would show only the first line).
         for path, why in e.bad:
@@ -309,7 +314,7 @@ def propose(project: str, images: str, k: int, *, spec: str | None = None,
         console.print(f"[yellow]left out:[/] {escape(f'{path}: {why}')}", highlight=False,
                       soft_wrap=True)
     rec = outcome.record
-    console.print(f"{outcome.round_dir}: {len(rec.proposed)} images to annotate "
+    console.print(f"{outcome.round_dir}: {len(rec.proposed)} faces to annotate "
                   f"({rec.kind}, {len(rec.labeled)} labeled); see to_annotate.csv and "
                   "contact_sheet.png", highlight=False, markup=False)
     return 0

@@ -192,8 +192,14 @@ def _model_commands(add: AddCommand, c: ModuleType) -> None:
     pr = add("predict", help="landmarks of new images with a saved model, into a CSV")
     pr.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     pr.add_argument("--model", required=True, help="a saved model (round-NNN/model.pt)")
-    pr.add_argument("--out", required=True, help="CSV to write: image,x0,y0,x1,y1,...")
-    pr.add_argument("--boxes", help="CSV image,x_min,y_min,x_max,y_max (pixels)")
+    pr.add_argument("--out", required=True,
+                    help="CSV to write: image,face,x_min,y_min,x_max,y_max,x0,y0,...")
+    pr.add_argument("--boxes", help="CSV image,x_min,y_min,x_max,y_max (pixels), one row per "
+                                    "face (default: faces are detected)")
+    pr.add_argument("--min-face", type=int, metavar="PX",
+                    help="leave out detected faces smaller than PX pixels (default %(default)s)")
+    pr.add_argument("--whole-image", action="store_true",
+                    help="each image is one face crop already (no detection)")
     pr.add_argument("--overlay", help="folder for each image with its landmarks drawn")
     pr.add_argument("--device", help="auto, cpu, cuda, cuda:1 (default %(default)s)")
     pr.add_argument("--batch-size", type=int, help="images per batch (default %(default)s)")
@@ -215,7 +221,11 @@ def _project_commands(add: AddCommand, c: ModuleType) -> None:
     pp.add_argument("--spec", help="spec TOML ([model], [trainer], [[acquisitions]], ...; "
                                    "default: the paper's settings, slow on a CPU)")
     pp.add_argument("--boxes", help="CSV image,x_min,y_min,x_max,y_max (pixels), one row per "
-                                    "image")
+                                    "face (default: faces are detected)")
+    pp.add_argument("--min-face", type=int, metavar="PX",
+                    help="leave out detected faces smaller than PX pixels (default %(default)s)")
+    pp.add_argument("--whole-image", action="store_true",
+                    help="each image is one face crop already (no detection)")
     pp.add_argument("--cold-start", choices=("kcenter", "random"),
                     help="how to pick while fewer than L0 images are labeled "
                          "(default %(default)s)")

@@ -7,7 +7,9 @@ Each call reads what is labeled now (`.pts` files beside the images, Label Studi
   `select_round`, so the picks equal a grid cell's on the same images);
 - with fewer (a cold start): picks K images without a trained head, by k-center-greedy on
   the auto-encoder's latent codes, or at random (the grid's L0 draw).
-It writes `round-NNN/` (files in `orchestrator.projects.outputs`) and the round's rows in
+Each pool item is one face (`trainers.projects.pool`: box rows, the face detector, or
+`whole_image`), proposed as `<image>#<n>`. It writes `round-NNN/` (files in
+`orchestrator.projects.outputs`) and the round's rows in
 the result store. The image folder is only read; an existing `.pts` is never touched.
 
 Images proposed earlier and still unannotated are not labeled; they are not proposed again
@@ -38,6 +40,7 @@ from orchestrator.results.writer import ResultWriter
 from orchestrator.spec.experiment import SpecError
 from trainers.caches.location import cache_root
 from trainers.datasets.builtin.folder import find_images
+from trainers.inference.detect import FaceDetector
 from trainers.inference.safe_files import refuse_output_over_inputs
 from trainers.models import save_landmark_model
 from trainers.projects.pool import ProjectPool, open_project_pool
@@ -60,23 +63,35 @@ class ProposeOutcome:
     pool: ProjectPool
 
 
+@dataclass(frozen=True)
+class FaceFinding:
+    """How unlabeled faces are found without boxes: the whole image, or the detector with
+    faces below `min_face` pixels left out."""
+
+    whole_image: bool = False
+    min_face: int = 0
+
+
 def propose(project: Path, images: Path, k: int, *, spec: Path | None = None,
             boxes: Path | None = None, cold_start: str = "kcenter", skip_bad: bool = False,
-            device: str | None = None, log: Callable[[str], None] | None = None
-            ) -> ProposeOutcome:
+            device: str | None = None, log: Callable[[str], None] | None = None,
+            whole_image: bool = False, min_face: int = 0) -> ProposeOutcome:
     """Run one round of the annotation loop (see the module docstring).
 
     Args:
         project: the project folder (created by the first call).
         images: the image folder (searched recursively; never written).
-        k: how many images to propose.
+        k: how many faces to propose.
         spec: a spec TOML (`orchestrator.projects.settings`); None: the paper's defaults.
             Later calls use the project's own spec.toml.
-        boxes: a face-box CSV `image,x_min,y_min,x_max,y_max`, one row per image.
+        boxes: a face-box CSV `image,x_min,y_min,x_max,y_max`, one row per face; None:
+            faces are found by the detector (extra `scaf-al[detect]`).
         cold_start: "kcenter" or "random", below L0 labeled images.
         skip_bad: leave bad files out (listed) instead of stopping.
         device: "auto", "cpu", "cuda[:i]"; None: the spec's `[resources] device`.
         log: progress messages.
+        whole_image: without boxes, an unlabeled image is one face (no detection).
+        min_face: leave out detected faces smaller than this many pixels.
 
     Raises:
         ProposeError, SpecError, ProjectInputError (bad files, one line each), DatasetError.
@@ -89,13 +104,14 @@ def propose(project: Path, images: Path, k: int, *, spec: Path | None = None,
     # One driver per project: a second propose (or resume) is refused before any work.
     with driver_lock(folder.path, "propose", log=say):
         return _propose_locked(folder, images, k, spec, boxes, cold_start, skip_bad, device,
-                               say)
+                               say, FaceFinding(whole_image, min_face))
 
 
 def _propose_locked(folder: ExperimentFolder, images: Path, k: int, spec: Path | None,
                     boxes: Path | None, cold_start: str, skip_bad: bool, device: str | None,
-                    say: Callable[[str], None]) -> ProposeOutcome:
+                    say: Callable[[str], None], finding: FaceFinding) -> ProposeOutcome:
     """`propose` once the project's driver lock is held."""
+    whole_image, min_face = finding.whole_image, finding.min_face
     settings = _settings(folder, images, spec, device)
     _refuse_cache_in_images(settings, images)
     records = [RoundRecord.read(d / "round.json") for d in folder.round_dirs()]
@@ -103,11 +119,15 @@ def _propose_locked(folder: ExperimentFolder, images: Path, k: int, spec: Path |
     imported, problems = read_label_studio_exports(folder.annotations_dir, rel_images)
     pool = open_project_pool(images, settings.cell.model.input_size, imported=imported,
                              import_problems=problems, boxes=boxes,
-                             options=settings.cell.data.options, skip_bad=skip_bad)
+                             options=settings.cell.data.options, skip_bad=skip_bad,
+                             whole_image=whole_image, min_face=min_face)
+    if pool.no_face:
+        say(f"no face found in {len(pool.no_face)} image(s), e.g. {pool.no_face[0]} "
+            "(listed in round.json)")
     labeled, pending = _labeled_and_pending(pool, records)
     candidates = np.setdiff1d(np.arange(len(pool.images)), labeled + pending)
     if k > len(candidates):
-        raise ProposeError(f"--k {k}: only {len(candidates)} images are neither labeled nor "
+        raise ProposeError(f"--k {k}: only {len(candidates)} faces are neither labeled nor "
                            f"waiting for annotation ({len(pending)} proposed earlier)")
     if not folder.exists():
         _create(folder, settings, images)
@@ -118,6 +138,8 @@ def _propose_locked(folder: ExperimentFolder, images: Path, k: int, spec: Path |
         f"{len(pending)} waiting for annotation")
     step = _run_step(folder, settings, pool, inputs, cold_start, say)
     record, proposal = _describe(pool, inputs, step)
+    record.faces = {"found_by": "boxes" if boxes else "whole-image" if whole_image
+                    else FaceDetector.name, "min_face": min_face}
     out = _publish(folder, settings, pool, step, proposal, record)
     ResultWriter(folder.store, settings.name).write_round(settings.cell, step.result,
                                                           splits=[])
@@ -127,19 +149,27 @@ def _propose_locked(folder: ExperimentFolder, images: Path, k: int, spec: Path |
 
 def _describe(pool: ProjectPool, inputs: RoundInputs, step: ProjectStep
               ) -> tuple[RoundRecord, Proposal]:
-    """The round's record and proposal, by image path (pool indices change with DIR)."""
+    """The round's record and proposal, by face id (pool indices change with DIR)."""
+    labeled = set(pool.labeled)
     record = RoundRecord(
         round=inputs.number, kind=step.kind, loop_round=step.loop_round,
         next_loop_round=step.next_loop_round, rng_state=step.rng_state,
-        labeled=[pool.images[i] for i in inputs.labeled],
-        proposed=[pool.images[i] for i in step.picks],
-        pending_excluded=[pool.images[i] for i in inputs.pending],
+        labeled=[pool.items[i] for i in inputs.labeled],
+        proposed=[pool.items[i] for i in step.picks],
+        pending_excluded=[pool.items[i] for i in inputs.pending],
         skipped=[list(s) for s in pool.skipped], k=inputs.k,
-        model="model.pt" if step.model is not None else None)
+        model="model.pt" if step.model is not None else None,
+        boxes={pool.items[i]: [*(round(float(v), 1) for v in pool.boxes[i]),
+                               None if np.isnan(pool.det_scores[i])
+                               else float(pool.det_scores[i])]
+               for i in range(len(pool.items)) if i not in labeled},
+        no_face=list(pool.no_face))
     proposal = Proposal(
-        record.proposed, list(step.scores),
+        [pool.images[i] for i in step.picks], list(step.scores),
         [None] * inputs.k if step.landmarks is None else list(step.landmarks),
-        [(int(pool.image_sizes[i][0]), int(pool.image_sizes[i][1])) for i in step.picks])
+        [(int(pool.image_sizes[i][0]), int(pool.image_sizes[i][1])) for i in step.picks],
+        faces=[pool.faces[i] for i in step.picks], boxes=[pool.boxes[i] for i in step.picks],
+        crops=[(pool.crops.images[i], pool.crops.to_original[i]) for i in step.picks])
     return record, proposal
 
 
@@ -217,7 +247,7 @@ def _labeled_and_pending(pool: ProjectPool, records: list[RoundRecord]
     proposed, then the others in pool order), and the proposed-not-yet-annotated ones."""
     index = pool.index_of()
     labeled_set = set(pool.labeled)
-    order = [index[rel] for rel in proposal_order(records) if rel in index]
+    order = [index[face] for face in proposal_order(records) if face in index]
     first = [i for i in order if i in labeled_set]
     rest = [i for i in pool.labeled if i not in set(first)]
     pending = [i for i in order if i not in labeled_set]

@@ -15,6 +15,8 @@ from orchestrator.projects.label_studio import read_label_studio_exports
 from orchestrator.projects.outputs import RoundRecord
 from orchestrator.results.experiment_folder import ExperimentFolder
 from trainers.datasets.builtin.folder import find_images
+from trainers.projects.labels import face_pts_files
+from trainers.projects.pool import face_id
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,18 @@ class ProjectStatus:
 
 
 def labeled_now(folder: ExperimentFolder, images_dir: Path) -> tuple[list[str], set[str]]:
-    """(every image, relative paths; the labeled ones) as the folders stand now."""
+    """(every image, relative paths; the labeled faces, ids `<image>#<n>`) as the folders
+    stand now."""
     paths = find_images(images_dir)
     rel = [p.relative_to(images_dir).as_posix() for p in paths]
     imported, _problems = read_label_studio_exports(folder.annotations_dir, rel)
-    labeled = {r for r, p in zip(rel, paths, strict=True)
-               if p.with_suffix(".pts").is_file() or r in imported}
+    stems: dict[Path, set[str]] = {}
+    for p in paths:
+        stems.setdefault(p.parent, set()).add(p.stem)
+    labeled = set()
+    for r, p in zip(rel, paths, strict=True):
+        faces = set(face_pts_files(p, stems[p.parent])[0]) | set(imported.get(r, {}))
+        labeled |= {face_id(r, n) for n in faces}
     return rel, labeled
 
 
@@ -70,13 +78,16 @@ def project_status(project: str | Path) -> ProjectStatus:
                     sum(r not in labeled for r in rec.proposed), rec.model is not None)
         for rec in records)
     proposed = {r for rec in records for r in rec.proposed}
-    return ProjectStatus(images_dir, len(labeled), len(images) - len(labeled),
+    # Faces known unlabeled: the last round's pool (before any round: the unlabeled images).
+    known = (set(records[-1].boxes) if records and records[-1].boxes
+             else {face_id(r, 1) for r in images})
+    return ProjectStatus(images_dir, len(labeled), len(known - labeled),
                          len(proposed - labeled), rounds)
 
 
 def render_project_status(status: ProjectStatus) -> str:
     """Plain text: the totals line, then one line per round."""
-    lines = [f"images {status.images_dir}: {status.labeled} labeled, {status.unlabeled} "
+    lines = [f"images {status.images_dir}: faces {status.labeled} labeled, {status.unlabeled} "
              f"unlabeled, {status.waiting} proposed and not yet annotated",
              "round  kind                labeled  proposed  annotated  waiting  model"]
     for r in status.rounds:

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from trainers.datasets.layouts import Layout
+from trainers.datasets.upright import draft_for, orientation, to_upright
 
 ON_BAD_FILE = ("error", "skip")
 
@@ -40,7 +41,20 @@ def check_on_bad_file(value: str) -> str:
 
 
 def decode_rgb(path: Path) -> np.ndarray:
-    """Decode an image to HxWx3 uint8 RGB (grey, palette, RGBA, CMYK converted).
+    """Decode an image to HxWx3 uint8 RGB (grey, palette, RGBA, CMYK converted), upright:
+    its EXIF orientation applied (`trainers.datasets.upright`).
+
+    Raises:
+        DatasetError: naming the file when it is missing, truncated or not an image.
+    """
+    return decode_reduced(path, 0)[0]
+
+
+def decode_reduced(path: Path, min_side: int) -> tuple[np.ndarray, float]:
+    """Decode an image upright (as `decode_rgb`), reduced so that its short side stays at
+    least `min_side` pixels (0: full size): JPEG decodes at 1/2, 1/4 or 1/8 scale, other
+    formats are decoded whole and resized. Returns the image and the factor from its pixels
+    to the full-resolution ones (1.0 when not reduced).
 
     Raises:
         DatasetError: naming the file when it is missing, truncated or not an image.
@@ -48,18 +62,27 @@ def decode_rgb(path: Path) -> np.ndarray:
     im: Image.Image  # the opened file, or its RGB conversion
     try:
         with Image.open(path) as im:
+            turn = orientation(im)
+            full_w = im.size[0]
+            if min_side:
+                draft_for(im, min_side)
             im.load()
             if im.mode != "RGB":
                 # Alpha is dropped, not blended, as 3FabRec's cv2 RGBA2RGB does.
                 im = im.convert("RGB")
-            arr = np.asarray(im, dtype=np.uint8)
+            if min_side and min(im.size) > 2 * min_side:
+                factor = min_side / min(im.size)
+                im = im.resize((max(1, round(im.size[0] * factor)),
+                                max(1, round(im.size[1] * factor))), Image.Resampling.BOX)
+            scale = full_w / im.size[0]
+            arr = np.asarray(to_upright(im, turn), dtype=np.uint8)
     except FileNotFoundError as e:
         raise DatasetError(f"{path}: image file not found") from e
     except Image.DecompressionBombError as e:
         raise DatasetError(f"{path}: {too_many_pixels(e)}") from e
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DatasetError(f"{path}: unreadable image ({e})") from e
-    return arr
+    return arr, scale
 
 
 def too_many_pixels(error: Image.DecompressionBombError) -> str:

@@ -29,6 +29,7 @@ from trainers.datasets.base import (
     too_many_pixels,
 )
 from trainers.datasets.layouts import Layout
+from trainers.datasets.upright import upright_size
 
 # Landmarks more than this fraction of the image side outside the image are an error:
 # real annotations of cut-off faces stick out a little, never by a quarter of the image.
@@ -82,7 +83,8 @@ def check_count(what: str, found: int, expected: int, strict: bool, unit: str = 
 
 
 def probe_image(path: Path) -> tuple[int, int]:
-    """(width, height) from the image header, without decoding the pixels.
+    """(width, height) from the image header, without decoding the pixels, as shown
+    (upright: the sides swapped when the EXIF orientation turns the image a quarter).
 
     Raises:
         DatasetError: when the file is missing or not an image Pillow can read.
@@ -91,7 +93,8 @@ def probe_image(path: Path) -> tuple[int, int]:
         raise DatasetError("image file not found")
     try:
         with Image.open(path) as im:
-            return int(im.size[0]), int(im.size[1])
+            w, h = upright_size(im)
+            return int(w), int(h)
     except Image.DecompressionBombError as e:
         raise DatasetError(too_many_pixels(e)) from e
     except (UnidentifiedImageError, OSError, ValueError) as e:

@@ -1,16 +1,21 @@
 """Inputs of `predict`: image files and folders, and the optional face-box CSV.
 
 Box CSV (`--boxes`): a header row with the columns `image,x_min,y_min,x_max,y_max` (in
-any order; other columns are ignored), then one row per image. Boxes are in the image's
-pixel coordinates, 0-based, (x_min, y_min) the top-left and (x_max, y_max) the bottom-right
-corner, as the `folder` data set's boxes (the tight box around 0-based landmarks is one).
+any order; an optional `face` column; other columns are ignored), then one row per face:
+an image with several faces has several rows. Boxes are in the image's upright pixel
+coordinates (EXIF orientation applied, as a photo viewer shows it), 0-based, (x_min, y_min)
+the top-left and (x_max, y_max) the bottom-right corner, as the `folder` data set's boxes.
+A file saved by a spreadsheet with a UTF-8 byte-order mark reads as any other.
+
+Each face keeps a stable id: its image and its face index n (1, 2, ...), the `face` column
+when there is one, else the order of the image's rows in the file.
 
 A row's `image` names an input image when
 1. the value, taken relative to the CSV file's folder (or as is, when absolute), is that
    image file; or else
 2. the value is a bare file name (no folder part) that exactly one input image has.
-Every input image needs exactly one row; a row that names no input image, an ambiguous
-name, a repeated image, a missing column or a field that is not a number is an error
+Every input image needs at least one row; a row that names no input image, an ambiguous
+name, a repeated face index, a missing column or a field that is not a number is an error
 naming the CSV file and row.
 """
 
@@ -40,6 +45,7 @@ class BoxRow:
     line: int
     image: str
     box: np.ndarray  # (4,) float64 x_min, y_min, x_max, y_max
+    face: int | None = None  # the `face` column, when the file has one
 
 
 def find_images(inputs: Sequence[str | os.PathLike]) -> list[Path]:
@@ -73,7 +79,7 @@ def _header(path: Path, rows: list[list[str]]) -> dict[str, int]:
     if not rows:
         raise PredictError(f"{path}: empty box file; the first row must be the header "
                            f"{','.join(BOX_COLUMNS)}")
-    col = {h.strip(): i for i, h in enumerate(rows[0])}
+    col = {h.strip().lstrip("\ufeff"): i for i, h in enumerate(rows[0])}
     missing = [c for c in BOX_COLUMNS if c not in col]
     if missing:
         raise PredictError(f"{path} row 1: header lacks {missing}; it needs "
@@ -108,7 +114,8 @@ def read_boxes(path: str | os.PathLike) -> list[BoxRow]:
     """
     path = Path(path)
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        # utf-8-sig: a spreadsheet's byte-order mark is not part of the first header.
+        with path.open(newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise PredictError(f"{path}: unreadable box file ({e})") from e
@@ -123,8 +130,18 @@ def read_boxes(path: str | os.PathLike) -> list[BoxRow]:
         image = row[col["image"]].strip()
         if not image:
             raise PredictError(f"{path} row {line}: empty image field")
-        out.append(BoxRow(line, image, _box(path, line, row, col)))
+        out.append(BoxRow(line, image, _box(path, line, row, col),
+                          _face(path, line, row, col)))
     return out
+
+
+def _face(path: Path, line: int, row: list[str], col: dict[str, int]) -> int | None:
+    if "face" not in col:
+        return None
+    text = row[col["face"]].strip()
+    if not text.isdigit() or int(text) < 1:
+        raise PredictError(f"{path} row {line}: face={text!r} is not a face index 1, 2, ...")
+    return int(text)
 
 
 def _resolve(p: Path) -> Path:
@@ -151,30 +168,32 @@ def _match_row(row: BoxRow, csv_path: Path, by_file: dict[Path, int],
 
 
 def match_boxes(rows: Sequence[BoxRow], images: Sequence[Path], csv_path: str | os.PathLike
-                ) -> list[np.ndarray]:
-    """The box of each image, in the order of `images` (rules in the module docstring).
+                ) -> list[dict[int, np.ndarray]]:
+    """The faces of each image, {face index: box}, in the order of `images` (rules in the
+    module docstring).
 
     Raises:
-        PredictError: a row naming no input image, an ambiguous name, two rows for one
-            image, or an image without a row.
+        PredictError: a row naming no input image, an ambiguous name, a face index given
+            twice for one image, or an image without a row.
     """
     csv_path = Path(csv_path)
     by_file = {_resolve(p): i for i, p in enumerate(images)}
     by_name: dict[str, list[int]] = {}
     for i, p in enumerate(images):
         by_name.setdefault(p.name, []).append(i)
-    boxes: list[np.ndarray | None] = [None] * len(images)
-    first_line: dict[int, int] = {}
+    faces: list[dict[int, np.ndarray]] = [{} for _ in images]
+    first_line: dict[tuple[int, int], int] = {}
     for row in rows:
         i = _match_row(row, csv_path, by_file, by_name)
-        if i in first_line:
-            raise PredictError(f"{csv_path} row {row.line}: a second box for {images[i]} (first "
-                               f"in row {first_line[i]}); one row per image")
-        first_line[i] = row.line
-        boxes[i] = row.box
-    missing = [str(images[i]) for i, b in enumerate(boxes) if b is None]
+        n = row.face if row.face is not None else len(faces[i]) + 1
+        if (i, n) in first_line:
+            raise PredictError(f"{csv_path} row {row.line}: face {n} of {images[i]} is given "
+                               f"twice (first in row {first_line[(i, n)]})")
+        first_line[(i, n)] = row.line
+        faces[i][n] = row.box
+    missing = [str(images[i]) for i, f in enumerate(faces) if not f]
     if missing:
         more = f" (+{len(missing) - 3} more)" if len(missing) > 3 else ""
         raise PredictError(f"{csv_path}: no box row for {', '.join(missing[:3])}{more}; "
-                           "give one row per input image")
-    return [b for b in boxes if b is not None]
+                           "give at least one row per input image")
+    return faces

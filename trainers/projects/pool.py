@@ -1,36 +1,50 @@
-"""An annotation project's images: which are labeled, which files are bad, and their crops.
+"""An annotation project's faces: which are labeled, which files are bad, and their crops.
 
 The images of a project are every file under its image folder (searched recursively) whose
 name ends in one of `trainers.datasets.registry.IMAGE_SUFFIXES`, found and ordered by the
-`folder` data set's own `find_images`, so pool index i means the same image in a grid cell
-on that folder. An image is labeled when a `.pts` file of the same stem lies beside it, or when
-an imported annotation (Label Studio) names it; a `.pts` file wins over an import.
-
-Crops are the data sets' own geometry (`trainers.datasets.crops`): with a face box, the box
-with the box adjustment; without one, a labeled face is cut from the tight box around its
-landmarks (with the adjustment, as the `folder` data set does) and an unlabeled image is
-taken as the face square (the whole image, padded to a square: `whole_image_roi`).
+`folder` data set's own `find_images`. Each pool item is one face: (image, face index n),
+with the id `<image>#<n>` (`face_id`). A photo's faces are
+- its labeled faces (`trainers.projects.labels`: `.pts` files, AFW `<stem>_<n>.pts`, or
+  imported annotations), each cut from the tight box around its landmarks;
+- with a box CSV, its rows (several per image; face n is the file's);
+- else the face detector's (`trainers.inference.detect`, left to right), a detected face
+  being left out where its box holds a labeled face's centre (and renumbered after every
+  other face where an annotation numbered differently holds its index);
+- in whole-image mode, an unlabeled image is one face, the image padded to a square.
+Images are read upright (EXIF orientation applied) one at a time: a reduced decode finds
+the faces (or checks the file), then, with every face's box known, one array takes all
+crops and each photo is decoded at full resolution, cut and released in turn. Only the
+crops stay in memory, once.
 
 Nothing here writes a file: the image folder is only read.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from trainers.datasets.base import DatasetError, decode_rgb, landmark_boxes
+from trainers.datasets.base import DatasetError, decode_reduced, landmark_boxes
 from trainers.datasets.builtin.folder import find_images, make_layout
-from trainers.datasets.crops import crop_image, face_roi, points_to_crop, roi_to_original
+from trainers.datasets.collect import probe_image
+from trainers.datasets.crops import face_roi, points_to_crop, roi_to_original
 from trainers.datasets.cropset import CropSet, margin_size
-from trainers.datasets.pts import read_pts
 from trainers.datasets.registry import IMAGE_SUFFIXES
+from trainers.inference.detect import FaceDetector
+from trainers.inference.faces import (
+    PhotoFace,
+    cut_crops,
+    detect_faces,
+    given_faces,
+    whole_image_face,
+)
 from trainers.inference.inputs import match_boxes, read_boxes
 from trainers.inference.predict import whole_image_roi
+from trainers.projects.labels import check_counts, read_labels
 
 
 class ProjectInputError(DatasetError):
@@ -42,37 +56,67 @@ class ProjectInputError(DatasetError):
         self.bad = list(bad)
 
 
+CHECK_SIDE = 64  # short side of the reduced decode that checks an image is readable
+
+
+def face_id(image: str, face: int) -> str:
+    """The stable id of face n of an image: `<image>#<n>`."""
+    return f"{image}#{face}"
+
+
 @dataclass
 class ProjectPool:
-    """The usable images of a project and their crops.
+    """The usable faces of a project and their crops.
 
     Attributes:
         root: the image folder.
-        images: image paths relative to `root` (POSIX), pool order.
+        items: face ids (`face_id`), pool order.
+        images: the image of each item, relative to `root` (POSIX).
+        faces: the face index of each item.
+        boxes: (N, 4) the face box of each item (original upright pixels).
+        det_scores: (N,) the detector's score (NaN for given, labeled or whole images).
         labeled: pool indices that have landmarks, in pool order.
         landmarks: {pool index: (L, 2) 0-based landmarks in original pixels}.
         sources: {pool index: the file its landmarks came from}.
         crops: the CropSet (unlabeled rows have zero landmarks: never trained on).
-        image_sizes: (N, 2) width, height.
+        image_sizes: (N, 2) width, height of each item's image.
         skipped: (file, reason) of the bad files left out (`skip_bad=True`).
+        no_face: images where no face was found.
     """
 
     root: Path
+    items: list[str]
     images: list[str]
+    faces: list[int]
+    boxes: np.ndarray
+    det_scores: np.ndarray
     labeled: list[int]
     landmarks: dict[int, np.ndarray]
     sources: dict[int, str]
     crops: CropSet
     image_sizes: np.ndarray
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    no_face: list[str] = field(default_factory=list)
 
     @property
     def num_landmarks(self) -> int:
         return self.crops.num_landmarks
 
     def index_of(self) -> dict[str, int]:
-        """{relative image path: pool index}."""
-        return {name: i for i, name in enumerate(self.images)}
+        """{face id: pool index}."""
+        return {name: i for i, name in enumerate(self.items)}
+
+
+@dataclass
+class _Face:
+    """One face while the pool is built."""
+
+    face: int
+    box: np.ndarray
+    score: float
+    roi: np.ndarray
+    lms: np.ndarray | None = None
+    source: str | None = None
 
 
 def _duplicate_stems(root: Path, images: list[Path]) -> dict[Path, str]:
@@ -90,37 +134,6 @@ def _duplicate_stems(root: Path, images: list[Path]) -> dict[Path, str]:
     return bad
 
 
-def _read_labels(root: Path, images: list[Path], imported: Mapping[str, np.ndarray],
-                 bad: dict[str, str]) -> dict[Path, tuple[np.ndarray, str]]:
-    """Landmarks per image from its `.pts` file or an import; corrupt files go to `bad`."""
-    labels: dict[Path, tuple[np.ndarray, str]] = {}
-    for p in images:
-        pts = p.with_suffix(".pts")
-        if pts.is_file():
-            try:
-                labels[p] = (read_pts(pts), str(pts))
-            except DatasetError as e:
-                bad[str(pts)] = str(e).removeprefix(f"{pts}: ")
-        elif (rel := p.relative_to(root).as_posix()) in imported:
-            labels[p] = (np.asarray(imported[rel], dtype=np.float64), f"import of {rel}")
-    return labels
-
-
-def _check_counts(labels: dict[Path, tuple[np.ndarray, str]], bad: dict[str, str]) -> int | None:
-    """The landmark count most labels have (ties: the first image's); others go to `bad`."""
-    if not labels:
-        return None
-    counts = Counter(len(lms) for lms, _ in labels.values())
-    first = len(next(iter(labels.values()))[0])
-    top = max(counts.values())
-    count = first if counts[first] == top else max(counts, key=lambda c: counts[c])
-    for p, (lms, source) in list(labels.items()):
-        if len(lms) != count:
-            bad[source] = f"{len(lms)} landmarks, the other annotations have {count}"
-            del labels[p]
-    return count
-
-
 def _finish_bad(root: Path, bad: dict[str, str], skip_bad: bool) -> list[tuple[str, str]]:
     """Raise listing the bad files, or (skip_bad) return them to be left out."""
     items = sorted(bad.items())
@@ -132,27 +145,76 @@ def _finish_bad(root: Path, bad: dict[str, str], skip_bad: bool) -> list[tuple[s
     return items
 
 
+def _centre_in(box: np.ndarray, lms: np.ndarray) -> bool:
+    cx, cy = (lms.min(axis=0) + lms.max(axis=0)) / 2
+    return bool(box[0] <= cx <= box[2] and box[1] <= cy <= box[3])
+
+
+def _unlabeled_detections(found: list[PhotoFace], labeled: dict[int, tuple[np.ndarray, str]]
+                          ) -> list[PhotoFace]:
+    """Detections that are not a labeled face (none of whose centres they hold); one whose
+    index a labeled face has (numbered otherwise by its annotator) takes the next free
+    index after every labeled and detected one."""
+    rest = [f for f in found if not any(_centre_in(f.box, lms) for lms, _ in labeled.values())]
+    free = max([*labeled, *(f.face for f in found)], default=0) + 1
+    out = []
+    for f in rest:
+        if f.face in labeled:
+            f, free = PhotoFace(free, f.box, f.score), free + 1
+        out.append(f)
+    return out
+
+
+def _image_faces(path: Path, labeled: dict[int, tuple[np.ndarray, str]],
+                 given: dict[int, np.ndarray] | None, detector: FaceDetector | None,
+                 input_size: int, adjust: tuple[float, float]) -> list[_Face]:
+    """One photo's faces (rules in the module docstring), by face index."""
+    out: dict[int, _Face] = {}
+    for n, (lms, source) in labeled.items():
+        box = landmark_boxes(lms[None])[0] if given is None or n not in given else given[n]
+        out[n] = _Face(n, box, math.nan, face_roi(box, lms, "bb_ground_truth", input_size,
+                                                    adjust), lms, source)
+    if given is not None:
+        found = given_faces({n: b for n, b in given.items() if n not in out})
+    elif detector is not None:
+        found = _unlabeled_detections(detect_faces(path, detector), labeled)
+    elif not out:
+        size = probe_image(path)
+        face = whole_image_face(size)
+        return [_Face(1, face.box, math.nan, whole_image_roi(size[0], size[1], input_size))]
+    else:
+        found = []
+    for f in found:
+        out[f.face] = _Face(f.face, f.box, f.score,
+                            face_roi(f.box, None, "bb_ground_truth", input_size, adjust))
+    return [out[n] for n in sorted(out)]
+
+
 def open_project_pool(root: Path, input_size: int, *,
-                      imported: Mapping[str, np.ndarray] | None = None,
+                      imported: Mapping[str, Mapping[int, np.ndarray]] | None = None,
                       import_problems: Sequence[tuple[str, str]] = (),
                       boxes: Path | None = None, options: Mapping | None = None,
-                      skip_bad: bool = False) -> ProjectPool:
-    """Find, check, decode and crop a project's images.
+                      skip_bad: bool = False, whole_image: bool = False,
+                      min_face: int = 0) -> ProjectPool:
+    """Find, check, read and crop a project's faces (one image in memory at a time).
 
     Args:
         root: the image folder (read only).
         input_size: the network input S.
-        imported: landmarks from imported annotations, by relative image path (0-based).
+        imported: landmarks from imported annotations, {relative image: {face: (L, 2)}}.
         import_problems: (file, reason) of unusable imported annotations (bad files too).
-        boxes: a face-box CSV (`trainers.inference.inputs` format; one row per image).
+        boxes: a face-box CSV (`trainers.inference.inputs` format; rows per face).
         options: the `folder` data set options that apply: `flip_perm`, `eye_idx`,
             `box_adjust`.
         skip_bad: leave bad files out (listed in `skipped`) instead of raising.
+        whole_image: without boxes, an unlabeled image is one face (no detector).
+        min_face: leave out detected faces smaller than this many pixels.
 
     Raises:
         ProjectInputError: bad files (corrupt `.pts`, a landmark count other than the
             others', an unreadable image, two images with one stem), one line each.
-        DatasetError: no images at all, or a bad layout option.
+        DatasetError: no images at all, or a bad layout option; PredictError (a
+            DatasetError too) when detection needs the extra that is not installed.
     """
     from trainers.datasets.builtin.folder import DEFAULT_BOX_ADJUST
 
@@ -165,59 +227,89 @@ def open_project_pool(root: Path, input_size: int, *,
         raise DatasetError(f"--images {root}: no images ({', '.join(IMAGE_SUFFIXES)})")
     box_of = dict(zip(images, match_boxes(read_boxes(boxes), images, boxes), strict=True)
                   ) if boxes else {}
+    detector = None if boxes or whole_image else FaceDetector(min_face)
     bad = {str(p): why for p, why in _duplicate_stems(root, images).items()}
     bad.update(dict(import_problems))
     images = [p for p in images if str(p) not in bad]
-    labels = _read_labels(root, images, imported or {}, bad)
-    count = _check_counts(labels, bad)
-    decoded = {}
+    labels = read_labels(root, images, imported or {}, bad)
+    count = check_counts(labels, bad) or 0
+    adjust = tuple(float(v) for v in options.get("box_adjust", DEFAULT_BOX_ADJUST))
+    built = _Built(margin_size(input_size))
     for p in images:
         try:
-            decoded[p] = decode_rgb(p)
+            if detector is None:  # the detector's reduced decode checks the file; else:
+                decode_reduced(p, CHECK_SIDE)  # a cheap one (the crops come at the end)
+            faces = _image_faces(p, labels.get(p, {}), box_of.get(p) if boxes else None,
+                                 detector, input_size, (adjust[0], adjust[1]))
+            built.add(root, p, faces, count)
         except DatasetError as e:
             bad[str(p)] = str(e).removeprefix(f"{p}: ")
     skipped = _finish_bad(root, bad, skip_bad)
-    images = [p for p in images if p in decoded]
-    if not images:
-        raise DatasetError(f"--images {root}: no usable images left")
-    adjust = tuple(float(v) for v in options.get("box_adjust", DEFAULT_BOX_ADJUST))
-    return _crop_pool(root, images, decoded, labels, box_of, count or 0, input_size,
-                      (adjust[0], adjust[1]), options, skipped)
+    if not built.items:
+        raise DatasetError(f"--images {root}: no usable faces left"
+                           + (f" (no face found in {len(built.no_face)} images)"
+                              if built.no_face else ""))
+    return built.pool(root, count, input_size, (adjust[0], adjust[1]), options, skipped)
 
 
-def _crop_pool(root: Path, images: list[Path], decoded: dict[Path, np.ndarray],
-               labels: dict[Path, tuple[np.ndarray, str]], box_of: dict[Path, np.ndarray],
-               count: int, input_size: int, adjust: tuple[float, float], options: Mapping,
-               skipped: list[tuple[str, str]]) -> ProjectPool:
-    """Cut every image's crop (geometry in the module docstring)."""
-    m, n = margin_size(input_size), len(images)
-    crops = np.zeros((n, m, m, 3), dtype=np.uint8)
-    crop_lms = np.zeros((n, count, 2), dtype=np.float32)
-    affines = np.zeros((n, 2, 3), dtype=np.float64)
-    sizes = np.zeros((n, 2), dtype=np.int64)
-    landmarks, sources = {}, {}
-    for i, p in enumerate(images):
-        image = decoded[p]
-        sizes[i] = (image.shape[1], image.shape[0])
-        lms = labels[p][0] if p in labels else None
-        box = box_of.get(p)
-        if box is None and lms is not None:
-            box = landmark_boxes(lms[None])[0]  # the folder data set's default box
-        roi = (whole_image_roi(image.shape[1], image.shape[0], input_size) if box is None
-               else face_roi(box, lms, "bb_ground_truth", input_size, adjust))
-        crops[i] = crop_image(image, roi, m)
-        affines[i] = roi_to_original(roi, m)
-        if lms is not None:
-            crop_lms[i] = points_to_crop(lms, roi, m)
-            landmarks[i], sources[i] = lms, labels[p][1]
-    if count:
-        layout = make_layout(count, options.get("flip_perm"), options.get("eye_idx"))
-        flip, eyes = layout.flip_perm, layout.eye_idx
-    else:  # nothing labeled yet: no layout until the first annotations
-        flip, eyes = np.zeros(0, dtype=np.int64), (0, 0)
-    names = [p.relative_to(root).as_posix() for p in images]
-    cropset = CropSet(images=crops, landmarks=crop_lms, input_size=input_size, flip_perm=flip,
-                      eye_idx=eyes, to_original=affines, names=names,
-                      meta={"dataset": "project", "box_adjust": list(adjust)})
-    return ProjectPool(root, names, sorted(landmarks), landmarks, sources, cropset, sizes,
-                       skipped)
+@dataclass
+class _Built:
+    """The faces found so far (boxes, no pixels: the crops are cut at the end)."""
+
+    margin: int
+    items: list[str] = field(default_factory=list)
+    faces: list[_Face] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    sizes: list[tuple[int, int]] = field(default_factory=list)
+    photos: list[tuple[Path, int]] = field(default_factory=list)
+    no_face: list[str] = field(default_factory=list)
+
+    def cut(self) -> np.ndarray:
+        """Every face's crop, into one array allocated once (its final size known): each
+        photo decoded at full resolution, cut and released in turn."""
+        out = np.zeros((len(self.faces), self.margin, self.margin, 3), dtype=np.uint8)
+        start = 0
+        for path, count in self.photos:
+            rois = [f.roi for f in self.faces[start:start + count]]
+            for k, crop in enumerate(cut_crops(path, rois, self.margin)):
+                out[start + k] = crop
+            start += count
+        return out
+
+    def add(self, root: Path, path: Path, faces: list[_Face], count: int) -> None:
+        rel = path.relative_to(root).as_posix()
+        if not faces:
+            self.no_face.append(rel)
+            return
+        size = probe_image(path)
+        self.photos.append((path, len(faces)))
+        self.faces += faces
+        self.items += [face_id(rel, f.face) for f in faces]
+        self.images += [rel] * len(faces)
+        self.sizes += [size] * len(faces)
+
+    def pool(self, root: Path, count: int, input_size: int, adjust: tuple[float, float],
+             options: Mapping, skipped: list[tuple[str, str]]) -> ProjectPool:
+        m, n = self.margin, len(self.items)
+        crop_lms = np.zeros((n, count, 2), dtype=np.float32)
+        landmarks, sources = {}, {}
+        for i, f in enumerate(self.faces):
+            if f.lms is not None:
+                crop_lms[i] = points_to_crop(f.lms, f.roi, m)
+                landmarks[i], sources[i] = f.lms, str(f.source)
+        if count:
+            layout = make_layout(count, options.get("flip_perm"), options.get("eye_idx"))
+            flip, eyes = layout.flip_perm, layout.eye_idx
+        else:  # nothing labeled yet: no layout until the first annotations
+            flip, eyes = np.zeros(0, dtype=np.int64), (0, 0)
+        cropset = CropSet(images=self.cut(), landmarks=crop_lms,
+                          input_size=input_size, flip_perm=flip, eye_idx=eyes,
+                          to_original=np.stack([roi_to_original(f.roi, m) for f in self.faces]),
+                          names=list(self.items),
+                          meta={"dataset": "project", "box_adjust": list(adjust)})
+        return ProjectPool(
+            root, list(self.items), list(self.images), [f.face for f in self.faces],
+            np.array([f.box for f in self.faces], dtype=np.float64).reshape(n, 4),
+            np.array([f.score for f in self.faces], dtype=np.float64), sorted(landmarks),
+            landmarks, sources, cropset, np.array(self.sizes, dtype=np.int64).reshape(n, 2),
+            skipped, list(self.no_face))

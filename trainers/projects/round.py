@@ -103,7 +103,7 @@ def cold_start_step(cell: CellConfig, pool: ProjectPool, inputs: RoundInputs, me
         ae = ensure_autoencoder(cell, pool.crops, cache_dir, device=device, log=say)
         model = build_model(cell.arch, 0, cell.model.input_size, cell.model.width)
         load_pretrained(model, ae)
-        say(f"k-center-greedy on the latent codes of {n} images")
+        say(f"k-center-greedy on the latent codes of {n} faces")
         feats = latent_features(model, pool.crops, batch_size=cell.trainer.eval_batch_size,
                                 device=device)
         picks, scores = kcenter_picks(feats, inputs.k, taken, rng)
@@ -126,7 +126,7 @@ def trained_step(cell: CellConfig, pool: ProjectPool, inputs: RoundInputs, round
     r = inputs.loop_round
     model, stats, reused = train_round(ctx, r, np.asarray(inputs.labeled, dtype=np.int64))
     rng = _rng(cell, inputs.rng_state)
-    say(f"scoring {len(pool.images) - len(inputs.labeled)} unlabeled images "
+    say(f"scoring {len(pool.images) - len(inputs.labeled)} unlabeled faces "
         f"({cell.acquisition.label()})")
     taken = np.asarray(inputs.labeled + inputs.pending, dtype=np.int64)
     sel = select_round(ctx, model, taken, inputs.k, rng)

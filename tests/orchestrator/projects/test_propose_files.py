@@ -29,9 +29,9 @@ def trained_round(tmp_path_factory: pytest.TempPathFactory, propose_autoencoder:
                      model={"pretrained": str(propose_autoencoder)},
                      budgets=[{"sizes": [4]}])
     project = tmp / "project"
-    first = propose(project, images, 4, spec=spec, cold_start="random")
+    first = propose(project, images, 4, spec=spec, cold_start="random", whole_image=True)
     annotate(images, truth, first.record.proposed)
-    out = propose(project, images, 5)
+    out = propose(project, images, 5, whole_image=True)
     return {"images": images, "project": project, "out": out, "faces": faces, "tmp": tmp}
 
 
@@ -39,29 +39,30 @@ def test_to_annotate_csv_has_k_ranked_rows_best_first(trained_round: dict) -> No
     path = trained_round["project"] / "round-001" / "to_annotate.csv"
     with path.open(newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["rank", "image", "score"]
+    assert rows[0] == ["rank", "image", "face", "score", "x_min", "y_min", "x_max", "y_max"]
     body = rows[1:]
     assert [int(r[0]) for r in body] == [1, 2, 3, 4, 5]
-    scores = [float(r[2]) for r in body]
+    scores = [float(r[3]) for r in body]
     assert scores == sorted(scores, reverse=True)  # higher = more worth labeling
     labeled = set(trained_round["out"].record.labeled)
-    for _rank, image, _score in body:
+    for _rank, image, face, _score, *box in body:
         assert (trained_round["images"] / image).is_file()  # relative to DIR
-        assert image not in labeled
+        assert f"{image}#{face}" not in labeled and face == "1"
+        assert [float(v) for v in box] == [0.0, 0.0, 91.0, 91.0]  # whole image: its extent
 
 
 def test_preannotations_are_the_saved_models_predictions_in_image_pixels(
         trained_round: dict, tmp_path: Path) -> None:
     round_dir, images = trained_round["project"] / "round-001", trained_round["images"]
-    proposed = trained_round["out"].record.proposed
+    proposed = [face.removesuffix("#1") for face in trained_round["out"].record.proposed]
     pts_files = sorted((round_dir / "preannotations").glob("*.pts"))
-    assert [p.stem for p in pts_files] == sorted(Path(p).stem for p in proposed)
+    assert [p.stem for p in pts_files] == sorted(f"{Path(p).stem}_1" for p in proposed)
     # An independent path: `predict` with the round's model.pt on the original images
     # (whole image as the face, as propose crops unlabeled images without --boxes).
     pred = predict_images(round_dir / "model.pt", [images / p for p in proposed],
-                          tmp_path / "pred.csv", device="cpu")
+                          tmp_path / "pred.csv", device="cpu", whole_image=True)
     for rel, expected in zip(proposed, pred.landmarks, strict=True):
-        got = read_pts(round_dir / "preannotations" / f"{Path(rel).stem}.pts")
+        got = read_pts(round_dir / "preannotations" / f"{Path(rel).stem}_1.pts")
         assert got.shape == (68, 2)
         np.testing.assert_allclose(got, expected, atol=1.5e-3)  # .pts keeps 3 decimals
 
@@ -84,13 +85,19 @@ def test_label_studio_tasks_match_the_preannotations_and_the_config(trained_roun
     labels = [lab.get("value") for lab in kp_tag.findall("Label")]
     assert labels == [f"p{i}" for i in range(68)]
     assert kp_tag.get("toName") == image_tag.get("name")
-    assert [t["data"]["scaf_image"] for t in tasks] == trained_round["out"].record.proposed
+    box_tag = config.find("RectangleLabels")
+    assert box_tag.get("toName") == image_tag.get("name")
+    assert [f"{t['data']['scaf_image']}#1" for t in tasks] == trained_round["out"].record.proposed
     for task in tasks:
         stem = Path(task["data"]["scaf_image"]).stem
-        pts = read_pts(round_dir / "preannotations" / f"{stem}.pts")
+        pts = read_pts(round_dir / "preannotations" / f"{stem}_1.pts")
         [pred] = task["predictions"]
-        assert len(pred["result"]) == 68
-        for i, entry in enumerate(pred["result"]):
+        assert len(pred["result"]) == 1 + 68  # the face box, then its points
+        box = pred["result"][0]
+        assert box["id"] == "face1" and box["from_name"] == box_tag.get("name")
+        assert box["value"]["width"] == pytest.approx(100.0)  # the whole 91 px image
+        for i, entry in enumerate(pred["result"][1:]):
+            assert entry["parentID"] == "face1"
             assert entry["from_name"] == kp_tag.get("name")
             assert entry["to_name"] == image_tag.get("name")
             assert entry["value"]["keypointlabels"] == [f"p{i}"]
@@ -101,7 +108,7 @@ def test_label_studio_tasks_match_the_preannotations_and_the_config(trained_roun
             assert entry["value"]["y"] == pytest.approx(100 * (pts[i, 1] + 0.5) / h, abs=2e-3)
 
 
-def test_contact_sheet_shows_the_k_images(trained_round: dict) -> None:
+def test_contact_sheet_shows_the_k_faces(trained_round: dict) -> None:
     with Image.open(trained_round["project"] / "round-001" / "contact_sheet.png") as im:
         assert im.format == "PNG"
         assert im.size == (5 * 200, 1 * 230)  # K = 5 tiles of 200 px, 30 px captions
@@ -126,7 +133,7 @@ def test_label_studio_export_reads_back_in_pixels(tmp_path: Path) -> None:
     (tmp_path / "export.json").write_text(json.dumps(export))
     found, problems = read_label_studio_exports(tmp_path, ["sub/face.png", "other.png"])
     assert problems == []
-    np.testing.assert_allclose(found["sub/face.png"], [[49.5, 49.5], [0.0, 99.0]])
+    np.testing.assert_allclose(found["sub/face.png"][1], [[49.5, 49.5], [0.0, 99.0]])
 
 
 def test_label_studio_export_problems_name_the_file(tmp_path: Path) -> None:
@@ -145,7 +152,7 @@ def test_an_imported_export_counts_as_labeled(trained_round: dict, tmp_path: Pat
 
     project, images = trained_round["project"], trained_round["images"]
     before = project_status(project)
-    rel = trained_round["out"].record.proposed[0]
+    rel = trained_round["out"].record.proposed[0].removesuffix("#1")
     lms = trained_round["faces"][rel]
     points = [(100 * (x + 0.5) / 91, 100 * (y + 0.5) / 91) for x, y in lms]
     (project / "annotations" / "ls-export.json").write_text(
@@ -155,7 +162,7 @@ def test_an_imported_export_counts_as_labeled(trained_round: dict, tmp_path: Pat
         assert after.labeled == before.labeled + 1
         assert after.waiting == before.waiting - 1
         found, _ = read_label_studio_exports(project / "annotations", [rel])
-        np.testing.assert_allclose(found[rel], lms, atol=1e-9)
+        np.testing.assert_allclose(found[rel][1], lms, atol=1e-9)
         assert not (images / f"{Path(rel).stem}.pts").exists()  # nothing written into DIR
     finally:
         (project / "annotations" / "ls-export.json").unlink()

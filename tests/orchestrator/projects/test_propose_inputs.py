@@ -28,7 +28,8 @@ def faces(tmp_path: Path, propose_autoencoder: Path) -> dict:
 
 def _cli(faces: dict, *extra: str) -> int:
     return main(["propose", str(faces["project"]), "--images", str(faces["images"]), "--k",
-                 "3", "--spec", str(faces["spec"]), "--cold-start", "random", *extra])
+                 "3", "--spec", str(faces["spec"]), "--cold-start", "random", "--whole-image",
+                 *extra])
 
 
 def _make_bad(kind: str, images: Path, truth: Path) -> list[Path]:
@@ -80,11 +81,13 @@ def test_the_image_folder_is_never_written(faces: dict) -> None:
     images = faces["images"]
     shutil.copyfile(faces["truth"] / "face009.pts", images / "face009.pts")  # the user's own
     before = folder_digest(images)
-    out = propose(faces["project"], images, 4, spec=faces["spec"], cold_start="random")
+    out = propose(faces["project"], images, 4, spec=faces["spec"], cold_start="random",
+        whole_image=True)
     assert folder_digest(images) == before
     annotate(images, faces["truth"], out.record.proposed)
     before = folder_digest(images)
-    trained = propose(faces["project"], images, 3)  # writes pre-annotations: not into DIR
+    trained = propose(faces["project"], images, 3,  # writes pre-annotations: not into DIR
+        whole_image=True)
     assert trained.record.kind == "trained"
     assert folder_digest(images) == before
     assert len(list((faces["project"] / "round-001" / "preannotations").glob("*.pts"))) == 3
@@ -92,21 +95,23 @@ def test_the_image_folder_is_never_written(faces: dict) -> None:
 
 def test_a_project_inside_the_image_folder_is_refused(faces: dict) -> None:
     with pytest.raises(ProposeError, match="inside --images"):
-        propose(faces["images"] / "project", faces["images"], 3, spec=faces["spec"])
+        propose(faces["images"] / "project", faces["images"], 3, spec=faces["spec"],
+            whole_image=True)
     assert not (faces["images"] / "project").exists()
 
 
 def test_random_cold_start_draws_from_the_seed_and_skips_labeled(faces: dict) -> None:
     images = faces["images"]
     annotate(images, faces["truth"], ["face000.png", "face005.png"])  # 2 < L0 = 4
-    a = propose(faces["project"], images, 5, spec=faces["spec"], cold_start="random")
+    a = propose(faces["project"], images, 5, spec=faces["spec"], cold_start="random",
+        whole_image=True)
     assert a.record.kind == "cold-start-random"
     assert len(set(a.record.proposed)) == 5
-    assert not {"face000.png", "face005.png"} & set(a.record.proposed)
-    assert a.record.labeled == ["face000.png", "face005.png"]
+    assert not {"face000.png#1", "face005.png#1"} & set(a.record.proposed)
+    assert a.record.labeled == ["face000.png#1", "face005.png#1"]  # face ids: image#n
     # Seed-determined: a second project with the same seed proposes the same images.
     b = propose(faces["project"].with_name("again"), images, 5, spec=faces["spec"],
-                cold_start="random")
+                cold_start="random", whole_image=True)
     assert b.record.proposed == a.record.proposed
 
 
@@ -120,11 +125,12 @@ def test_kcenter_cold_start_spreads_over_distinct_faces(faces: dict, tmp_path: P
         shutil.copyfile(faces["images"] / "face000.png", images / f"copy{i}.png")
     shutil.copyfile(faces["images"] / "face004.png", images / "other1.png")
     shutil.copyfile(faces["images"] / "face007.png", images / "other2.png")
-    out = propose(tmp_path / "kc", images, 3, spec=faces["spec"], cold_start="kcenter")
+    out = propose(tmp_path / "kc", images, 3, spec=faces["spec"], cold_start="kcenter",
+        whole_image=True)
     assert out.record.kind == "cold-start-kcenter"
     picked = out.record.proposed
     assert sum(p.startswith("copy") for p in picked) == 1
-    assert {"other1.png", "other2.png"} <= set(picked)
+    assert {"other1.png#1", "other2.png#1"} <= set(picked)
     assert not (out.round_dir / "model.pt").exists()  # no trained head in a cold start
     assert np.isinf(out.proposal.scores[0])  # the first centre has no distance yet
     assert all(np.isfinite(out.proposal.scores[1:]))
@@ -133,7 +139,7 @@ def test_kcenter_cold_start_spreads_over_distinct_faces(faces: dict, tmp_path: P
 def test_status_counts_labeled_unlabeled_and_waiting(faces: dict, capsys) -> None:
     images, project = faces["images"], faces["project"]
     annotate(images, faces["truth"], ["face009.png"])
-    out = propose(project, images, 4, spec=faces["spec"], cold_start="random")
+    out = propose(project, images, 4, spec=faces["spec"], cold_start="random", whole_image=True)
     annotate(images, faces["truth"], out.record.proposed[:2])
     assert main(["status", str(project)]) == 0
     text = capsys.readouterr().out
@@ -145,16 +151,16 @@ def test_status_counts_labeled_unlabeled_and_waiting(faces: dict, capsys) -> Non
 
 def test_a_waiting_image_is_not_proposed_again(faces: dict) -> None:
     images, project = faces["images"], faces["project"]
-    first = propose(project, images, 4, spec=faces["spec"], cold_start="random")
+    first = propose(project, images, 4, spec=faces["spec"], cold_start="random", whole_image=True)
     annotate(images, faces["truth"], first.record.proposed[:3])  # one left waiting
-    second = propose(project, images, 3, cold_start="random")
+    second = propose(project, images, 3, cold_start="random", whole_image=True)
     assert second.record.pending_excluded == [first.record.proposed[3]]
     assert not set(second.record.proposed) & set(first.record.proposed)
 
 
 def test_gallery_and_watch_read_a_project(faces: dict, tmp_path: Path, capsys) -> None:
     out = propose(faces["project"], faces["images"], 4, spec=faces["spec"],
-                  cold_start="random")
+                  cold_start="random", whole_image=True)
     sheet = tmp_path / "g.png"
     assert main(["gallery", str(faces["project"]), "--round", "0", "--out", str(sheet)]) == 0
     assert sheet.read_bytes() == (out.round_dir / "contact_sheet.png").read_bytes()

@@ -89,14 +89,14 @@ def test_three_propose_rounds_pick_what_a_grid_cell_picks(tmp_path: Path, one_th
     project = tmp_path / "project"
     round0 = propose(project, images, SIZES[0], spec=spec, boxes=boxes, cold_start="random")
     assert round0.record.kind == "cold-start-random"
-    assert round0.record.proposed == grid_l0
-    annotate(images, held_back, round0.record.proposed)
+    assert round0.record.proposed == [f"{name}#1" for name in grid_l0]  # face 1 of each
+    annotate(images, held_back, [p.removesuffix("#1") for p in round0.record.proposed])
     for r, k in ((1, SIZES[1] - SIZES[0]), (2, SIZES[2] - SIZES[1])):
         out = propose(project, images, k, boxes=boxes)
         assert out.record.kind == "trained"
         assert out.record.loop_round == r - 1
-        assert out.record.proposed == grid_picks[r - 1], f"round {r}"
+        assert out.record.proposed == [f"{n}#1" for n in grid_picks[r - 1]], f"round {r}"
         # The same scores too: the same model scored the same crops.
         np.testing.assert_array_equal(out.proposal.scores, grid[r - 1].selected_scores)
-        annotate(images, held_back, out.record.proposed)
+        annotate(images, held_back, [p.removesuffix("#1") for p in out.record.proposed])
     assert (project / "round-002" / "model.pt").is_file()

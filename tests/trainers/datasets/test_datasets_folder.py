@@ -135,3 +135,16 @@ def test_csv(tmp_path):
     np.testing.assert_allclose(ds.landmarks, np.stack(lms_all), atol=1e-4)
     np.testing.assert_allclose(ds.boxes[0], [2, 3, 60, 45])
     np.testing.assert_allclose(ds.boxes[2], [*lms_all[2].min(0), *lms_all[2].max(0)], atol=1e-4)
+
+
+def test_afw_pts_give_a_photo_several_faces(tmp_path):
+    rng = np.random.default_rng(3)
+    write_image(tmp_path / "group.jpg", rng)
+    write_image(tmp_path / "solo.jpg", rng)
+    faces = [face_points(rng, 68) for _ in range(3)]
+    write_pts(tmp_path / "group_2.pts", faces[1])  # AFW: face n of group.jpg
+    write_pts(tmp_path / "group_1.pts", faces[0])
+    write_pts(tmp_path / "solo.pts", faces[2])
+    ds = open_dataset("folder", tmp_path, "all")
+    assert [p.name for p in ds.image_paths] == ["group.jpg", "group.jpg", "solo.jpg"]
+    np.testing.assert_allclose(ds.landmarks[1], faces[1], atol=1e-3)  # face 2, in n order

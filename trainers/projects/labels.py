@@ -1,0 +1,87 @@
+"""An annotation project's labels: which faces of which photos have landmarks.
+
+`.pts` files follow the AFW convention: `<stem>_<n>.pts` beside an image holds its face n
+(n = 1, 2, ...), `<stem>.pts` its only face (face 1). A `<stem>_<n>.pts` whose name is
+also the stem of an image in that folder belongs to that image, not to face n of `<stem>`.
+Imported annotations (Label Studio) give {image: {face: landmarks}}; a `.pts` file wins
+over an import of the same face.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from trainers.datasets.base import DatasetError
+from trainers.datasets.pts import read_pts
+
+# {image: {face n: (landmarks (L, 2) 0-based, where they came from)}}
+Labels = dict[Path, dict[int, tuple[np.ndarray, str]]]
+
+
+def face_pts_files(image: Path, stems: set[str]) -> tuple[dict[int, Path], list[Path]]:
+    """({face n: its .pts file} beside `image`, files that repeat a face) (`stems`: every
+    image stem in the image's folder)."""
+    found: dict[int, Path] = {}
+    repeated: list[Path] = []
+    single = image.with_suffix(".pts")
+    if single.is_file():
+        found[1] = single
+    pattern = re.compile(rf"{re.escape(image.stem)}_(\d+)\.pts")
+    for pts in sorted(image.parent.glob(f"{glob.escape(image.stem)}_*.pts")):
+        match = pattern.fullmatch(pts.name)
+        if match and int(match[1]) >= 1 and pts.stem not in stems:
+            if int(match[1]) in found:
+                repeated.append(pts)
+            else:
+                found[int(match[1])] = pts
+    return found, repeated
+
+
+def read_labels(root: Path, images: list[Path],
+                imported: Mapping[str, Mapping[int, np.ndarray]], bad: dict[str, str]
+                ) -> Labels:
+    """The landmarks of every labeled face; corrupt or ambiguous files go to `bad`."""
+    stems: dict[Path, set[str]] = {}
+    for p in images:
+        stems.setdefault(p.parent, set()).add(p.stem)
+    labels: Labels = {}
+    for p in images:
+        faces: dict[int, tuple[np.ndarray, str]] = {}
+        files, repeated = face_pts_files(p, stems[p.parent])
+        for pts in repeated:
+            bad[str(pts)] = f"face 1 of {p.name} is in {p.with_suffix('.pts').name} already"
+        for n, pts in sorted(files.items()):
+            try:
+                faces[n] = (read_pts(pts), str(pts))
+            except DatasetError as e:
+                bad[str(pts)] = str(e).removeprefix(f"{pts}: ")
+        rel = p.relative_to(root).as_posix()
+        for n, lms in (imported.get(rel) or {}).items():
+            faces.setdefault(n, (np.asarray(lms, dtype=np.float64), f"import of {rel} face {n}"))
+        if faces:
+            labels[p] = faces
+    return labels
+
+
+def check_counts(labels: Labels, bad: dict[str, str]) -> int | None:
+    """The landmark count most faces have (ties: the first face's); others go to `bad`."""
+    every = [(p, n, lms, src) for p, faces in labels.items() for n, (lms, src) in faces.items()]
+    if not every:
+        return None
+    counts = Counter(len(e[2]) for e in every)
+    first = len(every[0][2])
+    top = max(counts.values())
+    count = first if counts[first] == top else max(counts, key=lambda c: counts[c])
+    for p, n, lms, source in every:
+        if len(lms) != count:
+            bad[source] = f"{len(lms)} landmarks, the other annotations have {count}"
+            del labels[p][n]
+            if not labels[p]:
+                del labels[p]
+    return count
