@@ -79,8 +79,8 @@ class Backend:
         results = []
         for rel in names:
             faces = self.project.faces(rel)
-            regions = [r for i, face in enumerate(faces.faces)
-                       for r in keypoint_regions(i, face, faces.width, faces.height)]
+            regions = [r for face in faces.faces
+                       for r in keypoint_regions(face, faces.width, faces.height)]
             score = (rank[rel] + 1) / (len(order) + 1) if rel in rank else 1.0
             results.append({"result": regions, "score": score, "model_version": version})
         return {"results": results, "model_version": version}

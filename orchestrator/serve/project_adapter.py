@@ -6,9 +6,10 @@ with their landmarks and per-point confidence, recording an annotation Label Stu
 the labeled count and running a `propose` round. The HTTP side (`orchestrator.serve.app`)
 and the protocol (`orchestrator.serve.protocol`) see only this module's small types.
 
-Faces: today an image is one face (its box from the project's box CSV, or the whole image),
-so `faces()` returns a list of one; a project with several faces per image returns more
-and the rest of the backend needs no change.
+Faces are found the way the project's rounds find them (its box CSV, the face detector
+with the same `--min-face`, or the whole image), numbered as `predict` numbers them, and
+each face's keypoints are grouped under its `face<n>` rectangle, as in the tasks `propose`
+writes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from orchestrator.projects.label_studio import (
+    BOX_LABEL,
+    box_result,
     keypoint_results,
     match_image,
     read_label_studio_exports,
@@ -34,8 +37,8 @@ from orchestrator.projects.propose import propose
 from orchestrator.projects.settings import read_propose_spec
 from orchestrator.projects.status import labeled_now
 from orchestrator.results.experiment_folder import ExperimentFolder
-from trainers.datasets.base import decode_rgb
 from trainers.datasets.builtin.folder import find_images
+from trainers.datasets.collect import probe_image
 
 #: Annotations recorded from Label Studio: `PROJECT/annotations/<prefix><task id>.json`,
 #: each a one-task Label Studio export (the format `propose` reads from that folder).
@@ -52,9 +55,12 @@ class ServeError(ValueError):
 
 @dataclass(frozen=True)
 class Face:
-    """One face of an image: (L, 2) landmarks in original pixels (0-based centres) and a
-    confidence in [0, 1] per landmark (the peak of its heatmap)."""
+    """One face of an image: its index n, its box (x_min, y_min, x_max, y_max), (L, 2)
+    landmarks in original pixels (0-based centres) and a confidence in [0, 1] per landmark
+    (the peak of its heatmap)."""
 
+    face: int
+    box: np.ndarray
     landmarks: np.ndarray
     point_scores: np.ndarray
 
@@ -118,13 +124,19 @@ class ServedProject:
         return match_image(key, self.image_names())
 
     def acquisition_order(self) -> list[str]:
-        """Images proposed and not yet labeled, best first: the latest round's picks in
-        rank order, then earlier rounds' (newest round first)."""
+        """Images with faces proposed and not yet labeled, in the order of their best face:
+        the latest round's picks in rank order, then earlier rounds' (newest first)."""
         _all, labeled = labeled_now(self.folder, self.images)
         ordered: list[str] = []
         for rec in reversed(self.records()):
-            ordered += [r for r in rec.proposed if r not in labeled]
+            ordered += [f.rsplit("#", 1)[0] for f in rec.proposed if f not in labeled]
         return list(dict.fromkeys(ordered))
+
+    def face_finding(self) -> tuple[bool, int]:
+        """(whole image, min face) as the project's latest round found its faces."""
+        records = self.records()
+        how = records[-1].faces if records else {}
+        return how.get("found_by") == "whole-image", int(how.get("min_face") or 0)
 
     def labeled_count(self) -> int:
         return len(labeled_now(self.folder, self.images)[1])
@@ -148,31 +160,38 @@ class ServedProject:
                 self._model = (path, mtime, model, info)
             return self._model[2], self._model[3]
 
-    def _box(self, rel: str) -> np.ndarray | None:
-        if self.boxes is None:
-            return None
+    def _photo_faces(self, rel: str) -> list[Any]:
+        """The faces of one image as the project's rounds find them."""
+        from trainers.inference.detect import FaceDetector
         from trainers.inference.inputs import match_boxes, read_boxes
+        from trainers.inference.predict import photo_faces
 
-        paths = find_images(self.images)
-        boxes = dict(zip(paths, match_boxes(read_boxes(self.boxes), paths, self.boxes),
-                         strict=True))
-        return boxes[self.images / rel]
+        path = self.images / rel
+        whole, min_face = self.face_finding()
+        given = None
+        if self.boxes is not None:
+            paths = find_images(self.images)
+            given = match_boxes(read_boxes(self.boxes), paths, self.boxes)[paths.index(path)]
+        detector = None if given is not None or whole else FaceDetector(min_face)
+        return photo_faces(path, given, detector)
 
     def faces(self, rel: str) -> ImageFaces:
         """The faces `predict` finds in one project image (`rel` must be a project image)."""
-        image = decode_rgb(self.images / rel)
-        height, width = image.shape[:2]
+        width, height = probe_image(self.images / rel)
         loaded = self._latest_model()
         if loaded is None:
             return ImageFaces(width, height, [])
+        found = self._photo_faces(rel)
+        if not found:
+            return ImageFaces(width, height, [])
         model, info = loaded
+        crops = _face_crops(self.images / rel, found, info,
+                            self.boxes is None and self.face_finding()[0])
         import torch
 
-        from trainers.inference.predict import face_crops
         from trainers.training.device import resolve_device
         from trainers.training.supervised import predict as predict_crops
 
-        crops = face_crops([image], [self._box(rel)], info)
         with self._model_lock, torch.no_grad():
             out = next(iter(predict_crops(model, crops, batch_size=len(crops),
                                           device=resolve_device(self.device), amp=False)))
@@ -180,8 +199,9 @@ class ServedProject:
         peaks = out["heatmaps"].float().flatten(2).amax(dim=2).cpu().numpy()
         landmarks = crops.landmarks_to_original(crop_xy)
         return ImageFaces(width, height, [
-            Face(landmarks[i], np.clip(peaks[i].astype(np.float64), 0.0, 1.0))
-            for i in range(len(landmarks))])
+            Face(f.face, np.asarray(f.box, dtype=np.float64), landmarks[i],
+                 np.clip(peaks[i].astype(np.float64), 0.0, 1.0))
+            for i, f in enumerate(found)])
 
     # -- annotations and training ----------------------------------------------------------
     def record_annotation(self, task_id: int, task: dict[str, Any]) -> str | None:
@@ -225,20 +245,40 @@ class ServedProject:
         k = self._k or (records[-1].k if records else 0)
         if k < 1:
             raise ServeError("no K for training: pass --k to `scaf-al serve`")
-        propose(self.folder.path, self.images, k, boxes=self.boxes, device=self.device, log=log)
+        whole, min_face = self.face_finding()
+        propose(self.folder.path, self.images, k, boxes=self.boxes, device=self.device, log=log,
+                whole_image=whole and self.boxes is None, min_face=min_face)
         return self.model_version()
 
 
-def keypoint_regions(face_index: int, face: Face, width: int, height: int
-                     ) -> list[dict[str, Any]]:
-    """One face's keypoint group: the project's Label Studio keypoint entries (labels
-    `p0` ... `p<L-1>` of the config `propose` writes), each with the point's score and an
-    id `f<face>-p<i>` that keeps the face's points together."""
-    regions = keypoint_results(face.landmarks, width, height)
-    for i, (region, score) in enumerate(zip(regions, face.point_scores, strict=True)):
-        region["id"] = f"f{face_index}-p{i}"
+def keypoint_regions(face: Face, width: int, height: int) -> list[dict[str, Any]]:
+    """One face's group, as the tasks `propose` writes hold it: its `face<n>` rectangle,
+    then its keypoints (labels `p0` ... `p<L-1>`) with `parentID` `face<n>`, each with the
+    point's score and an id `f<n>-p<i>`."""
+    parent = f"{BOX_LABEL}{face.face}"
+    regions = [box_result(face.face, face.box, width, height)]
+    points = keypoint_results(face.landmarks, width, height, parent=parent)
+    for i, (region, score) in enumerate(zip(points, face.point_scores, strict=True)):
+        region["id"] = f"f{face.face}-p{i}"
         region["score"] = float(score)
-    return regions
+    return regions + points
+
+
+def _face_crops(path: Path, faces: list[Any], info: Any, whole: bool) -> Any:
+    """The network's crops of a photo's faces (the photo decoded once and released)."""
+    from trainers.datasets.crops import roi_to_original
+    from trainers.datasets.cropset import CropSet, margin_size
+    from trainers.inference.faces import cut_crops, stack
+    from trainers.inference.predict import face_rois
+
+    m = margin_size(info.input_size)
+    rois = face_rois(faces, info.input_size, info.box_adjust, whole)
+    return CropSet(images=stack(cut_crops(path, rois, m), m),
+                   landmarks=np.zeros((len(rois), info.num_landmarks, 2), np.float32),
+                   input_size=info.input_size, flip_perm=np.asarray(info.flip_perm),
+                   eye_idx=info.eye_idx,
+                   to_original=np.stack([roi_to_original(r, m) for r in rois]),
+                   names=[str(i) for i in range(len(rois))])
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -23,15 +23,21 @@ class Project:
     proposed: list[str]
 
 
+def _images_of(faces: list[str]) -> list[str]:
+    """The images of face ids `<image>#<n>` (one face per synthetic image)."""
+    return [f.rsplit("#", 1)[0] for f in faces]
+
+
 def trained_project(tmp: Path, autoencoder: Path) -> Project:
     images, truth = tmp / "images", tmp / "truth"
     write_faces(images, truth, 14)
     spec = tiny_spec(tmp / "spec.toml", tmp / "cache", model={"pretrained": str(autoencoder)},
                      budgets=[{"sizes": [4]}])
-    first = propose(tmp / "project", images, 4, spec=spec, cold_start="random")
+    first = propose(tmp / "project", images, 4, spec=spec, cold_start="random",
+                    whole_image=True)
     annotate(images, truth, first.record.proposed)
-    out = propose(tmp / "project", images, 5)
-    return Project(tmp / "project", images, truth, out.record.proposed)
+    out = propose(tmp / "project", images, 5, whole_image=True)
+    return Project(tmp / "project", images, truth, _images_of(out.record.proposed))
 
 
 def untrained_project(tmp: Path) -> Project:
@@ -39,8 +45,9 @@ def untrained_project(tmp: Path) -> Project:
     write_faces(images, truth, 6, prefix="other")
     spec = tiny_spec(tmp / "spec.toml", tmp / "cache", experiment={"name": "other"},
                      budgets=[{"sizes": [10]}])
-    out = propose(tmp / "project", images, 2, spec=spec, cold_start="random")
-    return Project(tmp / "project", images, truth, out.record.proposed)
+    out = propose(tmp / "project", images, 2, spec=spec, cold_start="random",
+                  whole_image=True)
+    return Project(tmp / "project", images, truth, _images_of(out.record.proposed))
 
 
 @pytest.fixture(scope="session")

@@ -54,12 +54,16 @@ def test_predict_puts_the_keypoints_where_predict_does_in_percent(served_trained
     assert body["model_version"] == "faces/round-001"
     reference = predict_images(served_trained.path / "round-001" / "model.pt",
                                [served_trained.images / n for n in names], tmp_path / "p.csv",
-                               device="cpu")
+                               device="cpu", whole_image=True)
     for result, expected in zip(body["results"], reference.landmarks, strict=True):
-        regions = result["result"]
-        assert len(regions) == 68  # one face, one keypoint group
+        # One face: its rectangle "face1" (the whole 91 x 91 image), then its keypoint group.
+        box, *regions = result["result"]
+        assert box["id"] == "face1" and box["type"] == "rectanglelabels"
+        assert [box["value"][k] for k in ("x", "y", "width", "height")] == [0, 0, 100, 100]
+        assert len(regions) == 68
         assert [r["value"]["keypointlabels"] for r in regions] == [[f"p{i}"] for i in range(68)]
-        assert {r["id"].split("-")[0] for r in regions} == {"f0"}
+        assert {r["id"].split("-")[0] for r in regions} == {"f1"}
+        assert {r["parentID"] for r in regions} == {"face1"}
         # 91 x 91 images: pixel centre x0 is at 100 (x0 + 0.5) / 91 percent.
         xy = np.array([[r["value"]["x"] * 91 / 100 - 0.5, r["value"]["y"] * 91 / 100 - 0.5]
                        for r in regions])

@@ -89,13 +89,15 @@ def _check_predictions(ls: LabelStudio, project: Project, pid: int, tasks: dict[
     assert reply["processed_items"] == 5
     names = project.proposed
     reference = predict_images(project.path / "round-001" / "model.pt",
-                               [project.images / n for n in names], tmp / "p.csv", device="cpu")
+                               [project.images / n for n in names], tmp / "p.csv", device="cpu",
+                               whole_image=True)
     scores = {}
     for name, expected in zip(names, reference.landmarks, strict=True):
         (prediction,) = ls.api("GET", f"/api/tasks/{tasks[name]}/")["predictions"]
         assert prediction["model_version"] == "faces/round-001"
         points = {r["value"]["keypointlabels"][0]: (r["value"]["x"], r["value"]["y"])
-                  for r in prediction["result"]}
+                  for r in prediction["result"] if r["type"] == "keypointlabels"}
+        assert {r["parentID"] for r in prediction["result"] if "parentID" in r} == {"face1"}
         xy = np.array([points[f"p{i}"] for i in range(68)]) * 91 / 100 - 0.5  # % -> pixels
         np.testing.assert_allclose(xy, expected, atol=1e-4)
         scores[name] = prediction["score"]
@@ -138,4 +140,4 @@ def test_label_studio_round_trip(label_studio: LabelStudio, served: tuple[Projec
     _until(lambda: ls.api("GET", f"/api/ml/{ml_id}")["model_version"] == "faces/round-002",
            "Label Studio sees the new model version", timeout=300)
     record = RoundRecord.read(project.path / "round-002" / "round.json")
-    assert first in record.labeled and record.model == "model.pt"
+    assert f"{first}#1" in record.labeled and record.model == "model.pt"
