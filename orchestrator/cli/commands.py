@@ -29,17 +29,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 
 from orchestrator.cli.grow import extend as extend  # `scaf-al extend` (bound by the parser)
-from orchestrator.cli.grow import finish
+from orchestrator.cli.grow import finish, whole_rows
 from orchestrator.cli.parser import build_parser
+from orchestrator.cli.photo_commands import export as export  # bound by the parser
+from orchestrator.cli.photo_commands import predict as predict
+from orchestrator.cli.photo_commands import propose as propose
+from orchestrator.cli.photo_commands import serve as serve
 from trainers.inference.safe_files import refuse_output_over_inputs
 
 if TYPE_CHECKING:
@@ -135,10 +138,7 @@ def report(experiment_dir: str, *, fmt: str = "terminal", plots: str | None = No
 
     rep = load_report(experiment_dir, split)
     if fmt == "terminal":
-        # Piped or redirected, rich would fold the tables into 80 columns; a file reads
-        # better with whole rows (a terminal keeps its own width).
-        shown = console if console.is_terminal else Console(width=max(console.width, 200))
-        shown.print(render_terminal(rep))
+        whole_rows(console).print(render_terminal(rep))
     else:
         text = {"markdown": render_markdown, "csv": render_csv, "latex": render_latex,
                 "json": render_json}[fmt]
@@ -260,79 +260,6 @@ def track(experiment_dir: str, *, mlflow: str | None = None,
 
     for line in track_folder(experiment_dir, mlflow, tensorboard):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
-    return 0
-
-
-def predict(model: str, inputs: list[str], out: str, *, boxes: str | None = None,
-            overlay: str | None = None, device: str = "auto", batch_size: int = 32,
-            min_face: int = 0, whole_image: bool = False) -> int:
-    """`scaf-al predict`: landmarks of every face of new images, in original pixels, into a
-    CSV."""
-    from trainers.inference.predict import predict_images
-
-    result = predict_images(Path(model), [Path(p) for p in inputs], Path(out),
-                            boxes=Path(boxes) if boxes else None,
-                            overlay_dir=Path(overlay) if overlay else None, device=device,
-                            batch_size=batch_size, min_face=min_face, whole_image=whole_image)
-    for image in result.no_face:
-        console.print(f"[yellow]no face found:[/] {escape(image)}", highlight=False)
-    console.print(escape(f"wrote {result.csv_path} ({len(result.images)} faces in "
-                         f"{len(set(result.images))} images)"), highlight=False)
-    return 0
-
-
-def export(model: str, fmt: Literal["onnx", "torchscript"], out: str) -> int:
-    """`scaf-al export MODEL.pt --format onnx|torchscript --out FILE`."""
-    from trainers.inference.export import export_model
-
-    console.print(escape(f"wrote {export_model(Path(model), fmt, Path(out))}"), highlight=False)
-    return 0
-
-
-def propose(project: str, images: str, k: int, *, spec: str | None = None,
-            boxes: str | None = None, cold_start: str = "kcenter", skip_bad: bool = False,
-            device: str | None = None, min_face: int = 0, whole_image: bool = False) -> int:
-    """`scaf-al propose PROJECT --images DIR --k K`: one round of the annotation loop."""
-    from orchestrator.projects.propose import propose as run_propose
-    from trainers.projects.pool import ProjectInputError
-
-    try:
-        outcome = run_propose(Path(project), Path(images), k,
-                              spec=Path(spec) if spec else None,
-                              boxes=Path(boxes) if boxes else None, cold_start=cold_start,
-                              skip_bad=skip_bad, device=device, log=_say,
-                              whole_image=whole_image, min_face=min_face)
-    except ProjectInputError as e:
-        # One line per bad file (main() would show only the first line).
-        for path, why in e.bad:
-            console.print(f"[red]bad file:[/] {escape(f'{path}: {why}')}", highlight=False,
-                          soft_wrap=True)
-        console.print(f"[red]error:[/] {len(e.bad)} bad file(s); nothing was started (pass "
-                      "--skip-bad to leave them out)", highlight=False)
-        return 2
-    for path, why in outcome.pool.skipped:
-        console.print(f"[yellow]left out:[/] {escape(f'{path}: {why}')}", highlight=False,
-                      soft_wrap=True)
-    rec = outcome.record
-    console.print(f"{outcome.round_dir}: {len(rec.proposed)} faces to annotate "
-                  f"({rec.kind}, {len(rec.labeled)} labeled); see to_annotate.csv and "
-                  "contact_sheet.png", highlight=False, markup=False)
-    return 0
-
-
-def serve(project: str, images: str, *, host: str = "127.0.0.1", port: int = 9090,
-          boxes: str | None = None, k: int | None = None, device: str | None = None,
-          label_studio_url: str | None = None, label_studio_token: str | None = None) -> int:
-    """`scaf-al serve PROJECT --images DIR`: the project's Label Studio ML backend."""
-    try:
-        from orchestrator.serve.app import serve as run_serve
-    except ImportError as e:
-        raise ImportError(f"scaf-al serve needs the serve extra ({e}): "
-                          "pip install 'scaf-al[serve]'") from None
-    run_serve(Path(project), Path(images), host=host, port=port,
-              boxes=Path(boxes) if boxes else None, k=k, device=device,
-              label_studio_url=label_studio_url or os.environ.get("LABEL_STUDIO_URL"),
-              label_studio_token=label_studio_token or os.environ.get("LABEL_STUDIO_API_KEY"))
     return 0
 
 

@@ -10,6 +10,12 @@ from rich.console import Console
 from rich.markup import escape
 
 
+def whole_rows(console: Console) -> Console:
+    """The console for tables: a terminal keeps its width; piped or redirected, rich would
+    fold the tables into 80 columns, so a log or file gets whole rows (200 columns)."""
+    return console if console.is_terminal else Console(width=max(console.width, 200))
+
+
 def finish(experiment_dir: Path, errors: list[str], console: Console) -> int:
     """The results so far (mean table), unreadable files, failed trials; the exit code."""
     from orchestrator.report.render import render_terminal
@@ -18,7 +24,7 @@ def finish(experiment_dir: Path, errors: list[str], console: Console) -> int:
 
     read = read_table(str(experiment_dir), "rounds")
     if read.table.num_rows:
-        console.print(render_terminal(build_report(read.table), comparisons=False))
+        whole_rows(console).print(render_terminal(build_report(read.table), comparisons=False))
     for path, why in read.skipped:
         console.print(f"[yellow]skipped unreadable result file[/] {escape(f'{path}: {why}')}",
                       highlight=False)

@@ -14,17 +14,19 @@ from orchestrator.spec.experiment import load_spec, parse_spec
 def test_quickstart_counts() -> None:
     plan = plan_grid(load_spec("quickstart"))
     got = plan_json(plan)
-    # 1 architecture x 1 budget (10, 20, 30, 40) x 3 acquisitions x 2 seeds = 6 cells of 4
-    # rounds; round 0 trained once per seed: 24 - 6 + 2 = 20.
+    # 1 architecture x 1 budget (10, 20, 30, 40) x 3 acquisitions x 3 seeds = 9 cells of 4
+    # rounds; round 0 trained once per seed: 36 - 9 + 3 = 30 trainings.
+    # Round 0: 3 trainings x 400 steps x 16 images; the 27 later rounds warm-start for 100
+    # steps: 27 x 100 x 16.
     # nnm and nnm(discard_top) stream the unlabeled pool after rounds 0..2:
-    # (400 - 10) + (400 - 20) + (400 - 30) = 1140 per cell, 4 such cells; random none.
+    # (400 - 10) + (400 - 20) + (400 - 30) = 1140 per cell, 6 such cells; random none.
     assert got == {
-        "cells": 6, "trial_rounds": 24, "trainings": 20,
-        "training_images": 20 * 500 * 16, "scored_images": 4 * 1140,
-        "eval_images": 24 * 150, "per_config": [],
+        "cells": 9, "trial_rounds": 36, "trainings": 30,
+        "training_images": 3 * 400 * 16 + 27 * 100 * 16, "scored_images": 6 * 1140,
+        "eval_images": 36 * 150, "per_config": [],
     }
     text = plan_text(plan)
-    assert "trial_rounds" in text and "24" in text and "20" in text
+    assert "trial_rounds" in text and "36" in text and "30" in text
 
 
 def test_hand_counted_grid(tiny_spec: Callable[..., Any]) -> None:

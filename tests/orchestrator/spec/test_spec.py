@@ -26,10 +26,10 @@ def test_every_preset_parses() -> None:
 def test_quickstart_grid() -> None:
     spec = load_spec("quickstart")
     cells = spec.cells()
-    assert len(cells) == 3 * 2
+    assert len(cells) == 3 * 3
     assert {c.arch for c in cells} == {"scaf"}
     assert {c.model.input_size for c in cells} == {64}
-    assert [c.seed for c in cells[:2]] == [0, 1]  # seeds vary fastest: side-by-side trials
+    assert [c.seed for c in cells[:3]] == [0, 1, 2]  # seeds vary fastest: side-by-side trials
     assert len({c.cell_id() for c in cells}) == len(cells)
 
 
