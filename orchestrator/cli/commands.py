@@ -80,11 +80,8 @@ def run(spec: str | None, out: str | None, *, address: str | None = None,
 def resume_experiment(experiment_dir: str, *, address: str | None = None,
                       expose: bool = False, plain: bool = False, interval: float = 30.0) -> int:
     """`scaf-al resume DIR`: continue an experiment whose driver stopped."""
-    from orchestrator.results.experiment_folder import (
-        ExperimentFolder,
-        ProjectNotAGridError,
-        project_continuation,
-    )
+    from orchestrator.results.experiment_folder import ExperimentFolder, ProjectNotAGridError
+    from orchestrator.results.project_rounds import project_continuation
     from orchestrator.tune.runner import run_experiment
 
     folder = ExperimentFolder.open(experiment_dir)

@@ -256,14 +256,6 @@ class ExperimentFolder:
         """The project's own round-0 cache (`RoundZeroCache(this)` keeps models in round0/)."""
         return self.path / ".cache"
 
-    def last_round_k(self) -> int | None:
-        """K of the project's last finished round (from its round.json), or None."""
-        rounds = self.round_dirs()
-        try:
-            return int(json.loads((rounds[-1] / "round.json").read_text(encoding="utf-8"))["k"])
-        except (IndexError, OSError, ValueError, KeyError, TypeError):
-            return None
-
     def round_dirs(self) -> list[Path]:
         """The finished rounds' folders, in round order (work folders start with '.')."""
         found = [p for p in self.path.glob(f"{ROUND_PREFIX}[0-9][0-9][0-9]*") if p.is_dir()
@@ -376,19 +368,3 @@ class ExperimentFolder:
     def cache_dir(self) -> Path:
         """Where the run keeps its data, auto-encoder and round-0 caches."""
         return default_cache_dir(self.spec())
-
-
-def project_continuation(folder: ExperimentFolder) -> str:
-    """One line on how an annotation project continues (it is not a grid to resume)."""
-    rounds = folder.round_dirs()
-    k = folder.last_round_k()
-    try:
-        images = str(folder.project_images())
-    except NotAnExperimentError:
-        images = "IMAGES"
-    then = (f"annotate the images in {rounds[-1] / 'to_annotate.csv'} (a .pts beside each "
-            f"image, or a Label Studio export in {folder.annotations_dir}), then run"
-            if rounds else "run")
-    return (f"{folder.path} is an annotation project, not a grid experiment (nothing was "
-            f"started): {then} `scaf-al propose {folder.path} --images {images} "
-            f"--k {k or 'K'}` for its next round")

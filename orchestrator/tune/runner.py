@@ -12,10 +12,10 @@ from orchestrator.results.experiment_folder import (
     ExperimentFolder,
     ProjectNotAGridError,
     default_cache_dir,
-    project_continuation,
 )
 from orchestrator.results.extension import ExtensionPlan, record_extension
 from orchestrator.results.folder_lock import driver_lock
+from orchestrator.results.project_rounds import project_continuation
 from orchestrator.spec.experiment import ExperimentSpec
 from orchestrator.tracking.sync import check_clients
 from orchestrator.tune.preflight import preflight

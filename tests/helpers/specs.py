@@ -4,10 +4,15 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 # The tiny spec of the orchestrator tests (the `spec_doc` / `write_spec` fixtures): as small
 # as the models allow, so a whole cell runs in seconds on one CPU core.
+# The quickstart preset of the releases before the 3-seed one (2 seeds, 500 steps from
+# scratch), kept as a file: tests pin the hashes older versions gave its cells.
+OLD_QUICKSTART = Path(__file__).resolve().parents[1] / "fixtures" / "quickstart_2seeds.toml"
+
 BASE_SPEC: dict[str, Any] = {
     "experiment": {"name": "tiny", "seeds": [0], "architectures": ["scaf"]},
     "data": {"name": "synthetic", "options": {"n_pool": 40, "n_test": 12}},

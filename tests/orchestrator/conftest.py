@@ -76,7 +76,7 @@ def propose_autoencoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One real MLflow tracking server (SQLite backend) for the session's tracking tests."""
-    from tests.helpers.mlflow_server import MlflowServer
+    from tests.helpers.servers.mlflow import MlflowServer
 
     server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
     server.start()

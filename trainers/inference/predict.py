@@ -302,16 +302,14 @@ def predict_images(
     given = match_boxes(read_boxes(boxes), paths, boxes) if boxes is not None else None
     _check_readable(paths)
     detector = None if given is not None or whole_image else FaceDetector(min_face)
-    dev = resolve_device(device)
-    model, info = load_landmark_model(model_path, dev)
+    model, info = load_landmark_model(model_path, dev := resolve_device(device))
     rows, no_face = _Rows(), []
     for i, p in enumerate(paths):
-        faces = photo_faces(p, None if given is None else given[i], detector)
-        if not faces:
+        if faces := photo_faces(p, None if given is None else given[i], detector):
+            rows.add(p, faces, face_rois(faces, info.input_size, info.box_adjust,
+                                         given is None and whole_image), info.input_size)
+        else:
             no_face.append(str(p))
-            continue
-        rows.add(p, faces, face_rois(faces, info.input_size, info.box_adjust,
-                                     given is None and whole_image), info.input_size)
         if len(rows.crops) >= batch_size:
             _flush(rows, model, info, dev, amp)
     _flush(rows, model, info, dev, amp)

@@ -110,10 +110,11 @@ def test_plan_json_of_the_quickstart(capsys: pytest.CaptureFixture[str]) -> None
     code, text = _cli(["plan", "quickstart", "--json"], capsys)
     assert code == 0
     plan = json.loads(text)
-    # 3 acquisitions x 2 seeds x 4 rounds; the round-0 model of each seed is trained once
-    # and shared by its 3 acquisitions: 24 - 2 * 2 = 20 trainings.
-    assert (plan["cells"], plan["trial_rounds"], plan["trainings"]) == (6, 24, 20)
-    assert plan["training_images"] == 20 * 500 * 16  # trainings x steps x batch size
+    # 3 acquisitions x 3 seeds x 4 rounds; the round-0 model of each seed is trained once
+    # and shared by its 3 acquisitions: 36 - 3 * 2 = 30 trainings.
+    assert (plan["cells"], plan["trial_rounds"], plan["trainings"]) == (9, 36, 30)
+    # Round 0: 3 x 300 steps x 16 images; the 27 warm-started later rounds: 60 steps each.
+    assert plan["training_images"] == 3 * 300 * 16 + 27 * 60 * 16
     assert plan["per_config"] == []
 
 

@@ -16,13 +16,13 @@ def test_quickstart_counts() -> None:
     got = plan_json(plan)
     # 1 architecture x 1 budget (10, 20, 30, 40) x 3 acquisitions x 3 seeds = 9 cells of 4
     # rounds; round 0 trained once per seed: 36 - 9 + 3 = 30 trainings.
-    # Round 0: 3 trainings x 400 steps x 16 images; the 27 later rounds warm-start for 100
-    # steps: 27 x 100 x 16.
+    # Round 0: 3 trainings x 300 steps x 16 images; the 27 later rounds warm-start for 60
+    # steps: 27 x 60 x 16.
     # nnm and nnm(discard_top) stream the unlabeled pool after rounds 0..2:
     # (400 - 10) + (400 - 20) + (400 - 30) = 1140 per cell, 6 such cells; random none.
     assert got == {
         "cells": 9, "trial_rounds": 36, "trainings": 30,
-        "training_images": 3 * 400 * 16 + 27 * 100 * 16, "scored_images": 6 * 1140,
+        "training_images": 3 * 300 * 16 + 27 * 60 * 16, "scored_images": 6 * 1140,
         "eval_images": 36 * 150, "per_config": [],
     }
     text = plan_text(plan)

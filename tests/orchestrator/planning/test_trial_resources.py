@@ -37,8 +37,9 @@ def test_deterministic_is_a_setting_that_reaches_the_trials(
         tiny_spec: Callable[..., Any], tmp_path: Path) -> None:
     from orchestrator.tune.runner import _param_space
 
-    on = _param_space(tiny_spec(), tmp_path, tmp_path, None)
-    off = _param_space(tiny_spec(resources={"deterministic": False}), tmp_path, tmp_path, None)
+    on_spec, off_spec = tiny_spec(), tiny_spec(resources={"deterministic": False})
+    on = _param_space(on_spec, on_spec.cells(), tmp_path, tmp_path, None)
+    off = _param_space(off_spec, off_spec.cells(), tmp_path, tmp_path, None)
     assert (on["deterministic"], off["deterministic"]) == (True, False)
 
 
@@ -79,7 +80,7 @@ def test_six_trials_at_a_sixth_of_one_gpu_run_at_once(
                                 "num_cpus": TRIALS})
     share = spec.resources.gpus_per_trial
     assert share == 0.1666 and TRIALS * share <= 1
-    space = _param_space(spec, tmp_path, tmp_path, None, share)
+    space = _param_space(spec, spec.cells(), tmp_path, tmp_path, None, share)
     with ray_session(num_cpus=TRIALS, num_gpus=1, object_store_mb=80) as resources:
         assert resources["GPU"] == 1
         grid = tune.Tuner(

@@ -38,7 +38,8 @@ def faces(tmp_path: Path, propose_autoencoder: Path) -> dict:
 
 def _cli(faces: dict, *extra: str, k: int = 2) -> int:
     return main(["propose", str(faces["project"]), "--images", str(faces["images"]), "--k",
-                 str(k), "--spec", str(faces["spec"]), "--cold-start", "random", *extra])
+                 str(k), "--spec", str(faces["spec"]), "--cold-start", "random", "--whole-image",
+                 *extra])
 
 
 def _errors(out: str) -> list[str]:
@@ -66,7 +67,8 @@ def test_resume_on_a_project_says_how_to_continue_and_starts_nothing(faces: dict
         errors = _errors(capsys.readouterr().out)
         assert len(errors) == 1, errors
         assert "annotation project" in errors[0]
-        assert f"scaf-al propose {project} --images {faces['images']} --k 3" in errors[0]
+        assert (f"scaf-al propose {project} --images {faces['images']} --k 3 --whole-image"
+                in errors[0])
         assert str(project / "round-000" / "to_annotate.csv") in errors[0]
     assert sorted(p.relative_to(project).as_posix() for p in project.rglob("*")) == before
     assert not (project / "tune").exists()
@@ -134,15 +136,18 @@ def test_formulas_are_neutralised_and_task_urls_percent_encoded(faces: dict) -> 
     images = faces["images"]
     shutil.move(images / "face000.png", images / "=HYPERLINK(1).png")
     shutil.move(images / "face001.png", images / "a b#1&c?.png")
-    out = propose(faces["project"], images, 6, spec=faces["spec"], cold_start="random")
+    out = propose(faces["project"], images, 6, spec=faces["spec"], cold_start="random",
+                  whole_image=True)
     with (out.round_dir / "to_annotate.csv").open(newline="") as f:
         cells = {row[1] for row in csv.reader(f)}
     assert "'=HYPERLINK(1).png" in cells and "=HYPERLINK(1).png" not in cells
-    assert {rel for _, rel, _ in read_to_annotate(out.round_dir / "to_annotate.csv")} == set(
-        out.record.proposed)
+    # Read back without the apostrophe: the faces proposed (`<image>#<n>`).
+    assert {f"{rel}#{n}" for _, rel, n, _ in read_to_annotate(out.round_dir / "to_annotate.csv")
+            } == set(out.record.proposed)
     tasks = json.loads((out.round_dir / "label_studio.json").read_text())
     urls = {t["data"]["scaf_image"]: t["data"]["image"] for t in tasks}
     assert urls["a b#1&c?.png"] == "/data/local-files/?d=a%20b%231%26c%3F.png"
     assert urls["=HYPERLINK(1).png"] == "/data/local-files/?d=%3DHYPERLINK%281%29.png"
     # A task that lost `scaf_image` is matched by its decoded URL.
-    assert match_image(urls["a b#1&c?.png"], out.record.proposed) == "a b#1&c?.png"
+    images_proposed = [f.rsplit("#", 1)[0] for f in out.record.proposed]
+    assert match_image(urls["a b#1&c?.png"], images_proposed) == "a b#1&c?.png"

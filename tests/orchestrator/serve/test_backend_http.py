@@ -15,7 +15,7 @@ from orchestrator.cli.commands import main
 from orchestrator.serve.app import create_app
 from orchestrator.serve.backend import Backend
 from orchestrator.serve.project_adapter import ServedProject
-from tests.helpers.http import call, running_app
+from tests.helpers.servers.http import call, running_app
 from tests.orchestrator.serve.conftest import Project
 from trainers.inference.predict import predict_images
 

@@ -23,8 +23,8 @@ import pytest
 from orchestrator.projects.label_studio import keypoint_results
 from orchestrator.projects.outputs import RoundRecord
 from orchestrator.projects.status import project_status
-from tests.helpers.http import call, free_port, wait_until_up
-from tests.helpers.label_studio import REPO, LabelStudio, running_label_studio
+from tests.helpers.servers.http import call, free_port, wait_until_up
+from tests.helpers.servers.label_studio import REPO, LabelStudio, running_label_studio
 from tests.orchestrator.serve.conftest import Project, trained_project
 from trainers.datasets.pts import read_pts
 from trainers.inference.predict import predict_images

@@ -16,7 +16,7 @@ from orchestrator.tracking.background import BackgroundTracker
 from orchestrator.tracking.mlflow_sink import MlflowSink
 from orchestrator.tracking.tensorboard_sink import TensorboardSink
 from tests.helpers.cells import make_cell
-from tests.helpers.mlflow_server import TcpRelay
+from tests.helpers.servers.mlflow import TcpRelay
 from tests.helpers.store import STORE_SIZES, write_info, write_round
 from tests.helpers.tracking import (
     mlflow_artefacts,

@@ -104,22 +104,22 @@ def test_overlays_rewrite_their_own_files_only(tmp_path: Path, tiny_landmark_mod
     out = tmp_path / "overlays"
     monkeypatch.chdir(tmp_path)  # relative inputs: the CSV's image cells start as given
     first = predict_images(tiny_landmark_model, [Path("photos")], Path("pred.csv"),
-                           overlay_dir=out, device="cpu")
+                           overlay_dir=out, device="cpu", whole_image=True)
     assert [p.relative_to(out).as_posix() for p in first.overlays] == [
         "=HYPERLINK(1).png", "a/x.png", "b/x.png"]
     assert (out / OVERLAY_MANIFEST).is_file()
     # Run again: the overlays are scaf-al's own, so they are replaced.
     predict_images(tiny_landmark_model, [Path("photos")], Path("pred.csv"), overlay_dir=out,
-                   device="cpu")
+                   device="cpu", whole_image=True)
     _photo(out / "b" / "x.png", 9)  # the user edits one of them
     with pytest.raises(OutputPathError, match=r"b/x\.png changed since scaf-al wrote it"):
         predict_images(tiny_landmark_model, [Path("photos")], Path("pred.csv"),
-                       overlay_dir=out, device="cpu")
+                       overlay_dir=out, device="cpu", whole_image=True)
     with open("pred.csv", newline="") as f:
         cells = [row[0] for row in csv.reader(f)][1:]
     assert cells == ["photos/=HYPERLINK(1).png", "photos/a/x.jpg", "photos/b/x.jpg"]
     monkeypatch.chdir(photos)  # a name that is a formula from its first character
     predict_images(tiny_landmark_model, [Path("=HYPERLINK(1).png")], tmp_path / "one.csv",
-                   device="cpu")
+                   device="cpu", whole_image=True)
     with (tmp_path / "one.csv").open(newline="") as f:
         assert [row[0] for row in csv.reader(f)][1] == "'=HYPERLINK(1).png"

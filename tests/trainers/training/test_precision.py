@@ -8,13 +8,15 @@ capability is patched, so these run without a GPU.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from orchestrator.spec.experiment import load_spec
+from orchestrator.spec.experiment import parse_spec
+from tests.helpers.specs import OLD_QUICKSTART
 from trainers.caches.autoencoder import autoencoder_key
 from trainers.caches.round0 import RoundZeroCache
 from trainers.training.device import (
@@ -81,7 +83,8 @@ def test_precision_tags_on_the_cpu() -> None:
 def test_cpu_cache_keys_are_those_of_earlier_versions_and_gpu_keys_differ() -> None:
     """Keys computed by the version before precision entered them (commit 3082bca): CPU
     caches are still found; a GPU-trained model gets a key of its own."""
-    cell = load_spec("quickstart").cells()[0]
+    # The quickstart preset of that version (2 seeds, 500 steps from scratch), kept as a file.
+    cell = parse_spec(tomllib.loads(OLD_QUICKSTART.read_text())).cells()[0]
     ae = Path("autoencoders/b57dfeef42433aa9")
     assert autoencoder_key(cell) == autoencoder_key(cell, None) == "b57dfeef42433aa9"
     assert RoundZeroCache.key(cell, ae, np.arange(10)) == "ea0a3ef84e2c2caf"

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.http import call, free_port, wait_until_up
+from tests.helpers.servers.http import call, free_port, wait_until_up
 from tests.real_photos import photo_cache_dir
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 START_TIMEOUT_S = 600  # the first start migrates an empty database: minutes on 2 cores
 TOKEN = "scafaltesttoken0123456789"
 

@@ -14,7 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 #: The server's executable: $SCAF_AL_MLFLOW_SERVER, else the project's .venv-mlflow.
 SERVER_BIN = Path(os.environ.get("SCAF_AL_MLFLOW_SERVER", ROOT / ".venv-mlflow/bin/mlflow"))
 
