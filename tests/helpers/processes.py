@@ -6,6 +6,10 @@ import contextlib
 import os
 import re
 import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -42,3 +46,35 @@ def kill_pids(pids: set[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def sigkill_driver_after_rows(argv: list[str], root: Path, log_path: Path,
+                              rows: Callable[[], int], more_than: int,
+                              timeout: float = 180.0) -> int:
+    """Run `python -m orchestrator.cli *argv` as a driver process from `root`, SIGKILL it
+    (no handler runs, nothing is saved or shut down on the way out) once the store holds
+    more than `more_than` result rows, and end the Ray processes it left behind; returns
+    the rows at the kill."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    with log_path.open("w") as log:
+        driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *argv], cwd=root,
+                                  env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        ours: set[int] = set()
+        try:
+            deadline = time.monotonic() + timeout
+            while rows() <= more_than:
+                assert driver.poll() is None, log_path.read_text()[-3000:]
+                assert time.monotonic() < deadline, f"no new result row within {timeout:.0f} s"
+                time.sleep(0.2)
+            ours = descendants(driver.pid)
+            driver.kill()
+            driver.wait()
+            return rows()
+        finally:
+            # The dead driver's Ray processes (which this test started) are orphans now.
+            ours |= descendants(driver.pid)
+            if driver.poll() is None:
+                driver.kill()
+                driver.wait()
+            kill_pids(ours)

@@ -8,10 +8,6 @@ import csv
 import hashlib
 import io
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +17,7 @@ import pytest
 
 from orchestrator.cli.commands import main
 from orchestrator.progress.tune_state import read_tune_state
-from tests.helpers.processes import descendants, kill_pids
+from tests.helpers.processes import sigkill_driver_after_rows
 from tests.helpers.runs import finished_experiment
 from tests.helpers.specs import expected_keys
 from tests.helpers.store import rounds_key_table
@@ -96,32 +92,9 @@ def _extend_and_kill(exp: Path, tmp_path: Path, args: list[str], rows_before: in
     result row; returns the rows in the store at the kill."""
     from orchestrator.results.readers import read_table
 
-    def rows() -> int:
-        return read_table(str(exp), "rounds").table.num_rows
-
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    log = (tmp_path / "driver.log").open("w")
-    driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "extend", str(exp),
-                               *args], cwd=ROOT, env=env, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    ours: set[int] = set()
-    try:
-        deadline = time.monotonic() + 180
-        while rows() <= rows_before:
-            assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no new result row within 180 s"
-            time.sleep(0.2)
-        ours = descendants(driver.pid)
-        driver.kill()
-        driver.wait()
-        return rows()
-    finally:
-        ours |= descendants(driver.pid)
-        if driver.poll() is None:
-            driver.kill()
-            driver.wait()
-        kill_pids(ours)
-        log.close()
+    return sigkill_driver_after_rows(
+        ["extend", str(exp), *args], ROOT, tmp_path / "driver.log",
+        lambda: read_table(str(exp), "rounds").table.num_rows, rows_before)
 
 
 def test_an_interrupted_extension_continues_with_resume(

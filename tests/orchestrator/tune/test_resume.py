@@ -4,10 +4,6 @@ uninterrupted run."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +11,7 @@ from typing import Any
 import pytest
 
 from orchestrator.cli.commands import main
-from tests.helpers.processes import descendants, kill_pids
+from tests.helpers.processes import sigkill_driver_after_rows
 from tests.helpers.runs import reference_rows
 from tests.helpers.specs import expected_keys
 from tests.helpers.store import rounds_key_table
@@ -39,31 +35,8 @@ def test_driver_killed_then_resume_completes_without_duplicates(
     spec = tiny_spec(**over)
     total = len(expected_keys(spec))
     exp = tmp_path / "exp"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    log = (tmp_path / "driver.log").open("w")
-    ours: set[int] = set()
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "run", str(spec_file), "--out", str(exp)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while _rows(exp) < 1:
-            assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no result row within 180 s"
-            time.sleep(0.2)
-        # SIGKILL: no handler runs, nothing is saved or shut down on the way out.
-        ours = descendants(driver.pid)
-        driver.kill()
-        driver.wait()
-        rows_at_kill = _rows(exp)
-    finally:
-        # The dead driver's Ray processes (which this test started) are orphans now.
-        ours |= descendants(driver.pid)
-        if driver.poll() is None:
-            driver.kill()
-            driver.wait()
-        kill_pids(ours)
-        log.close()
+    rows_at_kill = sigkill_driver_after_rows(["run", str(spec_file), "--out", str(exp)], ROOT,
+                                             tmp_path / "driver.log", lambda: _rows(exp), 0)
     assert rows_at_kill < total, "the run finished before the kill; nothing was tested"
 
     assert main(["resume", str(exp)]) == 0, capsys.readouterr().out[-3000:]
