@@ -79,6 +79,17 @@ def tiny_spec(path: Path, cache_dir: Path, **over: Any) -> Path:
     return path
 
 
+def unlabeled_project(tmp_path: Path, autoencoder: Path, n: int) -> dict[str, Any]:
+    """n unlabeled synthetic faces, their held-back truth and a tiny spec (L0 = 4) using
+    `autoencoder`; the project folder to come (`project`)."""
+    images, truth = tmp_path / "images", tmp_path / "truth"
+    names = write_faces(images, truth, n)
+    spec = tiny_spec(tmp_path / "spec.toml", tmp_path / "cache",
+                     model={"pretrained": str(autoencoder)}, budgets=[{"sizes": [4]}])
+    return {"images": images, "truth": truth, "names": sorted(names), "spec": spec,
+            "project": tmp_path / "project"}
+
+
 def tiny_autoencoder(path: Path) -> Path:
     """A 64 px, width 0.25 auto-encoder trained 2 steps on 8 synthetic crops."""
     from trainers.datasets.builtin.synthetic import SyntheticFaces

@@ -80,5 +80,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
     server.start()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()

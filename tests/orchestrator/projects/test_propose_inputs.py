@@ -12,18 +12,17 @@ import pytest
 
 from orchestrator.cli.commands import main
 from orchestrator.projects.propose import ProposeError, propose
-from tests.propose_faces import annotate, folder_digest, tiny_spec, write_faces
+from tests.propose_faces import (
+    annotate,
+    folder_digest,
+    unlabeled_project,
+)
 
 
 @pytest.fixture
 def faces(tmp_path: Path, propose_autoencoder: Path) -> dict:
     """10 unlabeled synthetic faces, their held-back truth and a tiny spec (L0 = 4)."""
-    images, truth = tmp_path / "images", tmp_path / "truth"
-    names = write_faces(images, truth, 10)
-    spec = tiny_spec(tmp_path / "spec.toml", tmp_path / "cache",
-                     model={"pretrained": str(propose_autoencoder)}, budgets=[{"sizes": [4]}])
-    return {"images": images, "truth": truth, "names": sorted(names), "spec": spec,
-            "project": tmp_path / "project"}
+    return unlabeled_project(tmp_path, propose_autoencoder, 10)
 
 
 def _cli(faces: dict, *extra: str) -> int:

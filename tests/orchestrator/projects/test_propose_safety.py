@@ -21,19 +21,14 @@ from orchestrator.projects.propose import ProposeError, propose
 from orchestrator.results import read_rounds
 from orchestrator.results.folder_lock import driver_lock
 from tests.helpers.faces import bomb_png
-from tests.propose_faces import annotate, tiny_spec, write_faces
+from tests.propose_faces import annotate, tiny_spec, unlabeled_project
 from trainers.datasets.pts import read_pts, write_pts
 
 
 @pytest.fixture
 def faces(tmp_path: Path, propose_autoencoder: Path) -> dict:
     """6 unlabeled synthetic faces, their held-back truth and a tiny spec (L0 = 4)."""
-    images, truth = tmp_path / "images", tmp_path / "truth"
-    names = write_faces(images, truth, 6)
-    spec = tiny_spec(tmp_path / "spec.toml", tmp_path / "cache",
-                     model={"pretrained": str(propose_autoencoder)}, budgets=[{"sizes": [4]}])
-    return {"images": images, "truth": truth, "names": sorted(names), "spec": spec,
-            "project": tmp_path / "project"}
+    return unlabeled_project(tmp_path, propose_autoencoder, 6)
 
 
 def _cli(faces: dict, *extra: str, k: int = 2) -> int:
