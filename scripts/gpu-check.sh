@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one prepared GPU check (issue 22), under 8 minutes on one GPU, from the repo root
+# The one prepared GPU check, under 8 minutes on one GPU, from the repo root
 # after `bash scripts/setup.sh` (with a CUDA build of torch in .venv):
 #   1. the CUDA path end to end: a tiny grid of 4 trials (NNM, entropy, flip, TTA) packed
 #      on one GPU with bf16 autocast and gpus_per_trial = "auto": `scaf-al plan --probe`,

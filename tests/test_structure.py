@@ -133,6 +133,14 @@ def test_rooms_import_one_way() -> None:
     assert against == []
 
 
+def test_no_room_imports_the_tests() -> None:
+    """`tests` is not shipped: nothing the wheel holds may import it, benchmarks included."""
+    graph = import_graph(ROOT, CHECKED)
+    into_tests = sorted(f"{m} -> {d}" for m, deps in graph.items() if not m.startswith("tests")
+                        for d in deps if d.split(".")[0] == "tests")
+    assert into_tests == []
+
+
 def test_only_the_named_rooms_import_ray() -> None:
     users = sorted(
         path.relative_to(ROOT).as_posix() for path in _modules(ROOT, ROOMS).values()

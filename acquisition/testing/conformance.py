@@ -18,8 +18,8 @@ import numpy as np
 
 from acquisition.base import Acquisition
 from acquisition.inputs import PER_ITEM_INPUTS, PoolChunk
-from acquisition.registry import _check_kind, get, label
-from acquisition.registry import _check_needs as _check_instance_needs
+from acquisition.registry import check_kind, get, label
+from acquisition.registry import check_needs as check_instance_needs
 from acquisition.testing.synthetic import SyntheticPool
 
 __all__ = ["CHECKS", "CheckResult", "Context", "measure_cost", "raised", "run"]
@@ -98,8 +98,8 @@ def raised(error: BaseException) -> str:
 def _check_needs(ctx: Context) -> CheckResult:
     """needs is a frozenset subset of NEEDS (set acquisitions: features only), tta_samples >= 1
     when tta_landmarks is needed"""
-    _check_kind(ctx.name or type(ctx.acq).__name__.lower(), type(ctx.acq))
-    _check_instance_needs(ctx.acq)
+    check_kind(ctx.name or type(ctx.acq).__name__.lower(), type(ctx.acq))
+    check_instance_needs(ctx.acq)
     return CheckResult("needs", True, "", f"declares {sorted(ctx.acq.needs)}")
 
 

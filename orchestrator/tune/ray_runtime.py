@@ -32,7 +32,9 @@ _ENV_DEFAULTS = {
 }
 
 
-def _set_env_defaults() -> None:
+def set_env_defaults() -> None:
+    """Set the environment Ray's nodes start with here (quiet, no usage stats), leaving any
+    value the user set; everything that starts a node in this process calls it first."""
     for k, v in _ENV_DEFAULTS.items():
         os.environ.setdefault(k, v)
 
@@ -128,7 +130,7 @@ def ray_session(
     Yields:
         ray.cluster_resources() of the cluster.
     """
-    _set_env_defaults()
+    set_env_defaults()
     import ray
 
     kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": True,

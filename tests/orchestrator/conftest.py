@@ -68,7 +68,7 @@ def no_ray_left() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def propose_autoencoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny auto-encoder file (64 px, width 0.25, 2 steps) for the `propose` tests."""
-    from tests.propose_faces import tiny_autoencoder
+    from tests.helpers.propose_faces import tiny_autoencoder
 
     return tiny_autoencoder(tmp_path_factory.mktemp("propose-ae") / "ae.pt")
 

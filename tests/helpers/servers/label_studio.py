@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.photos.menpo import photo_cache_dir
 from tests.helpers.servers.http import call, free_port, wait_until_up
-from tests.real_photos import photo_cache_dir
 
 REPO = Path(__file__).resolve().parents[3]
 START_TIMEOUT_S = 600  # the first start migrates an empty database: minutes on 2 cores

@@ -1,4 +1,4 @@
-"""How trials ask Ray for a GPU share, and what they get (issue 22, items 4 and 8).
+"""How trials ask Ray for a GPU share, and what they get.
 
 Shares are rounded down to Ray's 0.0001 units, so n shares of 1/n never add up to more
 than one GPU: with logical GPUs (`num_gpus=1` on a CPU machine), six trials at 1/6 of the

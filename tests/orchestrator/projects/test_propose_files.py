@@ -14,7 +14,7 @@ from PIL import Image
 
 from orchestrator.projects.label_studio import keypoint_results, read_label_studio_exports
 from orchestrator.projects.propose import propose
-from tests.propose_faces import annotate, tiny_spec, write_faces
+from tests.helpers.propose_faces import annotate, tiny_spec, write_faces
 from trainers.datasets.pts import read_pts
 from trainers.inference.predict import predict_images
 

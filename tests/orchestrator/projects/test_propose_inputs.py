@@ -12,7 +12,7 @@ import pytest
 
 from orchestrator.cli.commands import main
 from orchestrator.projects.propose import ProposeError, propose
-from tests.propose_faces import (
+from tests.helpers.propose_faces import (
     annotate,
     folder_digest,
     unlabeled_project,

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from orchestrator.projects.propose import propose
-from tests.propose_faces import (
+from tests.helpers.propose_faces import (
     FACE_BOX,
     annotate,
     tiny_spec,

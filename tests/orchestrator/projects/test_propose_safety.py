@@ -21,7 +21,7 @@ from orchestrator.projects.propose import ProposeError, propose
 from orchestrator.results import read_rounds
 from orchestrator.results.folder_lock import driver_lock
 from tests.helpers.faces import bomb_png
-from tests.propose_faces import annotate, tiny_spec, unlabeled_project
+from tests.helpers.propose_faces import annotate, tiny_spec, unlabeled_project
 from trainers.datasets.pts import read_pts, write_pts
 
 

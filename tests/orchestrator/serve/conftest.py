@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.projects.propose import propose
-from tests.propose_faces import annotate, tiny_spec, write_faces
+from tests.helpers.propose_faces import annotate, tiny_spec, write_faces
 
 
 @dataclass

@@ -24,9 +24,9 @@ NODE_ARGS = {"num_cpus": 1, "object_store_memory": 80 * 1024 * 1024}
 def two_nodes() -> Iterator[tuple[Any, Any]]:
     """A head and a worker node with one CPU each: two 1-CPU trials can only run at the
     same time if one of them runs on the worker."""
-    from orchestrator.tune.ray_runtime import _set_env_defaults
+    from orchestrator.tune.ray_runtime import set_env_defaults
 
-    _set_env_defaults()
+    set_env_defaults()
     from ray.cluster_utils import Cluster
 
     c = Cluster(initialize_head=True, head_node_args={**NODE_ARGS, "include_dashboard": False})

@@ -26,9 +26,9 @@ pytestmark = pytest.mark.usefixtures("no_ray_left")
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
     """A one-node local Ray cluster with 2 logical CPUs, joined by every run here."""
-    from orchestrator.tune.ray_runtime import _set_env_defaults
+    from orchestrator.tune.ray_runtime import set_env_defaults
 
-    _set_env_defaults()
+    set_env_defaults()
     from ray.cluster_utils import Cluster
 
     c = Cluster(initialize_head=True, head_node_args={

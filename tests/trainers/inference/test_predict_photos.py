@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers.group_photos import centre_found, compose, real_faces
+from benchmarks.photos.groups import centre_found, compose, real_faces
 from trainers.inference.predict import predict_images
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmarks.photos.groups import centre_found, compose, real_faces
 from tests.helpers.faces import face_points, write_image
-from tests.helpers.group_photos import centre_found, compose, real_faces
 from trainers.datasets.pts import write_pts
 from trainers.projects.pool import ProjectInputError, open_project_pool
 

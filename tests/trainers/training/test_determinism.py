@@ -1,4 +1,4 @@
-"""Deterministic settings as a trial applies them (issue 22, item 4): cuBLAS's fixed
+"""Deterministic settings as a trial applies them: cuBLAS's fixed
 workspace in the environment before CUDA's first use, torch's deterministic kernels, no
 cuDNN benchmarking; and off when a spec says `[resources] deterministic = false`."""
 

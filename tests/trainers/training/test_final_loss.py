@@ -1,4 +1,4 @@
-"""`fit`'s final_loss is the mean loss of the steps since the last check (issue 22, item 9):
+"""`fit`'s final_loss is the mean loss of the steps since the last check:
 on CUDA the loss is read every 25th step, and a run whose last window is shorter (30
 steps: 25, then 5) must divide by the 5 steps it summed, not by 25. Here the CUDA cadence is
 patched in at every 4th step, so 6 steps end with a window of 2."""

@@ -1,4 +1,4 @@
-"""Host-to-device traffic of the training step and the pool pass (issue 22, item 6), checked
+"""Host-to-device traffic of the training step and the pool pass, checked
 on the CPU.
 
 The `meta` device stands in for CUDA: its tensors have shapes and dtypes but no data, and

