@@ -141,17 +141,25 @@ def test_no_room_imports_the_tests() -> None:
     assert into_tests == []
 
 
-def test_only_the_named_rooms_import_ray() -> None:
-    users = sorted(
-        path.relative_to(ROOT).as_posix() for path in _modules(ROOT, ROOMS).values()
+def _ray_users(rooms: Iterable[str]) -> list[str]:
+    return sorted(
+        path.relative_to(ROOT).as_posix() for path in _modules(ROOT, rooms).values()
         if any(name == "ray" or name.startswith("ray.")
                for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
                if isinstance(node, ast.Import | ast.ImportFrom)
                for name in ([a.name for a in node.names] if isinstance(node, ast.Import)
                             else [node.module or ""])))
+
+
+def test_only_the_named_rooms_import_ray() -> None:
+    """What docs/architecture.md says: the shipped rooms import Ray in orchestrator/tune/ and
+    benchmarks/ only; of the tests, only those of the orchestrator."""
+    users = _ray_users(ROOMS)
     assert users and all(u.startswith(RAY_ROOMS) for u in users), users
+    tests = _ray_users(["tests"])
+    assert tests and all(u.startswith("tests/orchestrator/") for u in tests), tests
     doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
-    assert all(f"`{room}`" in doc for room in RAY_ROOMS)
+    assert all(f"`{room}`" in doc for room in (*RAY_ROOMS, "tests/orchestrator/"))
 
 
 @pytest.mark.parametrize("room", CHECKED)
