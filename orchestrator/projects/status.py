@@ -15,7 +15,7 @@ from orchestrator.projects.label_studio import read_label_studio_exports
 from orchestrator.projects.outputs import RoundRecord
 from orchestrator.results.experiment_folder import ExperimentFolder
 from trainers.datasets.builtin.folder import find_images
-from trainers.projects.labels import face_pts_files
+from trainers.datasets.pts import face_pts_files
 from trainers.projects.pool import face_id
 
 

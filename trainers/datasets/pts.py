@@ -11,11 +11,17 @@ n_points:  68
 The header's spacing varies between releases, so fields are split on any whitespace.
 Coordinates are 1-based (MATLAB: the top-left pixel centre is (1, 1)); `read_pts`
 returns 0-based pixel centres and `write_pts` writes 1-based values.
+
+A photo with several faces follows AFW: `<stem>_<n>.pts` beside the image holds face n
+(n = 1, 2, ...), `<stem>.pts` its only face (face 1). A `<stem>_<n>.pts` whose name is also
+the stem of an image in that folder belongs to that image (`face_pts_files`).
 """
 
 from __future__ import annotations
 
+import glob
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -133,3 +139,23 @@ def write_pts(path: Path, landmarks: np.ndarray, header_spaces: int = 2) -> None
     lines += [f"{x:.3f} {y:.3f}" for x, y in lms]
     lines.append("}")
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def face_pts_files(image: Path, stems: set[str]) -> tuple[dict[int, Path], list[Path]]:
+    """({face n: its .pts file} beside `image`, files that repeat a face), by the AFW rule
+    in the module docstring (`stems`: every image stem in the image's folder). Both the
+    `folder` data set and an annotation project read faces through this one rule."""
+    found: dict[int, Path] = {}
+    repeated: list[Path] = []
+    single = image.with_suffix(".pts")
+    if single.is_file():
+        found[1] = single
+    pattern = re.compile(rf"{re.escape(image.stem)}_(\d+)\.pts")
+    for pts in sorted(image.parent.glob(f"{glob.escape(image.stem)}_*.pts")):
+        match = pattern.fullmatch(pts.name)
+        if match and int(match[1]) >= 1 and pts.stem not in stems:
+            if int(match[1]) in found:
+                repeated.append(pts)
+            else:
+                found[int(match[1])] = pts
+    return dict(sorted(found.items())), repeated

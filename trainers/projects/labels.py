@@ -1,16 +1,12 @@
 """An annotation project's labels: which faces of which photos have landmarks.
 
-`.pts` files follow the AFW convention: `<stem>_<n>.pts` beside an image holds its face n
-(n = 1, 2, ...), `<stem>.pts` its only face (face 1). A `<stem>_<n>.pts` whose name is
-also the stem of an image in that folder belongs to that image, not to face n of `<stem>`.
-Imported annotations (Label Studio) give {image: {face: landmarks}}; a `.pts` file wins
-over an import of the same face.
+`.pts` files follow the AFW rule of `trainers.datasets.pts.face_pts_files`, the one the
+`folder` data set reads faces by. Imported annotations (Label Studio) give
+{image: {face: landmarks}}; a `.pts` file wins over an import of the same face.
 """
 
 from __future__ import annotations
 
-import glob
-import re
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,29 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from trainers.datasets.base import DatasetError
-from trainers.datasets.pts import read_pts
+from trainers.datasets.pts import face_pts_files, read_pts
 
 # {image: {face n: (landmarks (L, 2) 0-based, where they came from)}}
 Labels = dict[Path, dict[int, tuple[np.ndarray, str]]]
-
-
-def face_pts_files(image: Path, stems: set[str]) -> tuple[dict[int, Path], list[Path]]:
-    """({face n: its .pts file} beside `image`, files that repeat a face) (`stems`: every
-    image stem in the image's folder)."""
-    found: dict[int, Path] = {}
-    repeated: list[Path] = []
-    single = image.with_suffix(".pts")
-    if single.is_file():
-        found[1] = single
-    pattern = re.compile(rf"{re.escape(image.stem)}_(\d+)\.pts")
-    for pts in sorted(image.parent.glob(f"{glob.escape(image.stem)}_*.pts")):
-        match = pattern.fullmatch(pts.name)
-        if match and int(match[1]) >= 1 and pts.stem not in stems:
-            if int(match[1]) in found:
-                repeated.append(pts)
-            else:
-                found[int(match[1])] = pts
-    return found, repeated
 
 
 def read_labels(root: Path, images: list[Path],

@@ -90,3 +90,26 @@ def test_a_phone_photo_gives_the_upright_images_crop_and_landmarks(
     np.testing.assert_array_equal(a.crops.landmarks, b.crops.landmarks)
     np.testing.assert_array_equal(a.image_sizes, [[150, 225]])
     np.testing.assert_array_equal(b.image_sizes, [[150, 225]])
+
+
+def test_a_project_and_a_folder_data_set_read_the_same_faces(tmp_path: Path) -> None:
+    """`<stem>.pts` beside `<stem>_2.pts`: face 1 and face 2 of the photo, for both."""
+    from trainers.datasets import open_dataset
+
+    rng = np.random.default_rng(4)
+    for name in ("e.png", "f.png"):
+        write_image(tmp_path / name, rng)
+    lms = [face_points(rng, 68) for _ in range(3)]
+    write_pts(tmp_path / "e.pts", lms[0])
+    write_pts(tmp_path / "e_2.pts", lms[1])
+    write_pts(tmp_path / "f.pts", lms[2])
+    pool = open_project_pool(tmp_path, 64, whole_image=True)
+    ds = open_dataset("folder", tmp_path, "all", strict=True)
+    assert pool.items == ["e.png#1", "e.png#2", "f.png#1"]
+    assert [p.name for p in ds.image_paths] == ["e.png", "e.png", "f.png"]
+    for k in range(3):  # the same face in the same place (hand-written above)
+        np.testing.assert_allclose(ds.landmarks[k], lms[k], atol=1e-3)
+        np.testing.assert_allclose(pool.landmarks[k], lms[k], atol=1e-3)
+    write_pts(tmp_path / "f_1.pts", lms[2])  # face 1 of f.png twice: refused by both
+    with pytest.raises(Exception, match=r"f_1.pts: face 1 of f.png is in f.pts"):
+        open_dataset("folder", tmp_path, "all", strict=True)

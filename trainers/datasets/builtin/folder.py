@@ -8,7 +8,8 @@ Layouts on disk (root = the folder given to `open_dataset("folder", root, split)
 
 * `.pts` mode (no `annotations` option): every image under root (searched recursively)
   with a sibling `.pts` file of the same stem (1-based iBUG format), or, for a photo with
-  several faces, `<stem>_1.pts`, `<stem>_2.pts`, ... (the AFW convention), one face each.
+  several faces, `<stem>_1.pts`, `<stem>_2.pts`, ... (the AFW convention, beside or
+  instead of `<stem>.pts` for face 1; `trainers.datasets.pts.face_pts_files`), one face each.
   The split "all" takes the whole folder; any other split reads the sub-folder of that name.
 * JSON (`annotations="faces.json"`, relative to root or absolute): a list of records, or
   {"faces": [...]}, each `{"image": "rel/path.jpg", "landmarks": [[x, y], ...]}` with
@@ -23,7 +24,6 @@ box are cropped from the box around their landmarks.
 from __future__ import annotations
 
 import csv
-import glob
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +34,7 @@ import numpy as np
 from trainers.datasets.base import DatasetError, LandmarkDataset
 from trainers.datasets.collect import DEFAULT_MAX_OUTSIDE, FaceCollector, FaceRecord
 from trainers.datasets.layouts import IBUG_68, WFLW_98, Layout, check_flip_perm
-from trainers.datasets.pts import read_pts
+from trainers.datasets.pts import face_pts_files, read_pts
 from trainers.datasets.registry import IMAGE_SUFFIXES, register_dataset
 from trainers.inference.safe_files import unspreadsheet_cell
 
@@ -153,27 +153,22 @@ def _faces_from_pts(root: Path, split: str) -> tuple[list[dict[str, Any]], list[
     orphans: list[tuple] = []
     images = find_images(base)
     image_stems = {p.with_suffix("") for p in images}
+    stems: dict[Path, set[str]] = {}
+    for img in images:
+        stems.setdefault(img.parent, set()).add(img.stem)
     claimed: set[Path] = set()
     for img in images:
-        # AFW: `<stem>_<n>.pts` for face n of a photo with several faces.
-        faces = [] if img.with_suffix(".pts").is_file() else _afw_faces(img, image_stems)
-        for pts in faces or [img.with_suffix(".pts")]:
+        faces, repeated = face_pts_files(img, stems[img.parent])
+        for pts in faces.values() or [img.with_suffix(".pts")]:
             records.append({"image": str(img.relative_to(root)), "_pts": pts})
-            claimed.add(pts)
+        claimed.update(faces.values())
+        orphans += [(pts, f"face 1 of {img.name} is in {img.stem}.pts already")
+                    for pts in repeated]
+        claimed.update(repeated)
     for pts in sorted(base.rglob("*.pts")):
         if pts.with_suffix("") not in image_stems and pts not in claimed:
             orphans.append((pts, "no image with this stem"))
     return records, orphans
-
-
-def _afw_faces(image: Path, image_stems: set[Path]) -> list[Path]:
-    """`<stem>_<n>.pts` beside `image`, by n (a name that is another image's stem is not)."""
-    found = []
-    for pts in image.parent.glob(f"{glob.escape(image.stem)}_*.pts"):
-        n = pts.stem[len(image.stem) + 1:]
-        if n.isdigit() and int(n) >= 1 and pts.with_suffix("") not in image_stems:
-            found.append((int(n), pts))
-    return [pts for _n, pts in sorted(found)]
 
 
 @register_dataset(
