@@ -41,11 +41,11 @@ AcquisitionSpec = tuple[str, dict[str, Any]]
 def probe_cropset(n: int, input_size: int, num_landmarks: int, seed: int = 0) -> CropSet:
     """`n` random crops of the grid's shape (speed and memory do not depend on content)."""
     from trainers.datasets.cropset import CropSet, centre_offset, margin_size
-    from trainers.datasets.layouts import LAYOUTS
+    from trainers.datasets.layouts import standard_layout
 
     rng = np.random.default_rng(seed)
     m, o = margin_size(input_size), centre_offset(input_size)
-    layout = {lay.num_landmarks: lay for lay in LAYOUTS.values()}.get(num_landmarks)
+    layout = standard_layout(num_landmarks)
     flip = layout.flip_perm if layout else np.arange(num_landmarks)
     return CropSet(
         images=rng.integers(0, 256, (n, m, m, 3), dtype=np.uint8),

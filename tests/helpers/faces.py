@@ -10,6 +10,9 @@ import numpy as np
 from PIL import Image
 
 IMG_W, IMG_H = 64, 48
+# A 19-point mirror table for data with an unusual count (each index's partner after
+# flipping x; its own inverse).
+FLIP_19 = np.array([5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 14, 13, 12, 17, 16, 15, 18])
 
 
 def face_points(rng: np.random.Generator, num: int, centre=(32.0, 24.0), half=(12.0, 14.0),

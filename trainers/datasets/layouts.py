@@ -41,9 +41,6 @@ FLIP_98 = np.array(
     dtype=np.int64,
 )  # fmt: skip
 
-FLIP_19 = np.array([5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 14, 13, 12, 17, 16, 15, 18])
-
-
 @dataclass(frozen=True)
 class Layout:
     """A landmark convention: number of points, flip permutation, outer eye corners."""
@@ -58,6 +55,11 @@ IBUG_68 = Layout("ibug68", 68, FLIP_68, (36, 45))
 WFLW_98 = Layout("wflw98", 98, FLIP_98, (60, 72))
 
 LAYOUTS = {layout.name: layout for layout in (IBUG_68, WFLW_98)}
+
+
+def standard_layout(num_landmarks: int) -> Layout | None:
+    """The standard layout with `num_landmarks` points (68: iBUG, 98: WFLW), or None."""
+    return next((lay for lay in LAYOUTS.values() if lay.num_landmarks == num_landmarks), None)
 
 
 def check_flip_perm(perm: np.ndarray, num_landmarks: int) -> np.ndarray:

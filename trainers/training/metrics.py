@@ -16,23 +16,24 @@ import numpy as np
 from scipy.integrate import simpson
 
 from trainers.datasets.cropset import centre_offset
-
-#: Outer eye corners per landmark count (0-based), the usual normalisation pair.
-DEFAULT_EYES: dict[int, tuple[int, int]] = {68: (36, 45), 98: (60, 72)}
+from trainers.datasets.layouts import LAYOUTS, standard_layout
 
 
 def default_eyes(num_landmarks: int) -> tuple[int, int]:
-    """The outer-eye-corner pair for a standard layout (68 or 98 points).
+    """The outer-eye-corner pair of the standard layout with `num_landmarks` points (the
+    layouts in `trainers.datasets.layouts`: 68 or 98).
 
     Raises:
         ValueError: for other landmark counts, whose normalisation pair must be given.
     """
-    if num_landmarks not in DEFAULT_EYES:
+    layout = standard_layout(num_landmarks)
+    if layout is None:
+        known = sorted(lay.num_landmarks for lay in LAYOUTS.values())
         raise ValueError(
             f"no default normalisation pair for {num_landmarks} landmarks "
-            f"(known: {sorted(DEFAULT_EYES)}); pass eyes=(a, b) explicitly"
+            f"(known: {known}); pass eyes=(a, b) explicitly"
         )
-    return DEFAULT_EYES[num_landmarks]
+    return layout.eye_idx
 
 
 def _check_points(pred: np.ndarray, gt: np.ndarray, eyes: tuple[int, int]) -> None:
@@ -55,7 +56,7 @@ def _check_points(pred: np.ndarray, gt: np.ndarray, eyes: tuple[int, int]) -> No
 
 
 def nme(
-    pred: np.ndarray, gt: np.ndarray, eyes: tuple[int, int] = (36, 45)
+    pred: np.ndarray, gt: np.ndarray, eyes: tuple[int, int] | None = None
 ) -> np.ndarray:
     """Per-image normalised mean error.
 
@@ -64,8 +65,8 @@ def nme(
     Args:
         pred: (n, L, 2) predicted (x, y), in the same frame as `gt`.
         gt: (n, L, 2) ground-truth (x, y).
-        eyes: indices of the normalising pair (outer eye corners: (36, 45) for 68 points,
-            (60, 72) for 98; see `default_eyes`).
+        eyes: indices of the normalising pair; by default the outer eye corners of the
+            standard layout with gt's landmark count (`default_eyes`).
 
     Returns:
         (n,) float64 errors as fractions. An image whose prediction has a non-finite
@@ -78,6 +79,8 @@ def nme(
     """
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
+    if eyes is None:
+        eyes = default_eyes(gt.shape[1] if gt.ndim == 3 else -1)
     _check_points(pred, gt, eyes)
     a, b = eyes
     norm = np.linalg.norm(gt[:, a] - gt[:, b], axis=-1)
@@ -96,7 +99,7 @@ def nme_3fabrec(
     pred_crop: np.ndarray,
     gt_crop: np.ndarray,
     input_size: int = 256,
-    eyes: tuple[int, int] = (36, 45),
+    eyes: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Per-image NME as 3FabRec computes it, in the network's S x S input frame.
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.helpers.faces import symmetric_face
+from tests.helpers.faces import FLIP_19, symmetric_face
 from trainers.datasets.crops import (
     crop_image,
     extend_box,
@@ -18,7 +18,7 @@ from trainers.datasets.crops import (
     square_roi,
 )
 from trainers.datasets.cropset import CropSet, margin_size
-from trainers.datasets.layouts import FLIP_19, FLIP_68, FLIP_98, check_flip_perm
+from trainers.datasets.layouts import FLIP_68, FLIP_98, check_flip_perm
 
 
 def test_margin_sizes():

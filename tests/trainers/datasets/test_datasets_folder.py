@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from tests.helpers.faces import face_points, write_image
+from tests.helpers.faces import FLIP_19, face_points, write_image
 from trainers.datasets import DatasetError, build_cropset, open_dataset
-from trainers.datasets.layouts import FLIP_19, FLIP_68
+from trainers.datasets.layouts import FLIP_68
 from trainers.datasets.pts import write_pts
 
 EYES_19 = (6, 11)

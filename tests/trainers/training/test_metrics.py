@@ -59,8 +59,10 @@ def test_nme_refuses_68_point_eyes_on_98_points():
     gt = np.zeros((1, 98, 2))
     gt[0, :, 0] = np.arange(98)
     with pytest.raises(ValueError, match=r"eyes=\(60, 72\)"):
-        nme(gt, gt)
+        nme(gt, gt, eyes=(36, 45))
+    # Corners 60 and 72 are 12 px apart -> 1.2 / 12 = 0.1, given or by default.
     np.testing.assert_allclose(nme(gt + [0.0, 1.2], gt, eyes=(60, 72)), [0.1])
+    np.testing.assert_allclose(nme(gt + [0.0, 1.2], gt), [0.1])
 
 
 def test_nme_non_finite_prediction_is_failure():

@@ -33,7 +33,7 @@ import numpy as np
 
 from trainers.datasets.base import DatasetError, LandmarkDataset
 from trainers.datasets.collect import DEFAULT_MAX_OUTSIDE, FaceCollector, FaceRecord
-from trainers.datasets.layouts import IBUG_68, WFLW_98, Layout, check_flip_perm
+from trainers.datasets.layouts import Layout, check_flip_perm, standard_layout
 from trainers.datasets.pts import face_pts_files, read_pts
 from trainers.datasets.registry import IMAGE_SUFFIXES, register_dataset
 from trainers.inference.safe_files import unspreadsheet_cell
@@ -53,7 +53,7 @@ def make_layout(
     Raises:
         ValueError: when a table is missing for a non-standard count, or is invalid.
     """
-    standard = {68: IBUG_68, 98: WFLW_98}.get(num_landmarks)
+    standard = standard_layout(num_landmarks)
     if flip_perm is None:
         if standard is None:
             raise ValueError(
