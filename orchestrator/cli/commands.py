@@ -262,7 +262,7 @@ def track(experiment_dir: str, *, mlflow: str | None = None,
 
 def datasets_list() -> int:
     """`scaf-al datasets list`: the registered data sets (built-ins and plugins), each with
-    its splits (pool and test splits marked) and landmark count."""
+    its splits (pool and test splits marked), landmark count and the image files it reads."""
     from trainers.datasets import get_dataset
     from trainers.datasets.registry import dataset_names
 
@@ -274,7 +274,8 @@ def datasets_list() -> int:
         if info.any_split:
             splits += ", or any sub-folder"
         points = info.num_landmarks({})
-        where = "generated" if info.generated else "read from disk"
+        where = ("generated" if info.generated
+                 else f"read from disk ({' '.join(info.suffixes)})")
         console.print(f"{name:<12} {info.title}: {splits}; "
                       f"{points if points else 'any number of'} landmarks, {where}",
                       highlight=False, markup=False, soft_wrap=True)

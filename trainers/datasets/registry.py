@@ -78,7 +78,8 @@ class DatasetInfo:
         derived_splits: test splits computed from others' per-image errors, never loaded.
         layout: the landmark layout; None when the options set it (`landmarks_option`).
         landmarks_option: the option that holds the landmark count (with layout None).
-        suffixes: the image files it reads.
+        suffixes: the image files it reads (`datasets list` shows them; the built-in
+            readers scan with them).
         generated: rendered by a generator (needs no root folder).
         any_split: any sub-folder name is a split too.
         boxes: where its face boxes come from ("annotation", "landmarks", ".mat").

@@ -74,6 +74,9 @@ def test_datasets_list_names_the_built_ins_with_their_splits(
         "blur; 98 landmarks" in lines["wflw"]
     assert "pool (pool), test (test)" in lines["synthetic"] and "generated" in lines["synthetic"]
     assert "any sub-folder" in lines["folder"] and "any number of" in lines["folder"]
+    # One suffix list for folders (and so annotation projects); WFLW_images holds JPEGs.
+    assert lines["folder"].endswith("read from disk (.jpg .jpeg .png .bmp .ppm)")
+    assert lines["wflw"].endswith("read from disk (.jpg)")
 
 
 def test_bench_comes_from_the_benchmarks_package(capsys: pytest.CaptureFixture[str]) -> None:

@@ -174,7 +174,7 @@ def _faces_from_pts(root: Path, split: str) -> tuple[list[dict[str, Any]], list[
 @register_dataset(
     "folder", title="image folder", splits=("all",), any_split=True, train_split="train",
     test_splits=("test",), pretrain_split="all", layout=None,
-    landmarks_option="num_landmarks", boxes="landmarks",
+    landmarks_option="num_landmarks", boxes="landmarks", suffixes=IMAGE_SUFFIXES,
 )
 def open_folder(
     root: Path,

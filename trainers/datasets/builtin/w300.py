@@ -129,7 +129,7 @@ def _find_image(pts_path: Path) -> Path | None:
     split_titles={"common": "Common", "challenging": "Challenging", "full": "Full"},
     # "full" is common + challenging: its NME comes from their per-image errors.
     derived_splits={"full": ("common", "challenging")},
-    layout=IBUG_68, boxes=".mat",
+    layout=IBUG_68, boxes=".mat", suffixes=IMAGE_SUFFIXES,
 )
 def open_300w(
     root: Path,

@@ -76,7 +76,7 @@ def parse_line(line: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     split_titles={"test": "Full", "pose": "Pose", "expression": "Expr.",
                   "illumination": "Illum.", "makeup": "Make-up", "occlusion": "Occl.",
                   "blur": "Blur"},
-    layout=WFLW_98, boxes="annotation",
+    layout=WFLW_98, boxes="annotation", suffixes=(".jpg",),  # WFLW_images ships JPEGs
 )
 def open_wflw(
     root: Path,
