@@ -43,6 +43,7 @@ from orchestrator.cli.photo_commands import export as export  # bound by the par
 from orchestrator.cli.photo_commands import predict as predict
 from orchestrator.cli.photo_commands import propose as propose
 from orchestrator.cli.photo_commands import serve as serve
+from orchestrator.progress import PLAIN_INTERVAL_S
 from trainers.inference.safe_files import refuse_output_over_inputs
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def _say(message: str) -> None:
 
 def run(spec: str | None, out: str | None, *, address: str | None = None,
         resume: bool = False, expose: bool = False, plain: bool = False,
-        interval: float = 30.0) -> int:
+        interval: float = PLAIN_INTERVAL_S) -> int:
     """`scaf-al run`: run a spec file or preset (default: the quickstart)."""
     from orchestrator.results.experiment_folder import ExperimentFolder
     from orchestrator.spec.experiment import load_spec
@@ -78,7 +79,8 @@ def run(spec: str | None, out: str | None, *, address: str | None = None,
 
 
 def resume_experiment(experiment_dir: str, *, address: str | None = None,
-                      expose: bool = False, plain: bool = False, interval: float = 30.0) -> int:
+                      expose: bool = False, plain: bool = False,
+                      interval: float = PLAIN_INTERVAL_S) -> int:
     """`scaf-al resume DIR`: continue an experiment whose driver stopped."""
     from orchestrator.results.experiment_folder import ExperimentFolder, ProjectNotAGridError
     from orchestrator.results.project_rounds import project_continuation

@@ -9,6 +9,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from orchestrator.progress import PLAIN_INTERVAL_S
+
 
 def whole_rows(console: Console) -> Console:
     """The console for tables: a terminal keeps its width; piped or redirected, rich would
@@ -37,7 +39,7 @@ def finish(experiment_dir: Path, errors: list[str], console: Console) -> int:
 
 def extend(experiment_dir: str, spec: str | None = None, *, seeds: int | None = None,
            address: str | None = None, expose: bool = False, plain: bool = False,
-           interval: float = 30.0) -> int:
+           interval: float = PLAIN_INTERVAL_S) -> int:
     """`scaf-al extend DIR [SPEC] [--seeds N]`: add the cells of SPEC that DIR does not hold
     (and raise every configuration to N seeds), then run only those."""
     from orchestrator.results.experiment_folder import ExperimentFolder

@@ -10,6 +10,8 @@ from typing import Literal
 from rich.console import Console
 from rich.markup import escape
 
+from orchestrator.projects import COLD_STARTS
+
 console = Console()
 
 
@@ -44,7 +46,7 @@ def export(model: str, fmt: Literal["onnx", "torchscript"], out: str) -> int:
 
 
 def propose(project: str, images: str, k: int, *, spec: str | None = None,
-            boxes: str | None = None, cold_start: str = "kcenter", skip_bad: bool = False,
+            boxes: str | None = None, cold_start: str = COLD_STARTS[0], skip_bad: bool = False,
             device: str | None = None, min_face: int = 0, whole_image: bool = False) -> int:
     """`scaf-al propose PROJECT --images DIR --k K`: one round of the annotation loop."""
     from orchestrator.projects.propose import propose as run_propose

@@ -102,7 +102,7 @@ def _opened_size(data: DataConfig, split: str) -> int | None:
 
 def pool_images(data: DataConfig) -> int | None:
     """Pool size as the loop sees it (after `data.pool_size`), None when unknown."""
-    n = _split_size(data, data.train_split or "train")
+    n = _split_size(data, data.pool_split)
     if data.pool_size is not None:
         return data.pool_size if n is None else min(n, data.pool_size)
     return n

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from orchestrator.projects import COLD_STARTS
 from orchestrator.projects.label_studio import read_label_studio_exports
 from orchestrator.projects.outputs import (
     Proposal,
@@ -45,8 +46,6 @@ from trainers.inference.safe_files import refuse_output_over_inputs
 from trainers.models import save_landmark_model
 from trainers.projects.pool import ProjectPool, open_project_pool
 from trainers.projects.round import ProjectStep, RoundInputs, cold_start_step, trained_step
-
-COLD_STARTS = ("kcenter", "random")
 
 
 class ProposeError(ValueError):
@@ -73,7 +72,7 @@ class FaceFinding:
 
 
 def propose(project: Path, images: Path, k: int, *, spec: Path | None = None,
-            boxes: Path | None = None, cold_start: str = "kcenter", skip_bad: bool = False,
+            boxes: Path | None = None, cold_start: str = COLD_STARTS[0], skip_bad: bool = False,
             device: str | None = None, log: Callable[[str], None] | None = None,
             whole_image: bool = False, min_face: int = 0) -> ProposeOutcome:
     """Run one round of the annotation loop (see the module docstring).

@@ -21,7 +21,7 @@ from typing import Any
 
 from orchestrator.spec.checks import check_data_options
 from orchestrator.spec.experiment import TOP_LEVEL, parse_acquisition
-from orchestrator.spec.tables import BudgetTable, ExperimentTable, SpecError
+from orchestrator.spec.tables import BudgetTable, ExperimentTable, Resources, SpecError
 from trainers.config.cell import BudgetSchedule, CellConfig, DataConfig, ModelSettings
 from trainers.config.trainer import TrainerConfig
 from trainers.config.typed import ConfigError, check_keys, from_table
@@ -117,7 +117,7 @@ def read_propose_spec(doc: dict[str, Any], images: Path, *, source: str | None =
             acquisition=parse_acquisition(_first_entry(doc, "acquisitions", DEFAULT_ACQUISITION),
                                      "acquisitions[0]"),
             budget=BudgetSchedule((_l0(doc),)), seed=exp.seeds[0])
-        dev = device or _table(doc, "resources").get("device", "auto")
+        dev = device or from_table(Resources, _table(doc, "resources"), "resources").device
     except ConfigError as e:
         raise SpecError(e.path, e.message, source) from None
     return ProposeSettings(exp.name, cell, cell.budget.sizes[0], str(dev), exp.cache_dir, doc)

@@ -34,7 +34,7 @@ def check_data_options(data: DataConfig, input_size: int) -> None:
 
 def known_pool_size(data: DataConfig) -> int | None:
     """The pool size the spec alone implies (None when only loading the data tells)."""
-    pool = get_dataset(data.name).split_size(data.train_split or "", data.options)
+    pool = get_dataset(data.name).split_size(data.pool_split, data.options)
     if data.pool_size:
         pool = min(pool, data.pool_size) if pool else data.pool_size
     return pool

@@ -19,6 +19,7 @@ from ray.tune import Callback
 from rich.console import Console
 from rich.live import Live
 
+from orchestrator.progress import PLAIN_INTERVAL_S
 from orchestrator.progress.render import progress_key, render_grid_plain, render_grid_rich
 from orchestrator.progress.snapshot import Snapshot, take_snapshot
 from orchestrator.progress.tune_state import TrialStatus, error_line, status_of_live_trial
@@ -40,7 +41,7 @@ def _error_of(trial: Any) -> str:
 
 class Dashboard(Callback):
     def __init__(self, experiment_dir: str, force_plain: bool = False,
-                 interval: float = 30.0) -> None:
+                 interval: float = PLAIN_INTERVAL_S) -> None:
         self.experiment_dir = experiment_dir
         self.force_plain = force_plain
         self.interval = interval

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator.progress import PLAIN_INTERVAL_S
 from orchestrator.results.experiment_folder import (
     TUNE_DIR,
     ExperimentFolder,
@@ -207,7 +208,7 @@ def run_experiment(
     resume: bool = False,
     dashboard: bool = True,
     plain: bool = False,
-    interval: float = 30.0,
+    interval: float = PLAIN_INTERVAL_S,
     faults: dict | None = None,
     expose: bool = False,
     log: Any = print,

@@ -71,7 +71,7 @@ def run_trial(config: dict[str, Any]) -> None:
     device = resolve_device(config.get("device", "auto"))
     faults = config.get("faults") or {}
     cell_id = cell.cell_id()
-    splits = list(cell.data.test_splits or ())
+    splits = list(cell.data.tests)
 
     def report(result: RoundResult, new_state: LoopState) -> None:
         _maybe_inject(faults, experiment_dir, cell_id, result.round)

@@ -52,6 +52,19 @@ class DataConfig:
         if self.pool_size is not None and self.pool_size < 1:
             raise ConfigError("pool_size", f"must be >= 1, got {self.pool_size}")
 
+    @property
+    def pool_split(self) -> str:
+        """The split the pool comes from (the data set's train split unless the spec names
+        another)."""
+        assert self.train_split is not None  # filled in by __post_init__
+        return self.train_split
+
+    @property
+    def tests(self) -> tuple[str, ...]:
+        """The test splits (the data set's unless the spec names others)."""
+        assert self.test_splits is not None  # filled in by __post_init__
+        return self.test_splits
+
 
 @dataclass(frozen=True)
 class ModelSettings:
@@ -156,7 +169,7 @@ class CellConfig:
         their defaults (the paper's protocol) are left out, so cells written before the
         settings existed keep their ids."""
         d = asdict(self)
-        d["data"]["test_splits"] = list(self.data.test_splits or ())
+        d["data"]["test_splits"] = list(self.data.tests)
         d["model"]["pretrain"] = self.model.pretrain.to_dict()
         d["budget"]["sizes"] = list(self.budget.sizes)
         for table, key, default in PROTOCOL_DEFAULTS:

@@ -71,7 +71,8 @@ class DatasetInfo:
         splits: the split names it accepts (with `any_split`, others are sub-folders).
         train_split: the default pool split.
         test_splits: the default test splits.
-        pretrain_split: the split the unsupervised stage trains on.
+        pretrain_split: the split `scaf-al pretrain` trains an auto-encoder on by default
+            (a grid pre-trains on its own pool, the cells' `train_split`).
         split_sizes: official image counts per split (checked before anything is read).
         size_options: splits whose size is an option (synthetic `n_pool`), split -> option.
         split_titles: column titles of test splits in reports (others show their name).

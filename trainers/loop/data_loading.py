@@ -26,7 +26,7 @@ def test_splits_to_load(data: DataConfig) -> list[str]:
     replaced by the splits it is computed from (the data set's `derived_splits`)."""
     derived = get_dataset(data.name).derived_splits
     wanted: list[str] = []
-    for split in data.test_splits or ():
+    for split in data.tests:
         for part in derived.get(split, (split,)):
             if part not in wanted:
                 wanted.append(part)
@@ -44,7 +44,7 @@ def load_data(
     key = config_hash({"data": data.__dict__, "input_size": input_size, "cache": str(cache_dir)})
     if key in _MEMO:
         return _MEMO[key]
-    pool = _load_split(data, data.train_split or "train", input_size, cache_dir)
+    pool = _load_split(data, data.pool_split, input_size, cache_dir)
     if data.pool_size is not None:
         if data.pool_size > len(pool):
             raise ValueError(
