@@ -18,6 +18,7 @@ Run: ``python -m benchmarks.acquisition [--quick]`` or through ``scaf-al bench``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -268,7 +269,7 @@ def ranking_scaling_records(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
         scores = rng.normal(size=n_pool)
         labeled = rng.random(n_pool) < 0.1
         seconds = interleaved(
-            {"rank": lambda s=scores, m=labeled: take_top_k(s, m, 100, 0.1)}, 3, None
+            {"rank": functools.partial(take_top_k, scores, labeled, 100, 0.1)}, 3, None
         )["rank"]
         per_item[n_pool] = seconds / n_pool
     smallest = sizes[0]

@@ -35,7 +35,8 @@ from benchmarks.training import make_record
 __all__ = ["ScaleOutcome", "rss_mb", "run", "run_scale", "scale_spec_doc"]
 
 NODES = 4
-NODE_ARGS = {"num_cpus": 1, "num_gpus": 1, "object_store_memory": 80 * 1024 * 1024}
+NODE_ARGS: dict[str, Any] = {"num_cpus": 1, "num_gpus": 1,
+                             "object_store_memory": 80 * 1024 * 1024}
 FLAT_TARGET = 1.25  # peak RSS at the end / peak after a quarter of the cells, at most
 
 

@@ -127,9 +127,10 @@ def _ready_batch(data: Any, batch_size: int, sigma: float, device: torch.device
     input_size = data.input_size
     x = crops_to_tensor(data.images[:batch_size], device)
     pts = torch.as_tensor(data.landmarks[:batch_size], dtype=torch.float32, device=device)
-    x, pts = network_input(x, pts, input_size)
+    x, shifted = network_input(x, pts, input_size)
+    assert shifted is not None  # landmarks in, landmarks out
     grid = input_size // 2
-    return channels_last(x), gaussian_targets(to_heatmap_coords(pts, input_size, grid), grid,
+    return channels_last(x), gaussian_targets(to_heatmap_coords(shifted, input_size, grid), grid,
                                               grid_sigma(sigma, grid))
 
 
