@@ -248,8 +248,9 @@ def _run_locked(spec: ExperimentSpec, folder: ExperimentFolder, *, address: str 
         folder.refuse_existing()  # before any work
     check_clients(spec.tracking)
     check_devices(spec, address)
-    preflight(spec, cache, address=address, log=log)
+    # The cluster is asked first: a missing or wrong token is one line before any data work.
     access = cluster_access(address) if address is not None else None
+    preflight(spec, cache, address=address, log=log)
     r = spec.resources
     with ray_session(address, num_cpus=r.num_cpus, num_gpus=r.num_gpus,
                      object_store_mb=r.object_store_mb, expose=expose,
