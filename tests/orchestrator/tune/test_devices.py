@@ -23,6 +23,10 @@ REFUSED = [
     ("CUDA with no GPU per trial", {"device": "cuda", "gpus_per_trial": 0},
      "resources.device: 'cuda' with gpus_per_trial = 0"),
     ("not a device", {"device": "gpu"}, "resources.device: 'gpu' is not a device"),
+    ("more GPUs per trial than the logical ones",
+     {"device": "cpu", "gpus_per_trial": 2, "num_gpus": 1},
+     "resources.gpus_per_trial: 2 GPUs per trial, but this machine has 1 GPU: no trial "
+     "could start"),
 ]
 
 
@@ -59,6 +63,32 @@ def test_cuda_on_a_machine_without_it_is_refused(
     code = main(["run", str(write_spec(resources={"device": "cpu", "gpus_per_trial": 0.5})),
                  "--out", str(tmp_path / "exp")])
     assert code == 2 and "resources.gpus_per_trial: 0.5 GPU per trial" in capsys.readouterr().out
+
+
+def test_more_gpus_than_this_machine_has_is_refused(
+    write_spec: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A machine with one CUDA GPU (patched: this one may have none): two GPUs per trial
+    would leave every trial pending, and cuda:1 is not there. Neither reaches a GPU."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    cases = [({"device": "cpu", "gpus_per_trial": 2},
+              "error: resources.gpus_per_trial: 2 GPUs per trial, but this machine has 1 GPU: "
+              "no trial could start (a trial runs on one node; give at most that many)"),
+             ({"device": "cuda:1", "gpus_per_trial": 2},
+              "error: resources.device: 'cuda:1', but this machine has 1 GPU, numbered from "
+              "cuda:0 (use \"cuda\" or an index below 1)")]
+    for resources, line in cases:
+        out_dir = tmp_path / "exp"
+        code = main(["run", str(write_spec(resources=resources)), "--out", str(out_dir)])
+        text = capsys.readouterr()
+        lines = [ln for ln in (text.out + text.err).splitlines() if ln.startswith("error:")]
+        assert code == 2 and len(lines) == 1, text
+        assert " ".join(lines[0].split()) == line
+        assert not out_dir.exists()
 
 
 def test_what_a_trial_sees_and_runs_on(tiny_spec: Callable[..., Any]) -> None:
