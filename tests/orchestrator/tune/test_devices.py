@@ -119,7 +119,8 @@ def test_pretraining_in_a_child_writes_the_same_bytes(
     from trainers.loop.data_loading import load_data
 
     cell = tiny_spec(model={"pretrain": {"steps": 2, "batch_size": 8}}).cells()[0]
-    child = pretrain_in_child(cell.to_dict(), tmp_path / "child", device="cpu")
+    child = pretrain_in_child(cell.to_dict(), tmp_path / "child", device="cpu",
+                              deterministic=True)
     here: dict[str, Path] = {}
     for device in ("cpu", "auto"):
         cache = tmp_path / device
@@ -132,6 +133,36 @@ def test_pretraining_in_a_child_writes_the_same_bytes(
     assert a["extra"]["pretrain_config"]["device"] == "cpu"  # the trials' device, recorded
 
 
+def test_the_child_applies_the_specs_determinism(
+    tiny_spec: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pre-training child (`python -m orchestrator.tune.warmup`, run as the driver runs
+    it) takes `[resources] deterministic` from its job, not the driver's torch state, and
+    on gives cuBLAS its fixed workspace as a trial does; its `done` message says what it
+    ran with."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from orchestrator.tune.warmup import MARK
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
+    cell = tiny_spec(model={"pretrain": {"steps": 2, "batch_size": 8}}).cells()[0]
+    ran: dict[bool, tuple[bool, str | None]] = {}
+    for flag in (True, False):  # the second finds the first's file in the cache
+        job = {"cell": cell.to_dict(), "cache": str(tmp_path), "device": "cpu",
+               "threads": 1, "deterministic": flag}
+        out = subprocess.run([sys.executable, "-m", "orchestrator.tune.warmup"], env=env,
+                             input=json.dumps(job), capture_output=True, text=True,
+                             timeout=300).stdout
+        done = [json.loads(ln[len(MARK):]) for ln in out.splitlines() if ln.startswith(MARK)]
+        assert done[-1]["kind"] == "done", out
+        ran[flag] = (done[-1]["deterministic"], done[-1]["cublas_workspace_config"])
+    assert ran == {True: (True, ":4096:8"), False: (False, None)}
+
+
 def test_a_failing_child_raises_its_error_here(tiny_spec: Callable[..., Any],
                                                tmp_path: Path) -> None:
     import torch
@@ -142,7 +173,7 @@ def test_a_failing_child_raises_its_error_here(tiny_spec: Callable[..., Any],
         pytest.skip("this machine has CUDA")
     cell = tiny_spec().cells()[0]
     with pytest.raises(ValueError, match="device 'cuda' was asked for, but torch sees no CUDA"):
-        pretrain_in_child(cell.to_dict(), tmp_path, device="cuda")
+        pretrain_in_child(cell.to_dict(), tmp_path, device="cuda", deterministic=True)
 
 
 def test_the_driver_never_selects_cuda(tiny_spec: Callable[..., Any], tmp_path: Path,
