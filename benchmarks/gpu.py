@@ -25,6 +25,7 @@ import json
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,31 @@ import torch
 
 from benchmarks.training import best_of, make_record, synthetic_cropset, trainer_vs_bare
 
-__all__ = ["main", "run", "scoring_record", "shared_gpu_records"]
+__all__ = ["as_trials_run", "kernel_records", "main", "run", "scoring_record",
+           "shared_gpu_records"]
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+
+
+def as_trials_run(measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one in-process measurement under the settings a trial runs with:
+    `set_determinism(True)`, as `trainable.run_trial` applies `[resources] deterministic =
+    true` (the default): deterministic algorithms, cuBLAS's fixed workspace, no cuDNN
+    benchmarking. The record names the settings in force when the measurement ended."""
+    from trainers.training.device import determinism
+
+    with determinism(True):
+        record = measure()
+        record.update(deterministic=torch.are_deterministic_algorithms_enabled(),
+                      cudnn_benchmark=bool(torch.backends.cudnn.benchmark))
+    return record
 
 
 def scoring_record(arch: str, n_images: int, batch_size: int, repeats: int,
-                   device: torch.device) -> dict[str, Any]:
+                   device: torch.device, input_size: int = 256,
+                   width: float = 1.0) -> dict[str, Any]:
     """Streamed pool scoring (predict + NNM, bf16) vs bare forward passes on one batch."""
     import acquisition
     from trainers.models import build_model
@@ -45,11 +66,11 @@ def scoring_record(arch: str, n_images: int, batch_size: int, repeats: int,
     from trainers.training.device import autocast_context, channels_last, prepare_model
     from trainers.training.supervised import predict
 
-    data = synthetic_cropset(256, n_images)
-    model = prepare_model(build_model(arch, num_landmarks=data.num_landmarks, input_size=256,
-                                      width=1.0), device).eval()
+    data = synthetic_cropset(input_size, n_images)
+    model = prepare_model(build_model(arch, num_landmarks=data.num_landmarks,
+                                      input_size=input_size, width=width), device).eval()
     nnm = acquisition.get("nnm")
-    x, _ = network_input(crops_to_tensor(data.images[:batch_size], device), None, 256)
+    x, _ = network_input(crops_to_tensor(data.images[:batch_size], device), None, input_size)
     x = channels_last(x)  # as `predict` feeds the model
     batches = -(-n_images // batch_size)
 
@@ -64,12 +85,12 @@ def scoring_record(arch: str, n_images: int, batch_size: int, repeats: int,
             with autocast_context(device, True):
                 model.heatmaps_and_features(x)
 
-    secs = best_of({"score": score, "bare": bare}, repeats,
-                   lambda: torch.cuda.synchronize(device))
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
+    secs = best_of({"score": score, "bare": bare}, repeats, sync)
     return make_record(
         f"gpu.scoring.{arch}", n_images / secs["score"], "images/s",
         "bare forward passes (bf16), same batch count", batches * batch_size / secs["bare"],
-        0.8, better="higher", device=torch.cuda.get_device_name(device), arch=arch,
+        0.8, better="higher", device=_device_name(device), arch=arch,
         images=n_images, batch_size=batch_size, repeats=repeats,
     )
 
@@ -113,27 +134,34 @@ def shared_gpu_records(shares: int, steps: int) -> list[dict[str, Any]]:
     )]
 
 
+def kernel_records(device: torch.device, *, input_size: int, width: float, batch_size: int,
+                   steps: int, repeats: int, n_images: int) -> list[dict[str, Any]]:
+    """Trainer vs bare step (both architectures, fp32 and bf16 autocast) and pool scoring
+    vs bare forward passes (both architectures), each measured `as_trials_run`."""
+    from trainers.training.device import precision_tag
+
+    records = []
+    for arch in ("3fabrec", "scaf"):
+        for amp in (False, True):
+            name = f"gpu.training.{arch}.{'bf16' if amp else 'fp32'}"
+            records.append(as_trials_run(lambda name=name, arch=arch, amp=amp: trainer_vs_bare(
+                name, arch=arch, input_size=input_size, width=width, batch_size=batch_size,
+                steps=steps, repeats=repeats, device=device, amp=amp)))
+            records[-1].update(device=_device_name(device),
+                               precision=precision_tag(device, amp))
+    for arch in ("3fabrec", "scaf"):
+        records.append(as_trials_run(lambda arch=arch: scoring_record(
+            arch, n_images=n_images, batch_size=2 * batch_size, repeats=repeats,
+            device=device, input_size=input_size, width=width)))
+        records[-1].update(precision=precision_tag(device, True))
+    return records
+
+
 def run(quick: bool = False) -> list[dict[str, Any]]:
     """All GPU benchmarks (requires CUDA), with the trials' deterministic settings."""
-    from trainers.training.device import determinism, precision_tag
-
-    device = torch.device("cuda")
-    records = []
-    with determinism(True):
-        for arch in ("3fabrec", "scaf"):
-            for amp in (False, True):
-                records.append(trainer_vs_bare(
-                    f"gpu.training.{arch}.{'bf16' if amp else 'fp32'}", arch=arch,
-                    input_size=256, width=1.0, batch_size=32, steps=5 if quick else 20,
-                    repeats=2 if quick else 3, device=device, amp=amp,
-                ))
-                records[-1].update(device=torch.cuda.get_device_name(device),
-                                   precision=precision_tag(device, amp), deterministic=True)
-        for arch in ("3fabrec", "scaf"):
-            records.append(scoring_record(arch, n_images=128 if quick else 512,
-                                          batch_size=64, repeats=2 if quick else 3,
-                                          device=device))
-            records[-1].update(precision=precision_tag(device, True), deterministic=True)
+    records = kernel_records(torch.device("cuda"), input_size=256, width=1.0, batch_size=32,
+                             steps=5 if quick else 20, repeats=2 if quick else 3,
+                             n_images=128 if quick else 512)
     # Trials in their own processes, deterministic as the spec's default says.
     records += shared_gpu_records(shares=4, steps=50 if quick else 200)
     return records

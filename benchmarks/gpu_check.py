@@ -12,7 +12,8 @@ fails with one line when something is off:
 - every cell x round is in the store, every NME finite, no trial errored;
 - the probe's share (`resources.json`) is a whole number of Ray's 0.0001 units and lets
   4 trials share the GPU; `plan --probe` measured on CUDA;
-- the trials ran side by side (Tune's own timings: the most trials running at one time);
+- all 4 trials ran at one time on the GPU (Tune's own timings: the most trials running at
+  one time), as the probe's share promises;
 - the auto-encoder was cached under the GPU's precision key, not the CPU's.
 
 It writes DIR/cuda_path.json with these figures.
@@ -60,6 +61,17 @@ def most_at_once(intervals: list[tuple[float, float]]) -> int:
     return best
 
 
+def check_all_at_once(together: int) -> None:
+    """All TRIALS trials ran at one time: the share lets them, so fewer means the GPU's
+    packing (or Tune's) left some waiting.
+
+    Raises:
+        AssertionError: one line with how many ran at once.
+    """
+    assert together >= TRIALS, (f"only {together} of the {TRIALS} trials ran at once; all "
+                                f"{TRIALS} should share the GPU")
+
+
 def trial_intervals(experiment: Path) -> list[tuple[float, float]]:
     """(start, end) wall times of each trial, from Tune's result.json lines."""
     out = []
@@ -96,7 +108,7 @@ def verify(out: Path) -> dict[str, Any]:
     plan = json.loads((out / "plan.json").read_text())
     assert plan["device"].startswith("cuda"), f"plan --probe ran on {plan['device']}"
     together = most_at_once(trial_intervals(experiment))
-    assert together >= 2, f"the trials ran one at a time ({together})"
+    check_all_at_once(together)
     tag = precision_tag(torch.device("cuda"), spec.trainer.amp)
     ae = Path(spec.cache_dir) / "autoencoders"
     ae_tag = precision_tag(torch.device("cuda"), spec.model.pretrain.mixed_precision)

@@ -80,23 +80,40 @@ def check_trial_device(resources: Resources) -> None:
                                f"\"cuda\" (or an index below {seen})")
 
 
-def check_gpus_available(resources: Resources, where: str, *, cuda: bool,
-                         ray_gpus: float) -> None:
-    """The device and GPU shares against where the trials run.
+def _gpus(n: float) -> str:
+    n = int(n) if float(n).is_integer() else n
+    return f"{n} GPU" if n == 1 else f"{n} GPUs"
+
+
+def check_gpus_available(resources: Resources, where: str, *, cuda: bool, gpus: int,
+                         ray_gpus: float, per_node: bool = False) -> None:
+    """The device and GPU shares against where the trials run. A trial runs on one node,
+    so on a cluster the counts are those of its node with the most GPUs.
 
     Args:
         resources: the spec's table.
         where: "this machine" or "the Ray cluster at HOST:PORT", for the message.
         cuda: whether there is a CUDA GPU there (this machine: torch sees one; a cluster:
             Ray counts GPUs).
-        ray_gpus: the GPUs Ray can hand out there (logical ones, `num_gpus`, included).
+        gpus: the CUDA devices there (this machine: `torch.cuda.device_count()`; a cluster:
+            the most any one node has).
+        ray_gpus: the GPUs Ray can hand one trial there (logical ones, `num_gpus`,
+            included; on a cluster the most any one node has).
+        per_node: `where` is a cluster: the counts are per node.
 
     Raises:
-        SpecError: a CUDA device or "auto" without a GPU, or GPU shares without GPUs.
+        SpecError: a CUDA device or "auto" without a GPU, a device index past the GPUs
+            there, or more GPUs per trial than there are (no trial could ever start).
     """
-    if not cuda and _cuda_index(resources.device) is not None:
+    has = (f"no node of {where} has more than {{}}" if per_node else f"{where} has {{}}")
+    index = _cuda_index(resources.device)
+    if not cuda and index is not None:
         raise SpecError(FIELD, f"{resources.device!r}, but {where} has no GPU (use "
                                "device = \"cpu\" or \"auto\")")
+    if index is not None and index >= gpus:
+        raise SpecError(FIELD, f"{resources.device!r}, but {has.format(_gpus(gpus))}, "
+                               f"numbered from cuda:0 (use \"cuda\" or an index below "
+                               f"{gpus})")
     g = resources.gpus_per_trial
     if g == "auto":
         if not cuda:
@@ -106,3 +123,7 @@ def check_gpus_available(resources: Resources, where: str, *, cuda: bool,
         raise SpecError("resources.gpus_per_trial", f"{g} GPU per trial, but {where} has no "
                         "GPU: no trial could start (0 for CPU trials, or num_gpus for "
                         "logical GPUs)")
+    elif float(g) > ray_gpus:
+        raise SpecError("resources.gpus_per_trial", f"{g} GPUs per trial, but "
+                        f"{has.format(_gpus(ray_gpus))}: no trial could start (a trial "
+                        "runs on one node; give at most that many)")

@@ -86,7 +86,8 @@ def warm_caches(spec: ExperimentSpec, cache: Path, log: Any = print) -> None:
         ae = ensure_autoencoder(cell, pool, cache, device=device)  # nothing to train here
     else:
         with _pretrain_progress() as progress:
-            ae = pretrain_in_child(cell.to_dict(), cache, device=device, log=log,
+            ae = pretrain_in_child(cell.to_dict(), cache, device=device,
+                                   deterministic=spec.resources.deterministic, log=log,
                                    progress=progress)
     check_checkpoint_fits(spec, ae, pool)
 

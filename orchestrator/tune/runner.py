@@ -79,11 +79,20 @@ def gpus_per_trial(spec: ExperimentSpec, folder: ExperimentFolder | None
     return fraction, {"gpus_per_trial": fraction, "probe": probe}
 
 
+def most_gpus_on_a_node() -> float:
+    """The most GPUs any one live node of the connected Ray cluster has (a trial cannot
+    span nodes). Needs Ray running."""
+    import ray
+
+    return max((float(n.get("Resources", {}).get("GPU", 0)) for n in ray.nodes()
+                if n.get("Alive")), default=0.0)
+
+
 def check_devices(spec: ExperimentSpec, address: str | None,
-                  cluster: dict[str, Any] | None = None) -> None:
+                  node_gpus: float | None = None) -> None:
     """`resources.device` and the GPU shares against where the trials run: this machine
-    (before Ray starts; `torch.cuda.is_available` does not take a GPU) or, with
-    `cluster` (Ray's cluster resources), the cluster at `address`.
+    (before Ray starts; `torch.cuda.is_available` and `device_count` create no CUDA
+    context) or, with `node_gpus` (:func:`most_gpus_on_a_node`), the cluster at `address`.
 
     Raises:
         SpecError: one line naming `resources.device` or `resources.gpus_per_trial`.
@@ -92,15 +101,16 @@ def check_devices(spec: ExperimentSpec, address: str | None,
 
     r = spec.resources
     check_trial_device(r)
-    if cluster is not None:
-        gpus = float(cluster.get("GPU", 0))
-        check_gpus_available(r, f"the Ray cluster at {address}", cuda=gpus > 0, ray_gpus=gpus)
+    if node_gpus is not None:
+        check_gpus_available(r, f"the Ray cluster at {address}", cuda=node_gpus > 0,
+                             gpus=int(node_gpus), ray_gpus=node_gpus, per_node=True)
     elif address is None:
         import torch
 
         cuda = torch.cuda.is_available()
-        ray_gpus = r.num_gpus if r.num_gpus is not None else float(cuda)
-        check_gpus_available(r, "this machine", cuda=cuda, ray_gpus=ray_gpus)
+        count = torch.cuda.device_count() if cuda else 0
+        ray_gpus = r.num_gpus if r.num_gpus is not None else float(count)
+        check_gpus_available(r, "this machine", cuda=cuda, gpus=count, ray_gpus=ray_gpus)
 
 
 @dataclass(frozen=True)
@@ -249,14 +259,15 @@ def _run_locked(spec: ExperimentSpec, folder: ExperimentFolder, *, address: str 
         folder.refuse_existing()  # before any work
     check_clients(spec.tracking)
     check_devices(spec, address)
-    preflight(spec, cache, address=address, log=log)
+    # The cluster is asked first: a missing or wrong token is one line before any data work.
     access = cluster_access(address) if address is not None else None
+    preflight(spec, cache, address=address, log=log)
     r = spec.resources
     with ray_session(address, num_cpus=r.num_cpus, num_gpus=r.num_gpus,
                      object_store_mb=r.object_store_mb, expose=expose,
-                     access=access) as resources:
+                     access=access):
         if address is not None:
-            check_devices(spec, address, resources)
+            check_devices(spec, address, most_gpus_on_a_node())
         gpus, probed = gpus_per_trial(spec, folder if resume else None)
         run = _start_run(folder, spec, resume, extend)
         if probed is not None:

@@ -4,9 +4,11 @@ Pre-training on a GPU would leave the driver with a CUDA context and the allocat
 blocks for the whole run, memory Tune does not count when it packs trials on that GPU. The
 child (`python -m orchestrator.tune.warmup`, a fresh interpreter: it neither re-runs the
 caller's `__main__` nor inherits a forked CUDA state) trains on the trials' device with the
-driver's thread count and determinism setting, so on the CPU its file is byte for byte the
-one the driver would have written. It exits, and its memory is given back, before Ray and
-the trials start. Its log lines, progress and result come back as JSON lines on its stdout.
+driver's thread count and the spec's determinism setting, applied as a trial applies it
+(`set_determinism`: cuBLAS's fixed workspace before CUDA's first use), so on the CPU its file
+is byte for byte the one the driver would have written. It exits, and its memory is given
+back, before Ray and the trials start. Its log lines, progress and result come back as JSON
+lines on its stdout.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ EXIT_GRACE_S = 10.0
 
 
 def pretrain_in_child(
-    cell: dict[str, Any], cache: Path, *, device: str,
+    cell: dict[str, Any], cache: Path, *, device: str, deterministic: bool,
     log: Callable[[str], Any] | None = None,
     progress: Callable[[dict], None] | None = None,
 ) -> Path:
     """`ensure_autoencoder` for the cell `cell` (its `to_dict()`) on `device`, run in a child
-    process; returns the checkpoint's path once the child has exited.
+    process with deterministic algorithms on or off (`[resources] deterministic`); returns
+    the checkpoint's path once the child has exited.
 
     Raises:
         the child's error (its type when it is a builtin or can be rebuilt from its message,
@@ -44,7 +47,7 @@ def pretrain_in_child(
 
     job = {"cell": cell, "cache": str(cache), "device": device,
            "threads": torch.get_num_threads(),
-           "deterministic": torch.are_deterministic_algorithms_enabled()}
+           "deterministic": deterministic}
     env = dict(os.environ)
     # The driver's import path (a checkout on PYTHONPATH, the current folder under `-m`).
     env["PYTHONPATH"] = os.pathsep.join(p or os.getcwd() for p in sys.path)
@@ -156,9 +159,10 @@ def _child(job: dict[str, Any]) -> Path:
     from trainers.caches.autoencoder import ensure_autoencoder
     from trainers.config.cell import CellConfig
     from trainers.loop.data_loading import load_data
+    from trainers.training.device import set_determinism
 
     torch.set_num_threads(int(job["threads"]))
-    torch.use_deterministic_algorithms(bool(job["deterministic"]))
+    set_determinism(bool(job["deterministic"]))
     cell = CellConfig.from_dict(job["cell"])
     cache = Path(job["cache"])
     pool, _ = load_data(cell.data, cell.model.input_size, cache)
@@ -174,7 +178,11 @@ def main() -> int:
     except BaseException as e:  # noqa: BLE001 - every failure goes back to the driver
         _send("error", module=type(e).__module__, type=type(e).__qualname__, text=str(e))
         return 1
-    _send("done", path=str(path))
+    import torch
+
+    # What it ran with, as a trial would: the parent needs only the path.
+    _send("done", path=str(path), deterministic=torch.are_deterministic_algorithms_enabled(),
+          cublas_workspace_config=os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
     return 0
 
 

@@ -20,8 +20,9 @@ The run writes one checkpoint file (`save_checkpoint`, our format) every
 `checkpoint_every` steps and at the end; its `extra` holds the step, the optimizer states
 and the RNG state, so an interrupted run resumes where the file left off and, on CPU,
 ends with the same weights as an uninterrupted one. Batch order and augmentation come
-from per-step generators derived from the seed; only D_z's dropout draws from the global
-RNG, which runs in a forked RNG scope so the caller's RNG is untouched.
+from per-step generators derived from the seed; only D_z's dropout (and, on a GPU, its
+prior sample, drawn there) draws from the global RNG, which runs in a forked RNG scope so
+the caller's RNG is untouched.
 """
 
 from __future__ import annotations
@@ -196,6 +197,15 @@ def _resume_point(out_path: Path, config: PretrainConfig) -> dict | None:
     return extra
 
 
+def _prior(shape: torch.Size, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """D_z's N(0, I) sample, drawn where it is used: no host-to-device copy per step. On
+    the CPU from the step's generator (the stream of earlier versions, bit for bit); on a
+    GPU from the device's RNG, which the run seeds, forks and checkpoints with the CPU's."""
+    if device.type == "cpu":
+        return torch.randn(shape, generator=gen)
+    return torch.randn(shape, device=device)
+
+
 def _step(model: FabRec, opt: _Optimizers, x: torch.Tensor, step: int, gen: torch.Generator,
           config: PretrainConfig, device: torch.device, window: int) -> dict[str, torch.Tensor]:
     """One 3FabRec auto-encoder step; returns detached loss tensors (no host sync)."""
@@ -208,7 +218,7 @@ def _step(model: FabRec, opt: _Optimizers, x: torch.Tensor, step: int, gen: torc
     stats["z_mean"], stats["z_std"] = z.detach().float().mean(), z.detach().float().std()
     latent_on = config.w_latent_adv > 0
     if latent_on and step % config.latent_disc_every == 0:
-        prior = torch.randn(z.shape, generator=gen).to(device)
+        prior = _prior(z.shape, gen, device)
         with autocast_context(device, amp):
             loss_dz = real_fake_loss(model.D_z.logits(prior), model.D_z.logits(z.detach()),
                                      logits)

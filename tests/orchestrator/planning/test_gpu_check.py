@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.gpu_check import most_at_once, spec_doc
+import pytest
+
+from benchmarks.gpu_check import check_all_at_once, most_at_once, spec_doc
 from orchestrator.planning.grid_plan import plan_grid
 from orchestrator.spec.experiment import parse_spec
 
@@ -52,3 +54,11 @@ def test_most_at_once_known_answers() -> None:
     assert most_at_once([(0, 1), (2, 3)]) == 1
     assert most_at_once([(0, 10), (1, 2), (1.5, 12), (11, 13)]) == 3
     assert most_at_once([(0, 1), (1, 2)]) == 1  # one ends as the next starts
+
+
+def test_all_four_trials_must_have_run_at_once() -> None:
+    check_all_at_once(4)
+    for together in (1, 2, 3):
+        with pytest.raises(AssertionError, match=rf"^only {together} of the 4 trials ran at "
+                                                 "once; all 4 should share the GPU$"):
+            check_all_at_once(together)

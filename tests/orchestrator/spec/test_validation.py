@@ -284,8 +284,12 @@ def test_driver_of_a_cluster_checks_a_visible_pool(
     spec_doc: Callable[..., dict[str, Any]], tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """`--address`: a data root the driver sees is loaded and the budgets checked against
-    it before Ray is contacted (port 1 has no cluster: reaching it would be another error)."""
+    """`--address`: the cluster is asked first (port 1 has none: one line, and no data
+    work before it); then the pre-flight loads a data root the driver sees, checks the
+    budgets against it and names a path only the workers can check."""
+    from orchestrator.spec.experiment import parse_spec
+    from orchestrator.tune.preflight import preflight
+
     doc = spec_doc(budgets=[{"final": 8, "step": 2, "initial": 2}])
     doc["data"] = {"name": "folder", "root": str(_face_folder(tmp_path / "faces",
                                                                {"train": 6, "test": 1}))}
@@ -296,12 +300,19 @@ def test_driver_of_a_cluster_checks_a_visible_pool(
     code, text = _run_cli(["run", str(spec), "--out", str(out_dir),
                            "--address", "127.0.0.1:1"], capsys)
     assert code == 2, text
+    errors = [ln for ln in text.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        "error: --address 127.0.0.1:1: nothing answers at"), text
+    assert "not visible from the driver" not in text  # the pre-flight did not run
+    assert not out_dir.exists()
+    notes: list[str] = []
+    with pytest.raises(SpecError, match=r"budgets\[0\]: final size 8 is larger than the "
+                                        r"pool \(6 images\)$"):
+        preflight(parse_spec(doc, "spec"), tmp_path / "cache", address="127.0.0.1:1",
+                  log=notes.append)
     note = (f"model.pretrained: {tmp_path / 'elsewhere' / 'ae.pt'} is not visible from the "
             "driver; the workers will check it")
-    assert " ".join(note.split()) in " ".join(text.split())  # the console wraps long lines
-    errors = [ln for ln in text.splitlines() if ln.startswith("error:")]
-    assert errors == ["error: budgets[0]: final size 8 is larger than the pool (6 images)"]
-    assert not out_dir.exists()
+    assert [" ".join(n.split()) for n in notes] == [note]
 
 
 def test_auto_gpu_share_needs_a_gpu(write_spec: Callable[..., Path], tmp_path: Path,

@@ -128,6 +128,37 @@ def _watch_free_gpu() -> _FreeGpuWatch:
     return watch
 
 
+def test_more_gpus_per_trial_than_any_node_has_is_refused(
+    tiny_spec: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Two nodes with one logical GPU each: the cluster has two GPUs, but a trial asking
+    for two could start on neither node (it cannot span them); refused before the folder."""
+    from ray.cluster_utils import Cluster
+
+    from orchestrator.spec.experiment import SpecError
+    from orchestrator.tune.ray_runtime import set_env_defaults
+    from orchestrator.tune.runner import run_experiment
+
+    set_env_defaults()
+    c = Cluster(initialize_head=True,
+                head_node_args={**NODE_ARGS, "num_gpus": 1, "include_dashboard": False})
+    try:
+        c.add_node(**NODE_ARGS, num_gpus=1)
+        c.wait_for_nodes()
+        exp = tmp_path / "exp"
+        spec = tiny_spec(resources={"device": "cpu", "gpus_per_trial": 2})
+        with pytest.raises(SpecError) as refused:
+            run_experiment(spec, exp, address=c.address, dashboard=False,
+                           log=lambda _m: None)
+        assert str(refused.value) == (
+            f"resources.gpus_per_trial: 2 GPUs per trial, but no node of the Ray cluster at "
+            f"{c.address} has more than 1 GPU: no trial could start (a trial runs on one "
+            "node; give at most that many)")
+        assert not exp.exists()
+    finally:
+        c.shutdown()
+
+
 @pytest.mark.slow
 def test_worker_node_removed_mid_run_its_trials_finish_elsewhere(
     two_nodes: tuple[Any, Any], tiny_spec: Callable[..., Any], tmp_path: Path

@@ -23,6 +23,10 @@ REFUSED = [
     ("CUDA with no GPU per trial", {"device": "cuda", "gpus_per_trial": 0},
      "resources.device: 'cuda' with gpus_per_trial = 0"),
     ("not a device", {"device": "gpu"}, "resources.device: 'gpu' is not a device"),
+    ("more GPUs per trial than the logical ones",
+     {"device": "cpu", "gpus_per_trial": 2, "num_gpus": 1},
+     "resources.gpus_per_trial: 2 GPUs per trial, but this machine has 1 GPU: no trial "
+     "could start"),
 ]
 
 
@@ -61,6 +65,32 @@ def test_cuda_on_a_machine_without_it_is_refused(
     assert code == 2 and "resources.gpus_per_trial: 0.5 GPU per trial" in capsys.readouterr().out
 
 
+def test_more_gpus_than_this_machine_has_is_refused(
+    write_spec: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A machine with one CUDA GPU (patched: this one may have none): two GPUs per trial
+    would leave every trial pending, and cuda:1 is not there. Neither reaches a GPU."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    cases = [({"device": "cpu", "gpus_per_trial": 2},
+              "error: resources.gpus_per_trial: 2 GPUs per trial, but this machine has 1 GPU: "
+              "no trial could start (a trial runs on one node; give at most that many)"),
+             ({"device": "cuda:1", "gpus_per_trial": 2},
+              "error: resources.device: 'cuda:1', but this machine has 1 GPU, numbered from "
+              "cuda:0 (use \"cuda\" or an index below 1)")]
+    for resources, line in cases:
+        out_dir = tmp_path / "exp"
+        code = main(["run", str(write_spec(resources=resources)), "--out", str(out_dir)])
+        text = capsys.readouterr()
+        lines = [ln for ln in (text.out + text.err).splitlines() if ln.startswith("error:")]
+        assert code == 2 and len(lines) == 1, text
+        assert " ".join(lines[0].split()) == line
+        assert not out_dir.exists()
+
+
 def test_what_a_trial_sees_and_runs_on(tiny_spec: Callable[..., Any]) -> None:
     from orchestrator.spec.devices import check_trial_device, gpus_seen_by_a_trial, trial_device
 
@@ -89,7 +119,8 @@ def test_pretraining_in_a_child_writes_the_same_bytes(
     from trainers.loop.data_loading import load_data
 
     cell = tiny_spec(model={"pretrain": {"steps": 2, "batch_size": 8}}).cells()[0]
-    child = pretrain_in_child(cell.to_dict(), tmp_path / "child", device="cpu")
+    child = pretrain_in_child(cell.to_dict(), tmp_path / "child", device="cpu",
+                              deterministic=True)
     here: dict[str, Path] = {}
     for device in ("cpu", "auto"):
         cache = tmp_path / device
@@ -102,6 +133,36 @@ def test_pretraining_in_a_child_writes_the_same_bytes(
     assert a["extra"]["pretrain_config"]["device"] == "cpu"  # the trials' device, recorded
 
 
+def test_the_child_applies_the_specs_determinism(
+    tiny_spec: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pre-training child (`python -m orchestrator.tune.warmup`, run as the driver runs
+    it) takes `[resources] deterministic` from its job, not the driver's torch state, and
+    on gives cuBLAS its fixed workspace as a trial does; its `done` message says what it
+    ran with."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from orchestrator.tune.warmup import MARK
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
+    cell = tiny_spec(model={"pretrain": {"steps": 2, "batch_size": 8}}).cells()[0]
+    ran: dict[bool, tuple[bool, str | None]] = {}
+    for flag in (True, False):  # the second finds the first's file in the cache
+        job = {"cell": cell.to_dict(), "cache": str(tmp_path), "device": "cpu",
+               "threads": 1, "deterministic": flag}
+        out = subprocess.run([sys.executable, "-m", "orchestrator.tune.warmup"], env=env,
+                             input=json.dumps(job), capture_output=True, text=True,
+                             timeout=300).stdout
+        done = [json.loads(ln[len(MARK):]) for ln in out.splitlines() if ln.startswith(MARK)]
+        assert done[-1]["kind"] == "done", out
+        ran[flag] = (done[-1]["deterministic"], done[-1]["cublas_workspace_config"])
+    assert ran == {True: (True, ":4096:8"), False: (False, None)}
+
+
 def test_a_failing_child_raises_its_error_here(tiny_spec: Callable[..., Any],
                                                tmp_path: Path) -> None:
     import torch
@@ -112,7 +173,7 @@ def test_a_failing_child_raises_its_error_here(tiny_spec: Callable[..., Any],
         pytest.skip("this machine has CUDA")
     cell = tiny_spec().cells()[0]
     with pytest.raises(ValueError, match="device 'cuda' was asked for, but torch sees no CUDA"):
-        pretrain_in_child(cell.to_dict(), tmp_path, device="cuda")
+        pretrain_in_child(cell.to_dict(), tmp_path, device="cuda", deterministic=True)
 
 
 def test_the_driver_never_selects_cuda(tiny_spec: Callable[..., Any], tmp_path: Path,

@@ -77,12 +77,17 @@ def test_a_missing_token_is_one_line_at_once(
     cluster: RayStartCluster, write_spec: Callable[..., Path], tmp_path: Path
 ) -> None:
     """No token on the driver's machine: one line naming what to set, no folder, and no
-    20 s of `InvalidAuthToken` retries."""
+    20 s of `InvalidAuthToken` retries. The cluster is asked before any data work: the
+    spec's auto-encoder is not a checkpoint, which the pre-flight (the pool loaded, the
+    file read) would report instead."""
     empty_home = tmp_path / "home"
     empty_home.mkdir()
     exp = tmp_path / "exp"
     t0 = time.monotonic()
-    run = scaf_al(["run", str(write_spec()), "--out", str(exp), "--address",
+    bad = tmp_path / "ae.pt"
+    bad.write_bytes(b"not a checkpoint")
+    spec = write_spec(model={"pretrained": str(bad)})
+    run = scaf_al(["run", str(spec), "--out", str(exp), "--address",
                    cluster.address], {**cluster.env, "HOME": str(empty_home)}, timeout=120)
     elapsed = time.monotonic() - t0
     print(f"missing token refused in {elapsed:.1f} s")

@@ -5,11 +5,11 @@ The `meta` device stands in for CUDA: its tensors have shapes and dtypes but no 
 an operation that mixes them with CPU tensors raises, as CUDA does, so a missing `device=`
 fails here. A `TorchDispatchMode` (plus a `TorchFunctionMode` for `torch.tensor(...,
 device=...)`, which the dispatcher does not see) counts every copy from the host to the
-device: one training step makes exactly one, non-blocking (crops, landmarks and the
-augmentation's draws packed together), and a pool pass one per chunk and pass (and per
-group of test-time augmentations). Running on `meta` also proves these paths never read a
-value back from the device (that would raise: a meta tensor has no data), so they never
-wait for it.
+device: one training step (supervised, or the auto-encoder's pre-training) makes exactly
+one, non-blocking (crops, landmarks and the augmentation's draws packed together), and a
+pool pass one per chunk and pass (and per group of test-time augmentations). Running on
+`meta` also proves these paths never read a value back from the device (that would raise:
+a meta tensor has no data), so they never wait for it.
 """
 
 from __future__ import annotations
@@ -169,3 +169,40 @@ def test_the_pool_pass_copies_once_per_chunk_and_pass() -> None:
     # Plus the channel mean (`network_input`), put on the device once for the process.
     assert copies.blocking() == ["tensor(device=...)"], copies.seen
     assert len(copies.seen) == 2 * 7 + 1, copies.seen
+
+
+@pytest.mark.parametrize("w_ssim", [0.0, 1.0])
+def test_a_pretraining_step_makes_one_non_blocking_copy(w_ssim: float) -> None:
+    """The auto-encoder's step as `pretrain` runs it: the batch (crops and draws) goes over
+    in one non-blocking copy, and nothing else does; D_z's prior is drawn on the device
+    (every step here, with both adversarial losses and the structural loss on)."""
+    from trainers.config.pretrain import PretrainConfig
+    from trainers.training.batches import augmented_batch
+    from trainers.training.device import channels_last
+    from trainers.training.pretrain import _optimizers, _step, ssim_window
+
+    config = PretrainConfig(steps=3, batch_size=4, input_size=S, width=0.25, device="cpu",
+                            w_ssim=w_ssim, latent_disc_every=1, latent_enc_every=1,
+                            image_disc_every=1)
+    torch.manual_seed(0)
+    model = build_model("3fabrec", num_landmarks=0, input_size=S, width=0.25,
+                        with_discriminators=True).to(META).train()
+    opt = _optimizers(model, config)
+    data = _crops(8)
+    flip_perm = torch.as_tensor(data.flip_perm, dtype=torch.long)
+    _image_mean.cache_clear()
+    for step in range(config.steps):
+        gen = torch.Generator().manual_seed(step)
+        with host_to_device_copies() as copies:
+            x, _ = augmented_batch(data.images[4 * (step % 2):][:4], None,
+                                   config.augmentation, flip_perm, gen, META, S)
+            stats = _step(model, opt, channels_last(x), step, gen, config, META,
+                          ssim_window(S))
+        assert {k: v.device for k, v in stats.items()} == dict.fromkeys(
+            ["z_mean", "z_std", "loss_latent_disc", "loss_rec", *(["loss_ssim"] if w_ssim
+             else []), "loss_latent_adv", "loss_image_disc", "loss_image_adv", "loss"], META)
+        # The budget: the batch's one non-blocking copy; the first step also puts the
+        # channel mean on the device, once for the process.
+        first = [("tensor(device=...)", False)] if step == 0 else []
+        assert copies.seen[1:] == first, copies.seen
+        assert len(copies.seen) == 1 + len(first) and copies.seen[0][1]
