@@ -21,6 +21,7 @@ path end to end.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -144,15 +145,15 @@ def kernel_records(device: torch.device, *, input_size: int, width: float, batch
     for arch in ("3fabrec", "scaf"):
         for amp in (False, True):
             name = f"gpu.training.{arch}.{'bf16' if amp else 'fp32'}"
-            records.append(as_trials_run(lambda name=name, arch=arch, amp=amp: trainer_vs_bare(
-                name, arch=arch, input_size=input_size, width=width, batch_size=batch_size,
-                steps=steps, repeats=repeats, device=device, amp=amp)))
+            records.append(as_trials_run(functools.partial(
+                trainer_vs_bare, name, arch=arch, input_size=input_size, width=width,
+                batch_size=batch_size, steps=steps, repeats=repeats, device=device, amp=amp)))
             records[-1].update(device=_device_name(device),
                                precision=precision_tag(device, amp))
     for arch in ("3fabrec", "scaf"):
-        records.append(as_trials_run(lambda arch=arch: scoring_record(
-            arch, n_images=n_images, batch_size=2 * batch_size, repeats=repeats,
-            device=device, input_size=input_size, width=width)))
+        records.append(as_trials_run(functools.partial(
+            scoring_record, arch, n_images=n_images, batch_size=2 * batch_size,
+            repeats=repeats, device=device, input_size=input_size, width=width)))
         records[-1].update(precision=precision_tag(device, True))
     return records
 

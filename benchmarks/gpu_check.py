@@ -92,6 +92,7 @@ def verify(out: Path) -> dict[str, Any]:
     from orchestrator.results.experiment_folder import ExperimentFolder
     from orchestrator.spec.experiment import load_spec
     from trainers.caches.autoencoder import autoencoder_key
+    from trainers.caches.location import cache_root
     from trainers.training.device import precision_tag
 
     experiment, spec = out / "experiment", load_spec(str(out / "grid.toml"))
@@ -101,7 +102,9 @@ def verify(out: Path) -> dict[str, Any]:
     assert {(r["cell_id"], r["round"]) for r in rows} == want, "cells x rounds missing"
     nmes = [v for r in rows for k, v in r.items() if k.startswith("nme_")]
     assert nmes and all(math.isfinite(v) for v in nmes), "an NME is not finite"
-    share = float(ExperimentFolder(experiment).recorded_resources()["gpus_per_trial"])
+    recorded = ExperimentFolder(experiment).recorded_resources()
+    assert recorded is not None, f"{experiment}: no resources.json (the \"auto\" share)"
+    share = float(recorded["gpus_per_trial"])
     units = round(share * UNITS)
     assert share == units / UNITS, f"share {share} is not in Ray's 0.0001 units"
     assert TRIALS * units <= UNITS, f"share {share}: {TRIALS} trials do not fit one GPU"
@@ -110,7 +113,7 @@ def verify(out: Path) -> dict[str, Any]:
     together = most_at_once(trial_intervals(experiment))
     check_all_at_once(together)
     tag = precision_tag(torch.device("cuda"), spec.trainer.amp)
-    ae = Path(spec.cache_dir) / "autoencoders"
+    ae = cache_root(spec.cache_dir) / "autoencoders"
     ae_tag = precision_tag(torch.device("cuda"), spec.model.pretrain.mixed_precision)
     assert (ae / autoencoder_key(cells[0], ae_tag) / "ae.pt").is_file(), \
         f"no auto-encoder under the GPU's key ({ae_tag})"
