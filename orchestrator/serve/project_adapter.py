@@ -160,14 +160,13 @@ class ServedProject:
                 self._model = (path, mtime, model, info)
             return self._model[2], self._model[3]
 
-    def _photo_faces(self, rel: str) -> list[Any]:
-        """The faces of one image as the project's rounds find them."""
+    def _photo_faces(self, rel: str, whole: bool, min_face: int) -> list[Any]:
+        """The faces of one image as the project's rounds find them (`face_finding`)."""
         from trainers.inference.detect import FaceDetector
         from trainers.inference.inputs import match_boxes, read_boxes
         from trainers.inference.predict import photo_faces
 
         path = self.images / rel
-        whole, min_face = self.face_finding()
         given = None
         if self.boxes is not None:
             paths = find_images(self.images)
@@ -181,12 +180,12 @@ class ServedProject:
         loaded = self._latest_model()
         if loaded is None:
             return ImageFaces(width, height, [])
-        found = self._photo_faces(rel)
+        whole, min_face = self.face_finding()
+        found = self._photo_faces(rel, whole, min_face)
         if not found:
             return ImageFaces(width, height, [])
         model, info = loaded
-        crops = _face_crops(self.images / rel, found, info,
-                            self.boxes is None and self.face_finding()[0])
+        crops = _face_crops(self.images / rel, found, info, self.boxes is None and whole)
         import torch
 
         from trainers.training.device import resolve_device
@@ -266,19 +265,12 @@ def keypoint_regions(face: Face, width: int, height: int) -> list[dict[str, Any]
 
 def _face_crops(path: Path, faces: list[Any], info: Any, whole: bool) -> Any:
     """The network's crops of a photo's faces (the photo decoded once and released)."""
-    from trainers.datasets.crops import roi_to_original
-    from trainers.datasets.cropset import CropSet, margin_size
-    from trainers.inference.faces import cut_crops, stack
-    from trainers.inference.predict import face_rois
+    from trainers.datasets.cropset import margin_size
+    from trainers.inference.faces import cut_crops
+    from trainers.inference.predict import face_rois, rois_cropset
 
-    m = margin_size(info.input_size)
     rois = face_rois(faces, info.input_size, info.box_adjust, whole)
-    return CropSet(images=stack(cut_crops(path, rois, m), m),
-                   landmarks=np.zeros((len(rois), info.num_landmarks, 2), np.float32),
-                   input_size=info.input_size, flip_perm=np.asarray(info.flip_perm),
-                   eye_idx=info.eye_idx,
-                   to_original=np.stack([roi_to_original(r, m) for r in rois]),
-                   names=[str(i) for i in range(len(rois))])
+    return rois_cropset(cut_crops(path, rois, margin_size(info.input_size)), rois, info)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

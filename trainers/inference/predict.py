@@ -211,6 +211,19 @@ def face_rois(faces: Sequence[PhotoFace], input_size: int, box_adjust: Sequence[
     return [face_roi(f.box, None, "bb_ground_truth", input_size, adjust) for f in faces]
 
 
+def rois_cropset(crops: list[np.ndarray], rois: Sequence[np.ndarray],
+                 info: LandmarkModelInfo) -> CropSet:
+    """The network's input for faces already cut (`cut_crops`) from their crop regions
+    `rois` (landmarks unknown, set to 0)."""
+    m = margin_size(info.input_size)
+    return CropSet(images=stack(crops, m),
+                   landmarks=np.zeros((len(rois), info.num_landmarks, 2), np.float32),
+                   input_size=info.input_size, flip_perm=np.asarray(info.flip_perm),
+                   eye_idx=info.eye_idx,
+                   to_original=np.stack([roi_to_original(r, m) for r in rois]),
+                   names=[str(i) for i in range(len(rois))])
+
+
 @dataclass
 class _Rows:
     """The faces collected so far and the crops still waiting for the network."""
@@ -246,14 +259,7 @@ def _flush(rows: _Rows, model: FabRec, info: LandmarkModelInfo, dev: torch.devic
     """Run the network on the waiting crops; their landmarks join `rows.landmarks`."""
     if not rows.crops:
         return
-    m = margin_size(info.input_size)
-    rois = rows.rois[len(rows.rois) - len(rows.crops):]
-    crops = CropSet(images=stack(rows.crops, m),
-                    landmarks=np.zeros((len(rois), info.num_landmarks, 2), np.float32),
-                    input_size=info.input_size, flip_perm=np.asarray(info.flip_perm),
-                    eye_idx=info.eye_idx,
-                    to_original=np.stack([roi_to_original(r, m) for r in rois]),
-                    names=[str(i) for i in range(len(rois))])
+    crops = rois_cropset(rows.crops, rows.rois[len(rows.rois) - len(rows.crops):], info)
     pred = np.concatenate([out["landmarks"].cpu().numpy() for out in predict_crops(
         model, crops, batch_size=len(crops), device=dev, amp=amp)]).astype(np.float64)
     rows.landmarks.extend(crops.landmarks_to_original(pred))
