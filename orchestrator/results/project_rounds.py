@@ -27,16 +27,23 @@ def last_round_k(folder: ExperimentFolder) -> int | None:
         return None
 
 
+def last_face_finding(folder: ExperimentFolder) -> tuple[str | None, int]:
+    """How the last finished round found its faces: ("boxes", "whole-image", "detector" or
+    None when no round says, its `--min-face`, 0 for none)."""
+    how = last_round(folder).get("faces")
+    how = how if isinstance(how, dict) else {}
+    return how.get("found_by"), int(how.get("min_face") or 0)
+
+
 def face_flags(folder: ExperimentFolder) -> str:
     """The `propose` flags that find faces as the last round did ('' for the detector with
     no minimum size)."""
-    how = last_round(folder).get("faces")
-    how = how if isinstance(how, dict) else {}
-    if how.get("found_by") == "boxes":
+    found_by, min_face = last_face_finding(folder)
+    if found_by == "boxes":
         return " --boxes BOXES.csv"
-    if how.get("found_by") == "whole-image":
+    if found_by == "whole-image":
         return " --whole-image"
-    return f" --min-face {how['min_face']}" if how.get("min_face") else ""
+    return f" --min-face {min_face}" if min_face else ""
 
 
 def project_continuation(folder: ExperimentFolder) -> str:

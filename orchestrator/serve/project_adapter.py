@@ -37,6 +37,7 @@ from orchestrator.projects.propose import propose
 from orchestrator.projects.settings import read_propose_spec
 from orchestrator.projects.status import labeled_now
 from orchestrator.results.experiment_folder import ExperimentFolder
+from orchestrator.results.project_rounds import last_face_finding
 from trainers.datasets.builtin.folder import find_images
 from trainers.datasets.collect import probe_image
 
@@ -134,9 +135,8 @@ class ServedProject:
 
     def face_finding(self) -> tuple[bool, int]:
         """(whole image, min face) as the project's latest round found its faces."""
-        records = self.records()
-        how = records[-1].faces if records else {}
-        return how.get("found_by") == "whole-image", int(how.get("min_face") or 0)
+        found_by, min_face = last_face_finding(self.folder)
+        return found_by == "whole-image", min_face
 
     def labeled_count(self) -> int:
         return len(labeled_now(self.folder, self.images)[1])
