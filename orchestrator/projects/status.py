@@ -15,7 +15,7 @@ from orchestrator.projects.label_studio import read_label_studio_exports
 from orchestrator.projects.outputs import RoundRecord
 from orchestrator.results.experiment_folder import ExperimentFolder
 from trainers.datasets.builtin.folder import find_images
-from trainers.datasets.pts import face_pts_files
+from trainers.datasets.pts import pts_faces
 from trainers.projects.pool import face_id
 
 
@@ -50,12 +50,9 @@ def labeled_now(folder: ExperimentFolder, images_dir: Path) -> tuple[list[str], 
     paths = find_images(images_dir)
     rel = [p.relative_to(images_dir).as_posix() for p in paths]
     imported, _problems = read_label_studio_exports(folder.annotations_dir, rel)
-    stems: dict[Path, set[str]] = {}
-    for p in paths:
-        stems.setdefault(p.parent, set()).add(p.stem)
     labeled = set()
-    for r, p in zip(rel, paths, strict=True):
-        faces = set(face_pts_files(p, stems[p.parent])[0]) | set(imported.get(r, {}))
+    for r, (_p, files, _repeated) in zip(rel, pts_faces(paths), strict=True):
+        faces = set(files) | set(imported.get(r, {}))
         labeled |= {face_id(r, n) for n in faces}
     return rel, labeled
 

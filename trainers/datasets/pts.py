@@ -14,7 +14,7 @@ returns 0-based pixel centres and `write_pts` writes 1-based values.
 
 A photo with several faces follows AFW: `<stem>_<n>.pts` beside the image holds face n
 (n = 1, 2, ...), `<stem>.pts` its only face (face 1). A `<stem>_<n>.pts` whose name is also
-the stem of an image in that folder belongs to that image (`face_pts_files`).
+the stem of an image in that folder belongs to that image (`pts_faces`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import glob
 import math
 import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -141,10 +142,23 @@ def write_pts(path: Path, landmarks: np.ndarray, header_spaces: int = 2) -> None
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def face_pts_files(image: Path, stems: set[str]) -> tuple[dict[int, Path], list[Path]]:
-    """({face n: its .pts file} beside `image`, files that repeat a face), by the AFW rule
-    in the module docstring (`stems`: every image stem in the image's folder). Both the
-    `folder` data set and an annotation project read faces through this one rule."""
+def pts_faces(images: Sequence[Path]
+              ) -> Iterator[tuple[Path, dict[int, Path], list[tuple[Path, str]]]]:
+    """Per image, in order: (image, {face n: its .pts file}, [(a file that repeats a face,
+    why)]), by the AFW rule in the module docstring. The `folder` data set, an annotation
+    project's labels and its status read faces through this one rule."""
+    stems: dict[Path, set[str]] = {}
+    for image in images:
+        stems.setdefault(image.parent, set()).add(image.stem)
+    for image in images:
+        files, repeated = _face_pts_files(image, stems[image.parent])
+        yield image, files, [(pts, f"face 1 of {image.name} is in {image.stem}.pts already")
+                             for pts in repeated]
+
+
+def _face_pts_files(image: Path, stems: set[str]) -> tuple[dict[int, Path], list[Path]]:
+    """({face n: its .pts file} beside `image`, files that repeat a face); `stems`: every
+    image stem in the image's folder."""
     found: dict[int, Path] = {}
     repeated: list[Path] = []
     single = image.with_suffix(".pts")

@@ -1,6 +1,6 @@
 """An annotation project's labels: which faces of which photos have landmarks.
 
-`.pts` files follow the AFW rule of `trainers.datasets.pts.face_pts_files`, the one the
+`.pts` files follow the AFW rule of `trainers.datasets.pts.pts_faces`, the one the
 `folder` data set reads faces by. Imported annotations (Label Studio) give
 {image: {face: landmarks}}; a `.pts` file wins over an import of the same face.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from trainers.datasets.base import DatasetError
-from trainers.datasets.pts import face_pts_files, read_pts
+from trainers.datasets.pts import pts_faces, read_pts
 
 # {image: {face n: (landmarks (L, 2) 0-based, where they came from)}}
 Labels = dict[Path, dict[int, tuple[np.ndarray, str]]]
@@ -24,15 +24,10 @@ def read_labels(root: Path, images: list[Path],
                 imported: Mapping[str, Mapping[int, np.ndarray]], bad: dict[str, str]
                 ) -> Labels:
     """The landmarks of every labeled face; corrupt or ambiguous files go to `bad`."""
-    stems: dict[Path, set[str]] = {}
-    for p in images:
-        stems.setdefault(p.parent, set()).add(p.stem)
     labels: Labels = {}
-    for p in images:
+    for p, files, repeated in pts_faces(images):
         faces: dict[int, tuple[np.ndarray, str]] = {}
-        files, repeated = face_pts_files(p, stems[p.parent])
-        for pts in repeated:
-            bad[str(pts)] = f"face 1 of {p.name} is in {p.with_suffix('.pts').name} already"
+        bad.update((str(pts), why) for pts, why in repeated)
         for n, pts in sorted(files.items()):
             try:
                 faces[n] = (read_pts(pts), str(pts))

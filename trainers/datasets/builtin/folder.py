@@ -9,7 +9,7 @@ Layouts on disk (root = the folder given to `open_dataset("folder", root, split)
 * `.pts` mode (no `annotations` option): every image under root (searched recursively)
   with a sibling `.pts` file of the same stem (1-based iBUG format), or, for a photo with
   several faces, `<stem>_1.pts`, `<stem>_2.pts`, ... (the AFW convention, beside or
-  instead of `<stem>.pts` for face 1; `trainers.datasets.pts.face_pts_files`), one face each.
+  instead of `<stem>.pts` for face 1; `trainers.datasets.pts.pts_faces`), one face each.
   The split "all" takes the whole folder; any other split reads the sub-folder of that name.
 * JSON (`annotations="faces.json"`, relative to root or absolute): a list of records, or
   {"faces": [...]}, each `{"image": "rel/path.jpg", "landmarks": [[x, y], ...]}` with
@@ -34,7 +34,7 @@ import numpy as np
 from trainers.datasets.base import DatasetError, LandmarkDataset
 from trainers.datasets.collect import DEFAULT_MAX_OUTSIDE, FaceCollector, FaceRecord
 from trainers.datasets.layouts import Layout, check_flip_perm, standard_layout
-from trainers.datasets.pts import face_pts_files, read_pts
+from trainers.datasets.pts import pts_faces, read_pts
 from trainers.datasets.registry import IMAGE_SUFFIXES, register_dataset
 from trainers.inference.safe_files import unspreadsheet_cell
 
@@ -153,18 +153,12 @@ def _faces_from_pts(root: Path, split: str) -> tuple[list[dict[str, Any]], list[
     orphans: list[tuple] = []
     images = find_images(base)
     image_stems = {p.with_suffix("") for p in images}
-    stems: dict[Path, set[str]] = {}
-    for img in images:
-        stems.setdefault(img.parent, set()).add(img.stem)
     claimed: set[Path] = set()
-    for img in images:
-        faces, repeated = face_pts_files(img, stems[img.parent])
+    for img, faces, repeated in pts_faces(images):
         for pts in faces.values() or [img.with_suffix(".pts")]:
             records.append({"image": str(img.relative_to(root)), "_pts": pts})
-        claimed.update(faces.values())
-        orphans += [(pts, f"face 1 of {img.name} is in {img.stem}.pts already")
-                    for pts in repeated]
-        claimed.update(repeated)
+        claimed.update(faces.values(), (pts for pts, _why in repeated))
+        orphans += repeated
     for pts in sorted(base.rglob("*.pts")):
         if pts.with_suffix("") not in image_stems and pts not in claimed:
             orphans.append((pts, "no image with this stem"))
