@@ -36,13 +36,16 @@ def default_eyes(num_landmarks: int) -> tuple[int, int]:
     return layout.eye_idx
 
 
-def _check_points(pred: np.ndarray, gt: np.ndarray, eyes: tuple[int, int]) -> None:
+def _check_points(pred: np.ndarray, gt: np.ndarray,
+                  eyes: tuple[int, int] | None) -> tuple[int, int]:
+    """The normalising pair (`eyes`, or the standard layout's), once shapes and values
+    are checked."""
     if gt.ndim != 3 or gt.shape[2] != 2:
         raise ValueError(f"gt must have shape (n, L, 2), got {gt.shape}")
     if pred.shape != gt.shape:
         raise ValueError(f"pred shape {pred.shape} differs from gt shape {gt.shape}")
     num_landmarks = gt.shape[1]
-    a, b = eyes
+    a, b = eyes = default_eyes(num_landmarks) if eyes is None else eyes
     if not (0 <= a < num_landmarks and 0 <= b < num_landmarks) or a == b:
         raise ValueError(
             f"eyes={eyes} must be two different indices in 0..{num_landmarks - 1}"
@@ -53,6 +56,7 @@ def _check_points(pred: np.ndarray, gt: np.ndarray, eyes: tuple[int, int]) -> No
     if not np.all(np.isfinite(gt)):
         bad = np.unique(np.argwhere(~np.isfinite(gt))[:, 0])
         raise ValueError(f"gt has non-finite coordinates in images {bad.tolist()[:10]}")
+    return eyes
 
 
 def nme(
@@ -79,10 +83,7 @@ def nme(
     """
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
-    if eyes is None:
-        eyes = default_eyes(gt.shape[1] if gt.ndim == 3 else -1)
-    _check_points(pred, gt, eyes)
-    a, b = eyes
+    a, b = _check_points(pred, gt, eyes)
     norm = np.linalg.norm(gt[:, a] - gt[:, b], axis=-1)
     if np.any(norm <= 0):
         raise ValueError(
