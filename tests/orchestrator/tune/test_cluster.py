@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +21,31 @@ pytestmark = pytest.mark.usefixtures("no_ray_left")
 NODE_ARGS = {"num_cpus": 1, "object_store_memory": 80 * 1024 * 1024}
 
 
-@pytest.fixture
-def two_nodes() -> Iterator[tuple[Any, Any]]:
-    """A head and a worker node with one CPU each: two 1-CPU trials can only run at the
-    same time if one of them runs on the worker."""
+@contextmanager
+def two_node_cluster(**node_args: Any) -> Iterator[tuple[Any, Any]]:
+    """(cluster, worker node): a head and a worker with one CPU each (and `node_args`),
+    shut down on the way out."""
     from orchestrator.tune.ray_runtime import set_env_defaults
 
     set_env_defaults()
     from ray.cluster_utils import Cluster
 
-    c = Cluster(initialize_head=True, head_node_args={**NODE_ARGS, "include_dashboard": False})
-    worker = c.add_node(**NODE_ARGS)
-    c.wait_for_nodes()
-    yield c, worker
-    c.shutdown()
+    c = Cluster(initialize_head=True,
+                head_node_args={**NODE_ARGS, **node_args, "include_dashboard": False})
+    try:
+        worker = c.add_node(**NODE_ARGS, **node_args)
+        c.wait_for_nodes()
+        yield c, worker
+    finally:
+        c.shutdown()
+
+
+@pytest.fixture
+def two_nodes() -> Iterator[tuple[Any, Any]]:
+    """A head and a worker node with one CPU each: two 1-CPU trials can only run at the
+    same time if one of them runs on the worker."""
+    with two_node_cluster() as nodes:
+        yield nodes
 
 
 def trial_spans(exp: Path) -> dict[str, tuple[float, float]]:
@@ -133,18 +145,10 @@ def test_more_gpus_per_trial_than_any_node_has_is_refused(
 ) -> None:
     """Two nodes with one logical GPU each: the cluster has two GPUs, but a trial asking
     for two could start on neither node (it cannot span them); refused before the folder."""
-    from ray.cluster_utils import Cluster
-
     from orchestrator.spec.experiment import SpecError
-    from orchestrator.tune.ray_runtime import set_env_defaults
     from orchestrator.tune.runner import run_experiment
 
-    set_env_defaults()
-    c = Cluster(initialize_head=True,
-                head_node_args={**NODE_ARGS, "num_gpus": 1, "include_dashboard": False})
-    try:
-        c.add_node(**NODE_ARGS, num_gpus=1)
-        c.wait_for_nodes()
+    with two_node_cluster(num_gpus=1) as (c, _worker):
         exp = tmp_path / "exp"
         spec = tiny_spec(resources={"device": "cpu", "gpus_per_trial": 2})
         with pytest.raises(SpecError) as refused:
@@ -155,8 +159,6 @@ def test_more_gpus_per_trial_than_any_node_has_is_refused(
             f"{c.address} has more than 1 GPU: no trial could start (a trial runs on one "
             "node; give at most that many)")
         assert not exp.exists()
-    finally:
-        c.shutdown()
 
 
 @pytest.mark.slow
